@@ -1,0 +1,235 @@
+//! `ferry build`: everything in the lock into an OCI layout, then index.json, then the signature.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::cli::BuildArgs;
+use crate::digest::Digest;
+use crate::layout::Layout;
+use crate::layout::oci::{
+    ANNOTATION_CONTAINERD_NAME, ANNOTATION_KIND, ANNOTATION_LOCK_DIGEST, ANNOTATION_REF_NAME,
+    ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Descriptor, Index, OCI_INDEX,
+    OciPlatform,
+};
+use crate::manifest::Manifest;
+use crate::manifest::lock::{Lock, Selection};
+use crate::progress::{Ui, human_bytes};
+use crate::source::image::{self, BlobJob};
+
+#[derive(Serialize)]
+struct Built {
+    bundle: String,
+    lock: String,
+    index_digest: Digest,
+    entries: usize,
+    blobs: usize,
+    fetched_blobs: usize,
+    fetched_bytes: u64,
+    present_blobs: usize,
+    present_bytes: u64,
+    signed_by: Option<String>,
+}
+
+/// Runs `ferry build`.
+pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&args.manifest)?;
+    // Decrypt the key first: a wrong password should fail before an hour of downloads.
+    let key = match &args.key {
+        Some(path) => Some(super::load_signing_key(path)?),
+        None => None,
+    };
+    let (lock, lock_path) = super::lock::lock_for_build(
+        ui,
+        &manifest,
+        args.lock.clone(),
+        args.locked,
+        &args.registry,
+    )
+    .await?;
+    let layout = Layout::create(&args.out)
+        .with_context(|| format!("cannot create bundle directory {}", args.out.display()))?;
+
+    let lock_bytes = lock.to_bytes();
+    let lock_digest = Digest::of_bytes(&lock_bytes);
+    layout.write_blob(&lock_digest, &lock_bytes)?;
+
+    let source =
+        super::connect_registries(lock.images.iter().map(|i| host_of(&i.reference)), &args.registry)
+            .await?;
+
+    // Documents first (small), then every distinct blob they name.
+    let bar = ui.items_bar(lock.images.len() as u64, "manifests");
+    let mut jobs: BTreeMap<Digest, BlobJob> = BTreeMap::new();
+    for locked in &lock.images {
+        bar.set_message(locked.reference.clone());
+        let found = image::collect(&source, &layout, locked)
+            .await
+            .with_context(|| format!("cannot pull {}", locked.reference))?;
+        for job in found {
+            jobs.entry(job.digest.clone()).or_insert(job);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let (present, missing): (Vec<&BlobJob>, Vec<&BlobJob>) =
+        jobs.values().partition(|j| layout.has_blob(&j.digest));
+    let present_bytes: u64 = present.iter().map(|j| j.size).sum();
+    let missing_bytes: u64 = missing.iter().map(|j| j.size).sum();
+    if !present.is_empty() {
+        ui.status(format!(
+            "{} blobs ({}) already in {}, skipped",
+            present.len(),
+            human_bytes(present_bytes),
+            args.out.display()
+        ));
+    }
+    if !missing.is_empty() {
+        ui.status(format!(
+            "pulling {} blobs ({})",
+            missing.len(),
+            human_bytes(missing_bytes)
+        ));
+    }
+    let bar = Arc::new(ui.bytes_bar(missing_bytes, "pull"));
+    let fetched = AtomicU64::new(0);
+    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(missing.iter())
+        .map(|job| {
+            let (source, layout, bar, fetched) = (&source, &layout, bar.clone(), &fetched);
+            async move {
+                let on_bytes = |n: u64| {
+                    bar.inc(n);
+                };
+                let n = source
+                    .fetch_blob(&job.repository, &job.digest, job.size, layout, &on_bytes)
+                    .await
+                    .with_context(|| {
+                        format!("cannot pull blob {} of {}", job.digest, job.repository.name())
+                    })?;
+                fetched.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+        })
+        .buffer_unordered(args.jobs as usize)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    let failures: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    if let Some(first) = failures.into_iter().next() {
+        return Err(first.context(
+            "the build stopped; blobs already downloaded are kept, run the same command again to resume",
+        ));
+    }
+
+    let index_bytes = index_json(&lock, &lock_digest)?;
+    let index_digest = Digest::of_bytes(&index_bytes);
+    layout.write_index(&index_bytes)?;
+    layout.clean_tmp()?;
+    let signed_by = match &key {
+        Some(key) => Some(super::sign::sign_built(&layout, key)?),
+        None => None,
+    };
+
+    let result = Built {
+        bundle: args.out.display().to_string(),
+        lock: lock_path.display().to_string(),
+        index_digest,
+        entries: lock.images.len(),
+        blobs: jobs.len(),
+        fetched_blobs: missing.len(),
+        fetched_bytes: fetched.into_inner(),
+        present_blobs: present.len(),
+        present_bytes,
+        signed_by,
+    };
+    ui.result(&result, || {
+        let mut t = format!(
+            "built {}: {} entries, {} blobs ({} pulled, {} already present)\nindex.json {}\n",
+            result.bundle,
+            result.entries,
+            result.blobs,
+            human_bytes(result.fetched_bytes),
+            human_bytes(result.present_bytes),
+            result.index_digest
+        );
+        match &result.signed_by {
+            Some(f) => t.push_str(&format!("signed with key {f}\n")),
+            None => t.push_str("not signed: pass --key cosign.key, or run `ferry sign`\n"),
+        }
+        t
+    });
+    Ok(())
+}
+
+/// The registry host of a normalized reference string.
+fn host_of(reference: &str) -> &str {
+    reference.split('/').next().unwrap_or(reference)
+}
+
+/// The bundle's index.json: a pure function of the lock, so the same lock gives the same bytes.
+pub fn index_json(lock: &Lock, lock_digest: &Digest) -> anyhow::Result<Vec<u8>> {
+    let mut manifests = Vec::new();
+    let mut seen = BTreeSet::new();
+    for image in &lock.images {
+        if !seen.insert(&image.reference) {
+            continue;
+        }
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANNOTATION_KIND.to_string(), "image".to_string());
+        annotations.insert(ANNOTATION_REF_NAME.to_string(), image.reference.clone());
+        annotations.insert(
+            ANNOTATION_CONTAINERD_NAME.to_string(),
+            image.reference.clone(),
+        );
+        let platform = match (image.selection, image.manifests.as_slice()) {
+            (Selection::Single, [m]) => parse_platform(&m.platform),
+            (Selection::Whole, [m]) if m.digest == image.digest => parse_platform(&m.platform),
+            _ => None,
+        };
+        manifests.push(Descriptor {
+            media_type: image.media_type.clone(),
+            digest: image.digest.clone(),
+            size: image.size,
+            platform,
+            annotations,
+            artifact_type: None,
+        });
+    }
+    let mut annotations = BTreeMap::new();
+    annotations.insert(ANNOTATION_LOCK_DIGEST.to_string(), lock_digest.to_string());
+    annotations.insert(
+        ANNOTATION_RELEASE_NAME.to_string(),
+        lock.release.name.clone(),
+    );
+    annotations.insert(
+        ANNOTATION_RELEASE_VERSION.to_string(),
+        lock.release.version.clone(),
+    );
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(OCI_INDEX.to_string()),
+        manifests,
+        annotations,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&index)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn parse_platform(label: &str) -> Option<OciPlatform> {
+    let mut parts = label.split('/');
+    let os = parts.next()?.to_string();
+    let architecture = parts.next()?.to_string();
+    let variant = parts.next().map(str::to_string);
+    let p = OciPlatform {
+        os,
+        architecture,
+        variant,
+    };
+    (!p.is_unknown()).then_some(p)
+}

@@ -1,0 +1,145 @@
+//! `ferry inspect`.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::cli::InspectArgs;
+use crate::digest::Digest;
+use crate::layout::Layout;
+use crate::layout::graph::walk;
+use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Index};
+use crate::progress::{Ui, human_bytes};
+
+#[derive(Serialize)]
+struct EntryRow {
+    kind: String,
+    reference: String,
+    digest: Digest,
+    platforms: Vec<String>,
+    size: u64,
+    shared_size: u64,
+}
+
+#[derive(Serialize)]
+struct Totals {
+    entries: usize,
+    blobs: usize,
+    /// Bytes on disk: every distinct blob once.
+    unique_size: u64,
+    /// Sum of the entries' sizes, counting shared blobs once per entry.
+    total_size: u64,
+}
+
+#[derive(Serialize)]
+struct Inspection {
+    bundle: String,
+    release: Option<String>,
+    version: Option<String>,
+    lock_digest: Option<String>,
+    signed: bool,
+    entries: Vec<EntryRow>,
+    totals: Totals,
+}
+
+/// Runs `ferry inspect`.
+pub fn run(ui: &Ui, args: &InspectArgs) -> anyhow::Result<()> {
+    let layout = Layout::open(&args.dir)?;
+    let Some(bytes) = layout.read_index_bytes()? else {
+        bail!(
+            "{} has no index.json: it is not a complete bundle (run `ferry build` again)",
+            args.dir.display()
+        );
+    };
+    let index: Index = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!("{}/index.json is not a valid OCI index: {e}", args.dir.display())
+    })?;
+    let walked = walk(&layout, &index);
+    if let Some(broken) = walked.broken.first() {
+        bail!(
+            "{}: {} (run `ferry verify` for a full report)",
+            broken.reference,
+            broken.error
+        );
+    }
+    let mut users: BTreeMap<&Digest, (u64, usize)> = BTreeMap::new();
+    for entry in &walked.entries {
+        for blob in &entry.blobs {
+            let slot = users.entry(&blob.digest).or_insert((blob.size, 0));
+            slot.1 += 1;
+        }
+    }
+    let rows: Vec<EntryRow> = walked
+        .entries
+        .iter()
+        .map(|e| EntryRow {
+            kind: e.kind.clone(),
+            reference: e.reference.clone(),
+            digest: e.descriptor.digest.clone(),
+            platforms: e.platforms.clone(),
+            size: e.size(),
+            shared_size: e
+                .blobs
+                .iter()
+                .filter(|b| users.get(&b.digest).is_some_and(|u| u.1 > 1))
+                .map(|b| b.size)
+                .sum(),
+        })
+        .collect();
+    let totals = Totals {
+        entries: rows.len(),
+        blobs: users.len(),
+        unique_size: users.values().map(|u| u.0).sum(),
+        total_size: rows.iter().map(|r| r.size).sum(),
+    };
+    let result = Inspection {
+        bundle: args.dir.display().to_string(),
+        release: index.annotations.get(ANNOTATION_RELEASE_NAME).cloned(),
+        version: index.annotations.get(ANNOTATION_RELEASE_VERSION).cloned(),
+        lock_digest: index.annotations.get(ANNOTATION_LOCK_DIGEST).cloned(),
+        signed: layout.read_signature()?.is_some(),
+        entries: rows,
+        totals,
+    };
+    ui.result(&result, || text(&result));
+    Ok(())
+}
+
+fn text(r: &Inspection) -> String {
+    let mut out = String::new();
+    if let (Some(name), Some(version)) = (&r.release, &r.version) {
+        out.push_str(&format!("release {name} {version}"));
+        out.push_str(if r.signed { " (signed)\n" } else { " (not signed)\n" });
+    }
+    let width = r
+        .entries
+        .iter()
+        .map(|e| e.reference.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    out.push_str(&format!(
+        "{:<6} {:<width$} {:<19} {:<28} {:>10} {:>10}\n",
+        "KIND", "REFERENCE", "DIGEST", "PLATFORMS", "SIZE", "SHARED"
+    ));
+    for e in &r.entries {
+        out.push_str(&format!(
+            "{:<6} {:<width$} {:<19} {:<28} {:>10} {:>10}\n",
+            e.kind,
+            e.reference,
+            e.digest.short(),
+            e.platforms.join(","),
+            human_bytes(e.size),
+            human_bytes(e.shared_size)
+        ));
+    }
+    out.push_str(&format!(
+        "{} entries, {} blobs, {} on disk ({} if nothing were shared)\n",
+        r.totals.entries,
+        r.totals.blobs,
+        human_bytes(r.totals.unique_size),
+        human_bytes(r.totals.total_size)
+    ));
+    out
+}

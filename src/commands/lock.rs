@@ -1,0 +1,176 @@
+//! `ferry lock`, and the lock step `ferry build` runs when it needs one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::cli::{LockArgs, RegistryArgs};
+use crate::manifest::Manifest;
+use crate::manifest::lock::{LOCK_VERSION, Lock, LockedImage, LockedRelease, default_path};
+use crate::progress::Ui;
+use crate::source::image;
+
+/// Images resolved at once.
+const RESOLVE_CONCURRENCY: usize = 8;
+
+#[derive(Serialize)]
+struct Locked<'a> {
+    lock: String,
+    images: &'a [LockedImage],
+}
+
+/// Resolves the whole manifest anew and writes the lock.
+pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&args.manifest)?;
+    let path = args.out.clone().unwrap_or_else(|| default_path(&args.manifest));
+    let lock = resolve_all(ui, &manifest, None, &args.registry).await?;
+    lock.save(&path)?;
+    ui.result(
+        &Locked {
+            lock: path.display().to_string(),
+            images: &lock.images,
+        },
+        || text_summary(&lock, &path),
+    );
+    Ok(())
+}
+
+fn text_summary(lock: &Lock, path: &Path) -> String {
+    let mut out = String::new();
+    for image in &lock.images {
+        out.push_str(&format!(
+            "{}  {}  {}\n",
+            image.reference,
+            image.digest,
+            image
+                .manifests
+                .iter()
+                .map(|m| m.platform.as_str())
+                .filter(|p| *p != "unknown/unknown")
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    out.push_str(&format!(
+        "locked {} images into {}\n",
+        lock.images.len(),
+        path.display()
+    ));
+    out
+}
+
+/// Resolves the manifest's images; entries of `keep` that still match are reused as they are.
+pub async fn resolve_all(
+    ui: &Ui,
+    manifest: &Manifest,
+    keep: Option<&Lock>,
+    registry: &RegistryArgs,
+) -> anyhow::Result<Lock> {
+    let todo: Vec<_> = manifest
+        .spec
+        .images
+        .iter()
+        .filter(|spec| {
+            !keep.is_some_and(|lock| lock.images.iter().any(|l| l.matches(spec)))
+        })
+        .collect();
+    let source = super::connect_registries(todo.iter().map(|s| s.reference.registry()), registry)
+        .await?;
+    let bar = ui.items_bar(todo.len() as u64, "resolve");
+    let resolved: Vec<anyhow::Result<LockedImage>> = futures_util::stream::iter(todo.iter())
+        .map(|spec| {
+            let source = &source;
+            let bar = &bar;
+            async move {
+                let r = image::resolve(source, spec).await.with_context(|| {
+                    format!(
+                        "{}:{}:{}: cannot resolve image {}",
+                        manifest.path.display(),
+                        spec.location.line,
+                        spec.location.column,
+                        spec.reference
+                    )
+                });
+                bar.inc(1);
+                r
+            }
+        })
+        .buffered(RESOLVE_CONCURRENCY)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    let mut fresh = Vec::new();
+    for r in resolved {
+        fresh.push(r?);
+    }
+    let mut fresh = fresh.into_iter();
+    let mut images = Vec::new();
+    for spec in &manifest.spec.images {
+        let reused = keep.and_then(|lock| lock.images.iter().find(|l| l.matches(spec)));
+        match reused {
+            Some(l) => images.push(l.clone()),
+            None => images.push(fresh.next().context("internal: resolve count")?),
+        }
+    }
+    Ok(Lock {
+        lock_version: LOCK_VERSION,
+        release: LockedRelease {
+            name: manifest.metadata.name.clone(),
+            version: manifest.metadata.version.clone(),
+        },
+        images,
+    })
+}
+
+/// The lock `build` uses: the existing one when in step with the manifest, else an updated one
+/// (refused with `--locked`). Returns the lock and its path.
+pub async fn lock_for_build(
+    ui: &Ui,
+    manifest: &Manifest,
+    path: Option<PathBuf>,
+    locked: bool,
+    registry: &RegistryArgs,
+) -> anyhow::Result<(Lock, PathBuf)> {
+    let path = path.unwrap_or_else(|| default_path(&manifest.path));
+    let existing = if path.exists() {
+        Some(Lock::load(&path)?)
+    } else {
+        None
+    };
+    match (&existing, locked) {
+        (None, true) => bail!(
+            "--locked was given but there is no lock file {}; run `ferry lock {}` first",
+            path.display(),
+            manifest.path.display()
+        ),
+        (Some(lock), true) => {
+            let diff = lock.differences(manifest);
+            if !diff.is_empty() {
+                bail!(
+                    "--locked was given but {} is out of date with {}:\n  - {}\nrun `ferry lock {}` to update it",
+                    path.display(),
+                    manifest.path.display(),
+                    diff.join("\n  - "),
+                    manifest.path.display()
+                );
+            }
+            Ok((lock.clone(), path))
+        }
+        (Some(lock), false) if lock.differences(manifest).is_empty() => Ok((lock.clone(), path)),
+        (existing, false) => {
+            ui.status(match existing {
+                None => format!("no lock file yet: locking {}", manifest.path.display()),
+                Some(_) => format!(
+                    "{} is out of date with the manifest: updating it",
+                    path.display()
+                ),
+            });
+            let lock = resolve_all(ui, manifest, existing.as_ref(), registry).await?;
+            lock.save(&path)
+                .with_context(|| format!("cannot write lock file {}", path.display()))?;
+            Ok((lock, path))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! One module per command: parse nothing, print results through [`crate::progress::Ui`].
+
+pub mod build;
+pub mod inspect;
+pub mod key;
+pub mod lock;
+pub mod sign;
+pub mod verify;
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+
+use crate::cli::RegistryArgs;
+use crate::source::registry::{RegistryOptions, RegistrySource};
+
+/// Connects to the registries of the given references with the command line's options.
+pub async fn connect_registries<'a>(
+    hosts: impl IntoIterator<Item = &'a str>,
+    args: &RegistryArgs,
+) -> anyhow::Result<RegistrySource> {
+    let hosts: BTreeSet<String> = hosts.into_iter().map(str::to_string).collect();
+    let options = RegistryOptions::new(args.ca_files.clone(), args.insecure_registries.clone());
+    RegistrySource::connect(&hosts, options)
+        .await
+        .context("cannot prepare registry access")
+}
+
+/// Reads the password for a private key from the environment.
+pub fn key_password() -> anyhow::Result<String> {
+    crate::sign::password_from_env().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no key password: set FERRY_KEY_PASSWORD (or COSIGN_PASSWORD) to the password of cosign.key"
+        )
+    })
+}
+
+/// Loads and decrypts a cosign.key.
+pub fn load_signing_key(path: &std::path::Path) -> anyhow::Result<crate::sign::SigningKey> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read private key {}", path.display()))?;
+    let password = key_password()?;
+    crate::sign::SigningKey::from_encrypted_pem(&pem, password.as_bytes())
+        .with_context(|| format!("cannot use private key {}", path.display()))
+}
+
+/// Loads a cosign.pub.
+pub fn load_verifying_key(path: &std::path::Path) -> anyhow::Result<crate::sign::VerifyingKey> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read public key {}", path.display()))?;
+    crate::sign::VerifyingKey::from_pem(&pem)
+        .with_context(|| format!("cannot use public key {}", path.display()))
+}

@@ -1,0 +1,87 @@
+//! `ferry verify`.
+
+use anyhow::bail;
+
+use crate::cli::VerifyArgs;
+use crate::layout::Layout;
+use crate::layout::verify::{BlobFault, VerifyReport, verify};
+use crate::progress::{Ui, human_bytes};
+
+/// Runs `ferry verify`; exits non-zero when anything is wrong.
+pub fn run(ui: &Ui, args: &VerifyArgs) -> anyhow::Result<()> {
+    let key = match (&args.key, args.no_signature) {
+        (Some(path), false) => Some(super::load_verifying_key(path)?),
+        (None, true) => None,
+        _ => bail!(
+            "give the public key with --key cosign.pub, or --no-signature to check blobs only"
+        ),
+    };
+    let layout = Layout::open(&args.dir)?;
+    let threads = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let total = blob_bytes_on_disk(&layout);
+    let bar = ui.bytes_bar(total, "verify");
+    let on_bytes = |n: u64| bar.inc(n);
+    let report = verify(&layout, key.as_ref(), threads, &on_bytes)?;
+    bar.finish_and_clear();
+    ui.result(&report, || text(&report, &args.dir.display().to_string()));
+    if !report.is_ok() {
+        bail!(
+            "{} is damaged: {} blob(s) missing or corrupt (listed above). Do not import it; copy the bundle again from the source, or rebuild it with `ferry build`",
+            args.dir.display(),
+            report.problems.len()
+        );
+    }
+    Ok(())
+}
+
+fn blob_bytes_on_disk(layout: &Layout) -> u64 {
+    std::fs::read_dir(layout.root().join("blobs").join("sha256"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn text(report: &VerifyReport, dir: &str) -> String {
+    let mut out = String::new();
+    match &report.signed_by {
+        Some(f) => out.push_str(&format!("signature OK: index.json signed by key {f}\n")),
+        None => out.push_str("signature NOT checked (--no-signature)\n"),
+    }
+    for p in &report.problems {
+        let what = match &p.fault {
+            BlobFault::Missing => "missing".to_string(),
+            BlobFault::Corrupt { actual } => format!("corrupt (content hashes to {actual})"),
+            BlobFault::WrongSize { expected, actual } => {
+                format!("wrong size ({actual} bytes, expected {expected})")
+            }
+            BlobFault::Unreadable { reason } => format!("unreadable: {reason}"),
+            BlobFault::Io { reason } => format!("cannot be read: {reason}"),
+        };
+        out.push_str(&format!(
+            "{} {what}\n    used by: {}\n",
+            p.digest,
+            if p.used_by.is_empty() {
+                "-".to_string()
+            } else {
+                p.used_by.join(", ")
+            }
+        ));
+    }
+    if report.is_ok() {
+        out.push_str(&format!(
+            "{dir}: {} entries, {} blobs, {} checked, all digests match\n",
+            report.entries,
+            report.blobs,
+            human_bytes(report.bytes)
+        ));
+    }
+    out
+}

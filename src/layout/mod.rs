@@ -1,0 +1,348 @@
+//! The OCI image layout store: one directory, content-addressed blobs, one signed index.
+//!
+//! Invariant: a file under `blobs/sha256/` always holds the bytes its name promises.
+//! Blobs are written to a temporary file in the same directory tree, hashed while written,
+//! fsynced, and renamed into place only when the digest matches.
+
+pub mod graph;
+pub mod oci;
+pub mod verify;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::Sha256;
+
+use crate::digest::{Digest, HashingWriter, hash_reader};
+
+/// Content of the `oci-layout` file.
+pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+/// File name of the bundle's index.
+pub const INDEX_FILE: &str = "index.json";
+/// File name of the index signature (cosign blob signature, base64 DER).
+pub const SIGNATURE_FILE: &str = "index.json.sig";
+/// Directory for partial downloads; not part of the OCI layout, ignored by readers.
+const TMP_DIR: &str = ".ferry-tmp";
+/// Largest manifest or index ferry reads into memory; registries cap manifests at 4 MiB.
+pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+
+/// Errors of the layout store.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// I/O on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Content did not hash to the digest it was stored under.
+    #[error(
+        "content for {expected} hashed to {actual} ({size} bytes); it was not stored. The source sent corrupt data: try again, and report it if it persists"
+    )]
+    DigestMismatch {
+        /// The digest the content should have.
+        expected: Digest,
+        /// The digest it had.
+        actual: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// Content had another size than its descriptor says.
+    #[error("content for {digest} has {actual} bytes, its descriptor says {expected}")]
+    SizeMismatch {
+        /// The blob.
+        digest: Digest,
+        /// Size from the descriptor.
+        expected: u64,
+        /// Size seen.
+        actual: u64,
+    },
+    /// The directory is not an OCI layout.
+    #[error("{path} is not a ferry bundle (no oci-layout file); give the directory `ferry build` wrote")]
+    NotALayout {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A blob is missing.
+    #[error("blob {digest} is missing from {path}")]
+    MissingBlob {
+        /// The bundle.
+        path: PathBuf,
+        /// The blob.
+        digest: Digest,
+    },
+    /// A manifest or index could not be parsed.
+    #[error("{what} {digest} is not valid JSON of the expected kind: {reason}")]
+    BadDocument {
+        /// What it should have been.
+        what: &'static str,
+        /// Its digest.
+        digest: Digest,
+        /// The parse error.
+        reason: String,
+    },
+    /// A document is larger than manifests may be.
+    #[error("{digest} is {size} bytes, larger than any manifest may be (4 MiB)")]
+    TooLarge {
+        /// Its digest.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
+    move |source| LayoutError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens `root` as a layout, creating the directory structure when it is missing.
+    pub fn create(root: &Path) -> Result<Layout, LayoutError> {
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        let layout_file = root.join("oci-layout");
+        if !layout_file.exists() {
+            write_atomic(&layout_file, OCI_LAYOUT_CONTENT.as_bytes())?;
+        }
+        Ok(Layout {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing layout; refuses a directory without an `oci-layout` file.
+    pub fn open(root: &Path) -> Result<Layout, LayoutError> {
+        if !root.join("oci-layout").is_file() {
+            return Err(LayoutError::NotALayout {
+                path: root.to_path_buf(),
+            });
+        }
+        Ok(Layout {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The layout's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(digest.hex())
+    }
+
+    /// Whether a blob is present (a present blob is a correct blob, by the store's invariant).
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Stores bytes under their digest, checking it first.
+    pub fn write_blob(&self, expected: &Digest, bytes: &[u8]) -> Result<(), LayoutError> {
+        let actual = Digest::of_bytes(bytes);
+        if &actual != expected {
+            return Err(LayoutError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+                size: bytes.len() as u64,
+            });
+        }
+        if self.has_blob(expected) {
+            return Ok(());
+        }
+        write_atomic(&self.blob_path(expected), bytes)
+    }
+
+    /// Reads a small blob (a manifest, index or config) into memory, checking its digest.
+    pub fn read_document(&self, digest: &Digest) -> Result<Vec<u8>, LayoutError> {
+        let path = self.blob_path(digest);
+        let size = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(LayoutError::MissingBlob {
+                    path: self.root.clone(),
+                    digest: digest.clone(),
+                });
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        if size > MAX_MANIFEST_SIZE {
+            return Err(LayoutError::TooLarge {
+                digest: digest.clone(),
+                size,
+            });
+        }
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        let actual = Digest::of_bytes(&bytes);
+        if &actual != digest {
+            return Err(LayoutError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+                size,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Starts writing a blob; resumes a partial download of the same digest if one is left.
+    pub fn blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+        let partial = tmp_dir.join(format!("{}.partial", digest.hex()));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&partial)
+            .map_err(io_err(&partial))?;
+        // Re-hash what an interrupted run left, so the final digest covers every byte.
+        let (hasher, written) =
+            hash_reader(&mut file, |_| {}).map_err(io_err(&partial))?;
+        Ok(BlobWriter {
+            writer: HashingWriter::resume(file, hasher, written),
+            partial,
+            target: self.blob_path(digest),
+            expected: digest.clone(),
+        })
+    }
+
+    /// Removes leftovers of interrupted runs that cannot be resumed.
+    pub fn clean_tmp(&self) -> Result<(), LayoutError> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        match fs::remove_dir_all(&tmp_dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&tmp_dir)(e)),
+        }
+    }
+
+    /// The bytes of `index.json`, if the layout has one.
+    pub fn read_index_bytes(&self) -> Result<Option<Vec<u8>>, LayoutError> {
+        let path = self.root.join(INDEX_FILE);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Replaces `index.json` atomically; a signature of other bytes is removed, never left stale.
+    pub fn write_index(&self, bytes: &[u8]) -> Result<(), LayoutError> {
+        let path = self.root.join(INDEX_FILE);
+        if self.read_index_bytes()?.as_deref() == Some(bytes) {
+            return Ok(());
+        }
+        let sig = self.root.join(SIGNATURE_FILE);
+        match fs::remove_file(&sig) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&sig)(e)),
+        }
+        write_atomic(&path, bytes)
+    }
+
+    /// Reads `index.json.sig`, if present.
+    pub fn read_signature(&self) -> Result<Option<String>, LayoutError> {
+        let path = self.root.join(SIGNATURE_FILE);
+        match fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Writes `index.json.sig` atomically.
+    pub fn write_signature(&self, signature_b64: &str) -> Result<(), LayoutError> {
+        write_atomic(&self.root.join(SIGNATURE_FILE), signature_b64.as_bytes())
+    }
+}
+
+/// A blob being written; it lands in the store only through [`BlobWriter::commit`].
+pub struct BlobWriter {
+    writer: HashingWriter<File>,
+    partial: PathBuf,
+    target: PathBuf,
+    expected: Digest,
+}
+
+impl BlobWriter {
+    /// Bytes already in the partial file (from this run or an interrupted one).
+    pub fn written(&self) -> u64 {
+        self.writer.written()
+    }
+
+    /// Discards what was written so far (the source restarted from byte 0).
+    pub fn restart(&mut self) -> Result<(), LayoutError> {
+        let file = self.writer.get_mut();
+        file.set_len(0).map_err(io_err(&self.partial))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.partial)
+            .map_err(io_err(&self.partial))?;
+        self.writer = HashingWriter::resume(file, Sha256::default(), 0);
+        Ok(())
+    }
+
+    /// Appends bytes.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), LayoutError> {
+        self.writer
+            .write_all(bytes)
+            .map_err(io_err(&self.partial))
+    }
+
+    /// Checks the digest, fsyncs and renames into place. A mismatch deletes the partial file.
+    pub fn commit(self) -> Result<u64, LayoutError> {
+        let (file, actual, size) = self.writer.finish();
+        if actual != self.expected {
+            drop(file);
+            let _ = fs::remove_file(&self.partial);
+            return Err(LayoutError::DigestMismatch {
+                expected: self.expected,
+                actual,
+                size,
+            });
+        }
+        file.sync_all().map_err(io_err(&self.partial))?;
+        drop(file);
+        fs::rename(&self.partial, &self.target).map_err(io_err(&self.target))?;
+        sync_parent(&self.target);
+        Ok(size)
+    }
+}
+
+/// Writes a file by temp file + fsync + rename, so readers see the old or the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ferry-")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| LayoutError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    sync_parent(path);
+    Ok(())
+}
+
+/// Makes a rename durable; failure only weakens durability, so it is not an error.
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}

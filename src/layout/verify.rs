@@ -1,0 +1,283 @@
+//! Verification of a bundle: signature, presence of every referenced blob, every digest.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::digest::{Digest, hash_file};
+use crate::layout::graph::{Walk, walk};
+use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index};
+use crate::layout::{Layout, LayoutError, SIGNATURE_FILE};
+use crate::sign::{SignError, VerifyingKey};
+
+/// Why a bundle could not be verified at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The layout has no index.
+    #[error("{0} has no index.json: it is not a complete bundle (was `ferry build` interrupted? run it again)")]
+    NoIndex(String),
+    /// The index is not valid JSON.
+    #[error("index.json in {path} is not a valid OCI index: {reason}")]
+    BadIndex {
+        /// The bundle.
+        path: String,
+        /// The parse error.
+        reason: String,
+    },
+    /// A key was given but the bundle has no signature.
+    #[error("{path} is not signed (no {SIGNATURE_FILE}); sign it with `ferry sign {path} --key cosign.key`")]
+    Unsigned {
+        /// The bundle.
+        path: String,
+    },
+    /// The signature does not verify.
+    #[error("signature check failed for {path}/index.json with key {fingerprint}: {source}")]
+    BadSignature {
+        /// The bundle.
+        path: String,
+        /// The key used.
+        fingerprint: String,
+        /// The reason.
+        source: SignError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+/// What is wrong with one blob.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum BlobFault {
+    /// Not in the bundle.
+    Missing,
+    /// Present but its bytes hash to another digest.
+    Corrupt {
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// Present with a size other than its descriptor's.
+    WrongSize {
+        /// The descriptor's size.
+        expected: u64,
+        /// The file's size.
+        actual: u64,
+    },
+    /// A document that could not be parsed.
+    Unreadable {
+        /// Why.
+        reason: String,
+    },
+    /// The file could not be read.
+    Io {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A blob with a fault and the entries that use it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobProblem {
+    /// The blob.
+    pub digest: Digest,
+    /// What is wrong.
+    #[serde(flatten)]
+    pub fault: BlobFault,
+    /// References of the entries that need it.
+    pub used_by: Vec<String>,
+}
+
+/// The outcome of verifying a bundle whose index could be read.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    /// Fingerprint of the key that verified the signature; None with `--no-signature`.
+    pub signed_by: Option<String>,
+    /// Entries in the index.
+    pub entries: usize,
+    /// Distinct blobs referenced.
+    pub blobs: usize,
+    /// Bytes hashed.
+    pub bytes: u64,
+    /// Faults found, sorted by digest.
+    pub problems: Vec<BlobProblem>,
+}
+
+impl VerifyReport {
+    /// True when every blob is present and correct.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Reads and parses `index.json`, checking its signature when a key is given.
+pub fn read_verified_index(
+    layout: &Layout,
+    key: Option<&VerifyingKey>,
+) -> Result<(Vec<u8>, Index), VerifyError> {
+    let path = layout.root().display().to_string();
+    let bytes = layout
+        .read_index_bytes()?
+        .ok_or_else(|| VerifyError::NoIndex(path.clone()))?;
+    if let Some(key) = key {
+        let signature = layout
+            .read_signature()?
+            .ok_or_else(|| VerifyError::Unsigned { path: path.clone() })?;
+        key.verify(&bytes, &signature)
+            .map_err(|source| VerifyError::BadSignature {
+                path: path.clone(),
+                fingerprint: key.fingerprint(),
+                source,
+            })?;
+    }
+    let index: Index = serde_json::from_slice(&bytes).map_err(|e| VerifyError::BadIndex {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok((bytes, index))
+}
+
+/// Verifies the signature (when a key is given), then every referenced blob, hashing in parallel.
+///
+/// `on_bytes` is called from worker threads with the number of bytes just hashed.
+pub fn verify(
+    layout: &Layout,
+    key: Option<&VerifyingKey>,
+    threads: usize,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport, VerifyError> {
+    let (_, index) = read_verified_index(layout, key)?;
+    let Walk {
+        entries,
+        broken,
+        checked_documents,
+    } = walk(layout, &index);
+
+    // Every referenced blob, its expected size, and who uses it.
+    let mut blobs: BTreeMap<Digest, (u64, Vec<String>)> = BTreeMap::new();
+    for entry in &entries {
+        for blob in &entry.blobs {
+            let slot = blobs
+                .entry(blob.digest.clone())
+                .or_insert((blob.size, Vec::new()));
+            if !slot.1.contains(&entry.reference) {
+                slot.1.push(entry.reference.clone());
+            }
+        }
+    }
+    if let Some(lock) = index.annotations.get(ANNOTATION_LOCK_DIGEST) {
+        let digest = Digest::parse(lock).map_err(|e| VerifyError::BadIndex {
+            path: layout.root().display().to_string(),
+            reason: format!("annotation {ANNOTATION_LOCK_DIGEST}: {e}"),
+        })?;
+        let size = fs::metadata(layout.blob_path(&digest))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        blobs
+            .entry(digest)
+            .or_insert((size, Vec::new()))
+            .1
+            .push("lock file".to_string());
+    }
+
+    let mut problems: BTreeMap<Digest, BlobFault> = BTreeMap::new();
+    for doc in broken {
+        let (digest, fault) = match doc.error {
+            LayoutError::MissingBlob { digest, .. } => (digest, BlobFault::Missing),
+            LayoutError::DigestMismatch {
+                expected, actual, ..
+            } => (expected, BlobFault::Corrupt { actual }),
+            LayoutError::BadDocument { digest, reason, .. } => {
+                (digest, BlobFault::Unreadable { reason })
+            }
+            LayoutError::TooLarge { digest, size } => (
+                digest,
+                BlobFault::Unreadable {
+                    reason: format!("{size} bytes, too large for a manifest"),
+                },
+            ),
+            other => return Err(other.into()),
+        };
+        problems.insert(digest, fault);
+    }
+
+    // Hash the rest, largest first so the threads finish together.
+    let mut work: Vec<(Digest, u64)> = blobs
+        .iter()
+        .filter(|(d, _)| !checked_documents.contains(*d) && !problems.contains_key(*d))
+        .map(|(d, (size, _))| (d.clone(), *size))
+        .collect();
+    work.sort_by(|a, b| b.1.cmp(&a.1));
+    let next = AtomicUsize::new(0);
+    let found = Mutex::new(Vec::new());
+    let hashed = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1).min(work.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((digest, expected_size)) = work.get(i) else {
+                        break;
+                    };
+                    if let Some(fault) = check_blob(layout, digest, *expected_size, on_bytes) {
+                        found.lock().unwrap().push((digest.clone(), fault));
+                    } else {
+                        hashed.fetch_add(*expected_size, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    problems.extend(found.into_inner().unwrap());
+
+    let checked_bytes: u64 = checked_documents
+        .iter()
+        .filter_map(|d| blobs.get(d).map(|b| b.0))
+        .sum();
+    Ok(VerifyReport {
+        signed_by: key.map(|k| k.fingerprint()),
+        entries: entries.len(),
+        blobs: blobs.len(),
+        bytes: hashed.into_inner() + checked_bytes,
+        problems: problems
+            .into_iter()
+            .map(|(digest, fault)| BlobProblem {
+                used_by: blobs.get(&digest).map(|b| b.1.clone()).unwrap_or_default(),
+                digest,
+                fault,
+            })
+            .collect(),
+    })
+}
+
+fn check_blob(
+    layout: &Layout,
+    digest: &Digest,
+    expected_size: u64,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Option<BlobFault> {
+    let path = layout.blob_path(digest);
+    let size = match fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(BlobFault::Missing),
+        Err(e) => {
+            return Some(BlobFault::Io {
+                reason: e.to_string(),
+            });
+        }
+    };
+    match hash_file(&path, on_bytes) {
+        Ok((actual, _)) if &actual != digest => Some(BlobFault::Corrupt { actual }),
+        Ok(_) if size != expected_size => Some(BlobFault::WrongSize {
+            expected: expected_size,
+            actual: size,
+        }),
+        Ok(_) => None,
+        Err(e) => Some(BlobFault::Io {
+            reason: e.to_string(),
+        }),
+    }
+}

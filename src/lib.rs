@@ -1,0 +1,14 @@
+//! ferry: carry a Kubernetes platform across an air gap in one signed OCI bundle.
+//!
+//! Layout follows DESIGN.md: sources and targets are transports around one store
+//! ([`layout`]); the manifest and lock say what a release holds ([`manifest`]).
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod digest;
+pub mod layout;
+pub mod manifest;
+pub mod progress;
+pub mod sign;
+pub mod source;

@@ -1,0 +1,61 @@
+//! The `ferry` command: parse, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferry::cli::{Cli, Command, KeyCommand};
+use ferry::commands;
+use ferry::progress::Ui;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let ui = Ui::new(cli.output, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Key(KeyCommand::Generate { output_dir, force }) => {
+                commands::key::generate(&ui, output_dir, *force)
+            }
+            Command::Lock(args) => commands::lock::run(&ui, args).await,
+            Command::Build(args) => commands::build::run(&ui, args).await,
+            Command::Sign(args) => commands::sign::run(&ui, args),
+            Command::Verify(args) => commands::verify::run(&ui, args),
+            Command::Inspect(args) => commands::inspect::run(&ui, args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to standard error: warnings by default, more with -v, none with -q.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,223 @@
+//! The lock file: every reference of a manifest resolved to exact digests.
+//!
+//! Building from the same lock gives the same `index.json` bytes, so the lock records every
+//! digest the bundle's index will name. It is JSON, written with sorted, stable output.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::manifest::{ImageSpec, Manifest};
+
+/// Version of the lock format this build writes and reads.
+pub const LOCK_VERSION: u32 = 1;
+
+/// Errors reading or writing a lock file.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// I/O on the lock file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The lock file is not a valid lock.
+    #[error("{path}:{line}:{column}: not a valid ferry lock file: {reason}. Regenerate it with `ferry lock`")]
+    Invalid {
+        /// The lock file.
+        path: PathBuf,
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The lock was written by another lock format version.
+    #[error("{path} has lock version {found}; this ferry reads version {LOCK_VERSION}. Regenerate it with `ferry lock`")]
+    Version {
+        /// The lock file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+    },
+}
+
+/// A resolved release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lock {
+    /// Format version, [`LOCK_VERSION`].
+    pub lock_version: u32,
+    /// Release name and version from the manifest.
+    pub release: LockedRelease,
+    /// Images in manifest order.
+    pub images: Vec<LockedImage>,
+}
+
+/// Release name and version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedRelease {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.version`.
+    pub version: String,
+}
+
+/// How the platform filter applied to what a reference resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The upstream document is kept byte for byte (a single manifest, an index whose every
+    /// platform was selected, or an index pinned by digest).
+    Whole,
+    /// One platform of an index was selected: the entry is that platform's manifest.
+    Single,
+    /// Several but not all platforms: ferry writes a filtered index.
+    Filtered,
+}
+
+/// One image, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedImage {
+    /// The normalized reference, as in the manifest.
+    pub reference: String,
+    /// Platforms asked for.
+    pub platforms: Vec<String>,
+    /// What the reference resolved to upstream.
+    pub resolved: Digest,
+    /// Media type of what it resolved to.
+    pub resolved_media_type: String,
+    /// How the platform filter applied.
+    pub selection: Selection,
+    /// Digest of the bundle entry.
+    pub digest: Digest,
+    /// Media type of the bundle entry.
+    pub media_type: String,
+    /// Size of the bundle entry's document.
+    pub size: u64,
+    /// The image manifests the entry carries, one per platform.
+    pub manifests: Vec<LockedManifest>,
+}
+
+/// One platform's image manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedManifest {
+    /// `os/arch[/variant]`, or `unknown/unknown` for attestations kept with a whole index.
+    pub platform: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+}
+
+impl LockedImage {
+    /// Whether this entry still answers what the manifest asks for.
+    pub fn matches(&self, spec: &ImageSpec) -> bool {
+        self.reference == spec.reference.to_string()
+            && self.platforms == platform_strings(spec)
+    }
+}
+
+/// The platform list of an image spec as the lock writes it.
+pub fn platform_strings(spec: &ImageSpec) -> Vec<String> {
+    spec.platforms.iter().map(|p| p.to_string()).collect()
+}
+
+/// Where the lock of a manifest lives by default: beside it, extension `.lock`.
+pub fn default_path(manifest: &Path) -> PathBuf {
+    manifest.with_extension("lock")
+}
+
+impl Lock {
+    /// Reads and validates a lock file.
+    pub fn load(path: &Path) -> Result<Lock, LockError> {
+        let bytes = std::fs::read(path).map_err(|source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Lock::parse(&bytes, path)
+    }
+
+    /// Parses lock bytes; `path` is for messages.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Lock, LockError> {
+        let lock: Lock = serde_json::from_slice(bytes).map_err(|e| LockError::Invalid {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            reason: e.to_string(),
+        })?;
+        if lock.lock_version != LOCK_VERSION {
+            return Err(LockError::Version {
+                path: path.to_path_buf(),
+                found: lock.lock_version,
+            });
+        }
+        Ok(lock)
+    }
+
+    /// The canonical bytes of this lock: pretty JSON and a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a lock always serialises");
+        out.push(b'\n');
+        out
+    }
+
+    /// Writes the lock atomically.
+    pub fn save(&self, path: &Path) -> Result<(), LockError> {
+        crate::layout::write_atomic(path, &self.to_bytes()).map_err(|e| LockError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+
+    /// What differs between this lock and the manifest, for messages; empty when in step.
+    pub fn differences(&self, manifest: &Manifest) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.release.name != manifest.metadata.name
+            || self.release.version != manifest.metadata.version
+        {
+            out.push(format!(
+                "release is {} {} in the lock but {} {} in the manifest",
+                self.release.name,
+                self.release.version,
+                manifest.metadata.name,
+                manifest.metadata.version
+            ));
+        }
+        for spec in &manifest.spec.images {
+            let reference = spec.reference.to_string();
+            match self.images.iter().find(|i| i.reference == reference) {
+                None => out.push(format!("image {reference} is not in the lock")),
+                Some(locked) if !locked.matches(spec) => out.push(format!(
+                    "image {reference} has platforms {} in the lock but {} in the manifest",
+                    locked.platforms.join(","),
+                    platform_strings(spec).join(",")
+                )),
+                Some(_) => {}
+            }
+        }
+        for locked in &self.images {
+            if !manifest
+                .spec
+                .images
+                .iter()
+                .any(|s| s.reference.to_string() == locked.reference)
+            {
+                out.push(format!(
+                    "image {} is in the lock but no longer in the manifest",
+                    locked.reference
+                ));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,4 @@
+//! Sources: transports that bring content from upstream into the store.
+
+pub mod image;
+pub mod registry;
