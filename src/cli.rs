@@ -9,7 +9,12 @@ use crate::progress::OutputFormat;
 /// ferry carries a Kubernetes platform across an air gap: it pulls a release's images into one
 /// signed, content-addressed OCI bundle, and verifies it on the other side.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ferry",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// How results are printed on standard output.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -124,7 +129,7 @@ pub struct VerifyArgs {
     /// The bundle directory.
     pub dir: PathBuf,
     /// The public key (cosign.pub) the bundle must be signed with.
-    #[arg(long, value_name = "FILE", required_unless_present = "no_signature")]
+    #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Check blobs only, without a signature (nothing proves who made the bundle).
     #[arg(long, conflicts_with = "key")]

@@ -2,13 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use ferry::cli::{Cli, Command, KeyCommand};
 use ferry::commands;
 use ferry::progress::Ui;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    check_usage(&cli);
     init_logging(cli.verbose, cli.quiet);
     let ui = Ui::new(cli.output, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -39,6 +41,21 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Usage rules clap cannot say well; these exit with code 2 like any usage error.
+fn check_usage(cli: &Cli) {
+    if let Command::Verify(args) = &cli.command
+        && args.key.is_none()
+        && !args.no_signature
+    {
+        Cli::command()
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                "verify needs the public key the bundle must be signed with: --key cosign.pub\n  (or --no-signature to check blobs only, which proves nothing about who made the bundle)",
+            )
+            .exit();
     }
 }
 

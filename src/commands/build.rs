@@ -13,8 +13,7 @@ use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::oci::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_KIND, ANNOTATION_LOCK_DIGEST, ANNOTATION_REF_NAME,
-    ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Descriptor, Index, OCI_INDEX,
-    OciPlatform,
+    ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Descriptor, Index, OCI_INDEX, OciPlatform,
 };
 use crate::manifest::Manifest;
 use crate::manifest::lock::{Lock, Selection};
@@ -58,9 +57,11 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let lock_digest = Digest::of_bytes(&lock_bytes);
     layout.write_blob(&lock_digest, &lock_bytes)?;
 
-    let source =
-        super::connect_registries(lock.images.iter().map(|i| host_of(&i.reference)), &args.registry)
-            .await?;
+    let source = super::connect_registries(
+        lock.images.iter().map(|i| host_of(&i.reference)),
+        &args.registry,
+    )
+    .await?;
 
     // Documents first (small), then every distinct blob they name.
     let bar = ui.items_bar(lock.images.len() as u64, "manifests");
@@ -109,7 +110,11 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
                     .fetch_blob(&job.repository, &job.digest, job.size, layout, &on_bytes)
                     .await
                     .with_context(|| {
-                        format!("cannot pull blob {} of {}", job.digest, job.repository.name())
+                        format!(
+                            "cannot pull blob {} of {}",
+                            job.digest,
+                            job.repository.name()
+                        )
                     })?;
                 fetched.fetch_add(n, Ordering::Relaxed);
                 Ok(())

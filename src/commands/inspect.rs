@@ -9,7 +9,9 @@ use crate::cli::InspectArgs;
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
-use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Index};
+use crate::layout::oci::{
+    ANNOTATION_LOCK_DIGEST, ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Index,
+};
 use crate::progress::{Ui, human_bytes};
 
 #[derive(Serialize)]
@@ -53,7 +55,10 @@ pub fn run(ui: &Ui, args: &InspectArgs) -> anyhow::Result<()> {
         );
     };
     let index: Index = serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow::anyhow!("{}/index.json is not a valid OCI index: {e}", args.dir.display())
+        anyhow::anyhow!(
+            "{}/index.json is not a valid OCI index: {e}",
+            args.dir.display()
+        )
     })?;
     let walked = walk(&layout, &index);
     if let Some(broken) = walked.broken.first() {
@@ -110,7 +115,11 @@ fn text(r: &Inspection) -> String {
     let mut out = String::new();
     if let (Some(name), Some(version)) = (&r.release, &r.version) {
         out.push_str(&format!("release {name} {version}"));
-        out.push_str(if r.signed { " (signed)\n" } else { " (not signed)\n" });
+        out.push_str(if r.signed {
+            " (signed)\n"
+        } else {
+            " (not signed)\n"
+        });
     }
     let width = r
         .entries

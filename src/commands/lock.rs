@@ -24,7 +24,10 @@ struct Locked<'a> {
 /// Resolves the whole manifest anew and writes the lock.
 pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
-    let path = args.out.clone().unwrap_or_else(|| default_path(&args.manifest));
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_path(&args.manifest));
     let lock = resolve_all(ui, &manifest, None, &args.registry).await?;
     lock.save(&path)?;
     ui.result(
@@ -72,12 +75,10 @@ pub async fn resolve_all(
         .spec
         .images
         .iter()
-        .filter(|spec| {
-            !keep.is_some_and(|lock| lock.images.iter().any(|l| l.matches(spec)))
-        })
+        .filter(|spec| !keep.is_some_and(|lock| lock.images.iter().any(|l| l.matches(spec))))
         .collect();
-    let source = super::connect_registries(todo.iter().map(|s| s.reference.registry()), registry)
-        .await?;
+    let source =
+        super::connect_registries(todo.iter().map(|s| s.reference.registry()), registry).await?;
     let bar = ui.items_bar(todo.len() as u64, "resolve");
     let resolved: Vec<anyhow::Result<LockedImage>> = futures_util::stream::iter(todo.iter())
         .map(|spec| {

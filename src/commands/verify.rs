@@ -12,7 +12,8 @@ pub fn run(ui: &Ui, args: &VerifyArgs) -> anyhow::Result<()> {
     let key = match (&args.key, args.no_signature) {
         (Some(path), false) => Some(super::load_verifying_key(path)?),
         (None, true) => None,
-        _ => bail!(
+        (Some(_), true) => bail!("give either --key or --no-signature, not both"),
+        (None, false) => bail!(
             "give the public key with --key cosign.pub, or --no-signature to check blobs only"
         ),
     };

@@ -61,7 +61,9 @@ pub enum LayoutError {
         actual: u64,
     },
     /// The directory is not an OCI layout.
-    #[error("{path} is not a ferry bundle (no oci-layout file); give the directory `ferry build` wrote")]
+    #[error(
+        "{path} is not a ferry bundle (no oci-layout file); give the directory `ferry build` wrote"
+    )]
     NotALayout {
         /// The directory.
         path: PathBuf,
@@ -207,8 +209,7 @@ impl Layout {
             .open(&partial)
             .map_err(io_err(&partial))?;
         // Re-hash what an interrupted run left, so the final digest covers every byte.
-        let (hasher, written) =
-            hash_reader(&mut file, |_| {}).map_err(io_err(&partial))?;
+        let (hasher, written) = hash_reader(&mut file, |_| {}).map_err(io_err(&partial))?;
         Ok(BlobWriter {
             writer: HashingWriter::resume(file, hasher, written),
             partial,
@@ -296,9 +297,7 @@ impl BlobWriter {
 
     /// Appends bytes.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), LayoutError> {
-        self.writer
-            .write_all(bytes)
-            .map_err(io_err(&self.partial))
+        self.writer.write_all(bytes).map_err(io_err(&self.partial))
     }
 
     /// Checks the digest, fsyncs and renames into place. A mismatch deletes the partial file.

@@ -18,7 +18,9 @@ use crate::sign::{SignError, VerifyingKey};
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// The layout has no index.
-    #[error("{0} has no index.json: it is not a complete bundle (was `ferry build` interrupted? run it again)")]
+    #[error(
+        "{0} has no index.json: it is not a complete bundle (was `ferry build` interrupted? run it again)"
+    )]
     NoIndex(String),
     /// The index is not valid JSON.
     #[error("index.json in {path} is not a valid OCI index: {reason}")]
@@ -29,7 +31,9 @@ pub enum VerifyError {
         reason: String,
     },
     /// A key was given but the bundle has no signature.
-    #[error("{path} is not signed (no {SIGNATURE_FILE}); sign it with `ferry sign {path} --key cosign.key`")]
+    #[error(
+        "{path} is not signed (no {SIGNATURE_FILE}); sign it with `ferry sign {path} --key cosign.key`"
+    )]
     Unsigned {
         /// The bundle.
         path: String,
@@ -210,7 +214,7 @@ pub fn verify(
         .filter(|(d, _)| !checked_documents.contains(*d) && !problems.contains_key(*d))
         .map(|(d, (size, _))| (d.clone(), *size))
         .collect();
-    work.sort_by(|a, b| b.1.cmp(&a.1));
+    work.sort_by_key(|w| std::cmp::Reverse(w.1));
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
     let hashed = std::sync::atomic::AtomicU64::new(0);

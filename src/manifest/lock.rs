@@ -25,7 +25,9 @@ pub enum LockError {
         source: std::io::Error,
     },
     /// The lock file is not a valid lock.
-    #[error("{path}:{line}:{column}: not a valid ferry lock file: {reason}. Regenerate it with `ferry lock`")]
+    #[error(
+        "{path}:{line}:{column}: not a valid ferry lock file: {reason}. Regenerate it with `ferry lock`"
+    )]
     Invalid {
         /// The lock file.
         path: PathBuf,
@@ -37,7 +39,9 @@ pub enum LockError {
         reason: String,
     },
     /// The lock was written by another lock format version.
-    #[error("{path} has lock version {found}; this ferry reads version {LOCK_VERSION}. Regenerate it with `ferry lock`")]
+    #[error(
+        "{path} has lock version {found}; this ferry reads version {LOCK_VERSION}. Regenerate it with `ferry lock`"
+    )]
     Version {
         /// The lock file.
         path: PathBuf,
@@ -122,8 +126,7 @@ pub struct LockedManifest {
 impl LockedImage {
     /// Whether this entry still answers what the manifest asks for.
     pub fn matches(&self, spec: &ImageSpec) -> bool {
-        self.reference == spec.reference.to_string()
-            && self.platforms == platform_strings(spec)
+        self.reference == spec.reference.to_string() && self.platforms == platform_strings(spec)
     }
 }
 

@@ -123,14 +123,15 @@ pub enum PlatformError {
         architecture: String,
     },
     /// The variant does not exist for the architecture.
-    #[error("unknown variant {variant:?} for architecture {architecture}; known: {}", allowed.join(", "))]
+    #[error(
+        "unknown variant {variant:?} for architecture {architecture}; known: {}",
+        allowed_variants(architecture).join(", ")
+    )]
     UnknownVariant {
         /// Canonical architecture.
         architecture: String,
         /// The variant as written (lower-cased).
         variant: String,
-        /// Variants that exist for the architecture.
-        allowed: Vec<String>,
     },
     /// A variant was given for an architecture that has none, or contradicts an alias.
     #[error("architecture {alias} takes no variant; remove \"/{variant}\"")]
@@ -173,17 +174,19 @@ impl Platform {
 
         // Aliases that pin a variant (armhf is arm/v7) or have none (i386) must not be
         // combined with another variant: containerd would silently drop it, hiding a mistake.
-        if let Some(variant) = &variant_as_written {
-            if matches!(arch_as_written.as_str(), "armhf" | "armel" | "i386") {
-                return Err(PlatformError::UnexpectedVariant {
-                    alias: arch_as_written,
-                    variant: variant.clone(),
-                });
-            }
+        if let Some(variant) = &variant_as_written
+            && matches!(arch_as_written.as_str(), "armhf" | "armel" | "i386")
+        {
+            return Err(PlatformError::UnexpectedVariant {
+                alias: arch_as_written,
+                variant: variant.clone(),
+            });
         }
 
-        let (architecture, variant) =
-            normalize_arch(&arch_as_written, variant_as_written.as_deref().unwrap_or(""));
+        let (architecture, variant) = normalize_arch(
+            &arch_as_written,
+            variant_as_written.as_deref().unwrap_or(""),
+        );
         if !KNOWN_ARCHITECTURES.contains(&architecture.as_str()) {
             return Err(PlatformError::UnknownArchitecture {
                 architecture: arch_as_written,
@@ -202,7 +205,6 @@ impl Platform {
                 return Err(PlatformError::UnknownVariant {
                     architecture,
                     variant: written,
-                    allowed: allowed.iter().map(|v| (*v).to_owned()).collect(),
                 });
             }
         }
@@ -270,7 +272,11 @@ impl<'de> Deserialize<'de> for Platform {
 /// containerd's `normalizeOS`, minus the host default: lower-case, `macos` is `darwin`.
 fn normalize_os(os: &str) -> String {
     let os = os.to_ascii_lowercase();
-    if os == "macos" { "darwin".to_owned() } else { os }
+    if os == "macos" {
+        "darwin".to_owned()
+    } else {
+        os
+    }
 }
 
 /// containerd's `normalizeArch`: canonical architecture and variant ("" for none).
@@ -280,7 +286,11 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let (arch, variant) = match arch.as_str() {
         "i386" => ("386", String::new()),
         "x86_64" | "x86-64" | "amd64" => {
-            let variant = if variant == "v1" { String::new() } else { variant };
+            let variant = if variant == "v1" {
+                String::new()
+            } else {
+                variant
+            };
             ("amd64", variant)
         }
         "aarch64" | "arm64" => {
@@ -354,7 +364,10 @@ mod tests {
             ("linux/ppc64le", p("linux", "ppc64le", None)),
             ("linux/s390x", p("linux", "s390x", None)),
             ("linux/riscv64", p("linux", "riscv64", None)),
-            ("linux/riscv64/rva22u64", p("linux", "riscv64", Some("rva22u64"))),
+            (
+                "linux/riscv64/rva22u64",
+                p("linux", "riscv64", Some("rva22u64")),
+            ),
             ("linux/mips64le", p("linux", "mips64le", None)),
             ("linux/loong64", p("linux", "loong64", None)),
             ("windows/amd64", p("windows", "amd64", None)),
@@ -418,7 +431,6 @@ mod tests {
                 PlatformError::UnknownVariant {
                     architecture: "arm".into(),
                     variant: "v77".into(),
-                    allowed: ARM_VARIANTS.iter().map(|v| v.to_string()).collect(),
                 },
             ),
             (
@@ -426,7 +438,6 @@ mod tests {
                 PlatformError::UnknownVariant {
                     architecture: "amd64".into(),
                     variant: "v5".into(),
-                    allowed: AMD64_VARIANTS.iter().map(|v| v.to_string()).collect(),
                 },
             ),
             (
@@ -491,6 +502,9 @@ mod tests {
         assert_eq!(json, "\"linux/arm/v7\"");
         assert_eq!(serde_json::from_str::<Platform>(&json).unwrap(), platform);
         let err = serde_json::from_str::<Platform>("\"linux\"").unwrap_err();
-        assert!(err.to_string().starts_with("invalid platform \"linux\": expected os/arch"));
+        assert!(
+            err.to_string()
+                .starts_with("invalid platform \"linux\": expected os/arch")
+        );
     }
 }

@@ -331,7 +331,9 @@ fn is_domain_component(label: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         }
         _ => false,
     }
@@ -377,7 +379,9 @@ fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     let bytes = tag.as_bytes();
     let ok = bytes.len() <= TAG_MAX_LEN
         && bytes.first().is_some_and(|b| is_word(*b))
-        && bytes.iter().all(|b| is_word(*b) || *b == b'.' || *b == b'-');
+        && bytes
+            .iter()
+            .all(|b| is_word(*b) || *b == b'.' || *b == b'-');
     if ok {
         Ok(())
     } else {
@@ -449,40 +453,91 @@ mod tests {
             ("redis:7.4".into(), ok("docker.io/library/redis:7.4")),
             ("user/app".into(), ok("docker.io/user/app:latest")),
             ("user/app:v1".into(), ok("docker.io/user/app:v1")),
-            ("docker.io/redis".into(), ok("docker.io/library/redis:latest")),
-            ("index.docker.io/redis:7".into(), ok("docker.io/library/redis:7")),
-            ("index.docker.io/user/app".into(), ok("docker.io/user/app:latest")),
-            ("docker.io/library/redis:7.4".into(), ok("docker.io/library/redis:7.4")),
+            (
+                "docker.io/redis".into(),
+                ok("docker.io/library/redis:latest"),
+            ),
+            (
+                "index.docker.io/redis:7".into(),
+                ok("docker.io/library/redis:7"),
+            ),
+            (
+                "index.docker.io/user/app".into(),
+                ok("docker.io/user/app:latest"),
+            ),
+            (
+                "docker.io/library/redis:7.4".into(),
+                ok("docker.io/library/redis:7.4"),
+            ),
             ("a/b/c/d".into(), ok("docker.io/a/b/c/d:latest")),
             // Other registries: no library/ prefix, host case kept, ports and IPs.
-            ("quay.io/cilium/cilium:v1.16.5".into(), ok("quay.io/cilium/cilium:v1.16.5")),
-            ("registry.k8s.io/pause".into(), ok("registry.k8s.io/pause:latest")),
+            (
+                "quay.io/cilium/cilium:v1.16.5".into(),
+                ok("quay.io/cilium/cilium:v1.16.5"),
+            ),
+            (
+                "registry.k8s.io/pause".into(),
+                ok("registry.k8s.io/pause:latest"),
+            ),
             ("localhost/app".into(), ok("localhost/app:latest")),
-            ("localhost:5000/app:1.0".into(), ok("localhost:5000/app:1.0")),
+            (
+                "localhost:5000/app:1.0".into(),
+                ok("localhost:5000/app:1.0"),
+            ),
             ("myhost:5000/app".into(), ok("myhost:5000/app:latest")),
-            ("Quay.IO/cilium/cilium".into(), ok("Quay.IO/cilium/cilium:latest")),
+            (
+                "Quay.IO/cilium/cilium".into(),
+                ok("Quay.IO/cilium/cilium:latest"),
+            ),
             ("127.0.0.1:5000/app".into(), ok("127.0.0.1:5000/app:latest")),
             ("[::1]:5000/app".into(), ok("[::1]:5000/app:latest")),
             ("[2001:db8::1]/app".into(), ok("[2001:db8::1]/app:latest")),
             // A bare "localhost" or "host:port" is a Docker Hub name with a tag, as upstream.
-            ("localhost:5000".into(), ok("docker.io/library/localhost:5000")),
+            (
+                "localhost:5000".into(),
+                ok("docker.io/library/localhost:5000"),
+            ),
             // Digests, with and without tag.
-            (format!("registry.k8s.io/pause@{d}"), ok(&format!("registry.k8s.io/pause@{d}"))),
-            (format!("redis:7.4@{d}"), ok(&format!("docker.io/library/redis:7.4@{d}"))),
-            (format!("redis@{d}"), ok(&format!("docker.io/library/redis@{d}"))),
+            (
+                format!("registry.k8s.io/pause@{d}"),
+                ok(&format!("registry.k8s.io/pause@{d}")),
+            ),
+            (
+                format!("redis:7.4@{d}"),
+                ok(&format!("docker.io/library/redis:7.4@{d}")),
+            ),
+            (
+                format!("redis@{d}"),
+                ok(&format!("docker.io/library/redis@{d}")),
+            ),
             // Separators and tag characters.
-            ("x/a_b__c.d-e---f".into(), ok("docker.io/x/a_b__c.d-e---f:latest")),
+            (
+                "x/a_b__c.d-e---f".into(),
+                ok("docker.io/x/a_b__c.d-e---f:latest"),
+            ),
             // A first component with a dot is a registry, even if it looks like a namespace.
             ("my.ns/app".into(), ok("my.ns/app:latest")),
-            ("redis:Latest_1.2-rc".into(), ok("docker.io/library/redis:Latest_1.2-rc")),
+            (
+                "redis:Latest_1.2-rc".into(),
+                ok("docker.io/library/redis:Latest_1.2-rc"),
+            ),
             ("redis:_x".into(), ok("docker.io/library/redis:_x")),
-            (format!("redis:{long_tag}"), ok(&format!("docker.io/library/redis:{long_tag}"))),
-            (long_path.clone(), ok(&format!("docker.io/{long_path}:latest"))),
+            (
+                format!("redis:{long_tag}"),
+                ok(&format!("docker.io/library/redis:{long_tag}")),
+            ),
+            (
+                long_path.clone(),
+                ok(&format!("docker.io/{long_path}:latest")),
+            ),
             // Invalid.
             ("".into(), Err(ReferenceError::Empty)),
             (HEX.into(), Err(ReferenceError::ImageId)),
             ("Redis:7".into(), Err(ReferenceError::Uppercase)),
-            ("quay.io/Cilium/cilium".into(), Err(ReferenceError::Uppercase)),
+            (
+                "quay.io/Cilium/cilium".into(),
+                Err(ReferenceError::Uppercase),
+            ),
             // Not a host (no '.', ':' or localhost), so it is an upper-case namespace.
             ("Bitnami/redis".into(), Err(ReferenceError::Uppercase)),
             ("quay.io/".into(), Err(ReferenceError::MissingRepository)),

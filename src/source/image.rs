@@ -26,7 +26,9 @@ pub enum ImageError {
     #[error(transparent)]
     Layout(#[from] crate::layout::LayoutError),
     /// A requested platform is not in the image.
-    #[error("{reference} has no image for {platform}; it has {available}. Change `platforms` for this image in the manifest")]
+    #[error(
+        "{reference} has no image for {platform}; it has {available}. Change `platforms` for this image in the manifest"
+    )]
     MissingPlatform {
         /// The image.
         reference: String,
@@ -56,7 +58,9 @@ pub enum ImageError {
         media_type: String,
     },
     /// The lock no longer reproduces.
-    #[error("{reference}: the filtered index built from the lock hashes to {actual}, the lock says {expected}. Regenerate the lock with `ferry lock`")]
+    #[error(
+        "{reference}: the filtered index built from the lock hashes to {actual}, the lock says {expected}. Regenerate the lock with `ferry lock`"
+    )]
     FilteredIndexChanged {
         /// The image.
         reference: String,
@@ -99,10 +103,7 @@ fn locked_manifest(descriptor: &Descriptor) -> LockedManifest {
 }
 
 /// Resolves an image entry of the manifest: tag to digest, platform filter applied.
-pub async fn resolve(
-    source: &RegistrySource,
-    spec: &ImageSpec,
-) -> Result<LockedImage, ImageError> {
+pub async fn resolve(source: &RegistrySource, spec: &ImageSpec) -> Result<LockedImage, ImageError> {
     let reference = spec.reference.to_string();
     let fetched = source.fetch_manifest(&spec.reference).await?;
     let base = LockedImage {
@@ -287,16 +288,17 @@ pub async fn collect(
     layout: &Layout,
     locked: &LockedImage,
 ) -> Result<Vec<BlobJob>, ImageError> {
-    let reference: Reference = locked
-        .reference
-        .parse()
-        .map_err(|e: crate::manifest::reference::ReferenceError| {
-            ImageError::Registry(RegistryError::Failed {
-                host: String::new(),
-                reference: locked.reference.clone(),
-                message: e.to_string(),
-            })
-        })?;
+    let reference: Reference =
+        locked
+            .reference
+            .parse()
+            .map_err(|e: crate::manifest::reference::ReferenceError| {
+                ImageError::Registry(RegistryError::Failed {
+                    host: String::new(),
+                    reference: locked.reference.clone(),
+                    message: e.to_string(),
+                })
+            })?;
     // The entry document itself.
     match locked.selection {
         Selection::Whole | Selection::Single => {
@@ -307,8 +309,12 @@ pub async fn collect(
                 let upstream = source
                     .fetch_manifest(&reference.with_digest(locked.resolved.as_str()))
                     .await?;
-                let index: Index =
-                    parse(&upstream.bytes, &locked.reference, "index", &upstream.digest)?;
+                let index: Index = parse(
+                    &upstream.bytes,
+                    &locked.reference,
+                    "index",
+                    &upstream.digest,
+                )?;
                 let keep: BTreeSet<&Digest> = locked.manifests.iter().map(|m| &m.digest).collect();
                 let (bytes, _) = filtered_index(
                     &upstream.bytes,

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use oci_client::client::{BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{
+    BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol,
+};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 
@@ -44,7 +46,9 @@ impl RegistryOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// No connection could be made.
-    #[error("cannot reach registry {host}: {reason}. Check the host name and port, the network, and --ca-file / --insecure-registry")]
+    #[error(
+        "cannot reach registry {host}: {reason}. Check the host name and port, the network, and --ca-file / --insecure-registry"
+    )]
     Unreachable {
         /// The registry.
         host: String,
@@ -52,7 +56,9 @@ pub enum RegistryError {
         reason: String,
     },
     /// Credentials missing or refused.
-    #[error("registry {host} refused access to {reference} (unauthorized). Log in with `ferry login {host}` or `docker login {host}`, or check the credentials in the auth file")]
+    #[error(
+        "registry {host} refused access to {reference} (unauthorized). Log in with `ferry login {host}` or `docker login {host}`, or check the credentials in the auth file"
+    )]
     Unauthorized {
         /// The registry.
         host: String,
@@ -60,7 +66,9 @@ pub enum RegistryError {
         reference: String,
     },
     /// The reference does not exist.
-    #[error("{reference} was not found on {host}: {message}. Check the repository name and tag in the manifest")]
+    #[error(
+        "{reference} was not found on {host}: {message}. Check the repository name and tag in the manifest"
+    )]
     NotFound {
         /// The registry.
         host: String,
@@ -80,7 +88,9 @@ pub enum RegistryError {
         message: String,
     },
     /// The content did not match its digest.
-    #[error("{reference}: the registry sent content for {expected} that hashes to {actual}. Nothing was stored; try again, and report it to the registry's operators if it persists")]
+    #[error(
+        "{reference}: the registry sent content for {expected} that hashes to {actual}. Nothing was stored; try again, and report it to the registry's operators if it persists"
+    )]
     DigestMismatch {
         /// What was asked for.
         reference: String,
@@ -130,7 +140,9 @@ fn is_loopback(host: &str) -> bool {
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
     name == "localhost"
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl RegistrySource {
@@ -159,10 +171,9 @@ impl RegistrySource {
         }
         let mut plain_http = Vec::new();
         for host in hosts {
-            if is_loopback(host) || options.insecure.iter().any(|h| h == host) {
-                if probe_scheme(host, &certs).await? == "http" {
-                    plain_http.push(host.clone());
-                }
+            let may_use_http = is_loopback(host) || options.insecure.iter().any(|h| h == host);
+            if may_use_http && probe_scheme(host, &certs).await? == "http" {
+                plain_http.push(host.clone());
             }
         }
         let mut auths = BTreeMap::new();
@@ -313,7 +324,9 @@ impl RegistrySource {
                     return Err(RegistryError::Failed {
                         host,
                         reference: what,
-                        message: format!("{message} (gave up after {attempt} attempts; run the same command again to resume)"),
+                        message: format!(
+                            "{message} (gave up after {attempt} attempts; run the same command again to resume)"
+                        ),
                     });
                 }
                 Err(StreamFailure::Retry(message)) => {
@@ -365,7 +378,9 @@ impl RegistrySource {
                 BlobResponse::Partial(s) => s,
                 BlobResponse::Full(s) => {
                     // The server ignored the range: start over.
-                    writer.restart().map_err(|e| StreamFailure::Fatal(e.into()))?;
+                    writer
+                        .restart()
+                        .map_err(|e| StreamFailure::Fatal(e.into()))?;
                     s
                 }
             }
@@ -375,7 +390,9 @@ impl RegistrySource {
                 StreamFailure::Retry(format!("connection dropped while reading {what}: {e}"))
             })?;
             if writer.written() + chunk.len() as u64 > size {
-                writer.restart().map_err(|e| StreamFailure::Fatal(e.into()))?;
+                writer
+                    .restart()
+                    .map_err(|e| StreamFailure::Fatal(e.into()))?;
                 return Err(StreamFailure::Retry(format!(
                     "{what}: the registry sent more than the {size} bytes the manifest promises"
                 )));
@@ -468,7 +485,9 @@ fn classify(host: &str, what: &str, error: OciDistributionError) -> StreamFailur
                 reference: what.to_string(),
                 message: trim(&message),
             }),
-            408 | 429 | 500..=599 => StreamFailure::Retry(format!("HTTP {code}: {}", trim(&message))),
+            408 | 429 | 500..=599 => {
+                StreamFailure::Retry(format!("HTTP {code}: {}", trim(&message)))
+            }
             _ => fatal(format!("HTTP {code}: {}", trim(&message))),
         },
         OciDistributionError::UnauthorizedError { .. }
@@ -486,7 +505,10 @@ fn classify(host: &str, what: &str, error: OciDistributionError) -> StreamFailur
                 .collect::<Vec<_>>()
                 .join("; ");
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-            if codes.iter().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
+            if codes
+                .iter()
+                .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
+            {
                 StreamFailure::Retry(message)
             } else if codes
                 .iter()
@@ -521,7 +543,13 @@ fn classify(host: &str, what: &str, error: OciDistributionError) -> StreamFailur
 fn trim(message: &str) -> String {
     let m = message.trim();
     if m.len() > 300 {
-        format!("{}…", &m[..m.floor_char_boundary(300)])
+        {
+            let mut end = 300;
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…", &m[..end])
+        }
     } else {
         m.to_string()
     }
@@ -559,8 +587,29 @@ async fn probe_scheme(host: &str, certs: &[Certificate]) -> Result<&'static str,
         Ok(_) => return Ok("https"),
         Err(e) => error_chain(&e),
     };
-    match client.get(format!("http://{host}/v2/")).send().await {
-        Ok(_) => Ok("http"),
+    // Only a registry's own answer to /v2/ (200, or 401 asking for credentials) counts: a TLS
+    // server answering plain HTTP with 400 means HTTPS is right and its certificate is the issue.
+    let mut answer = client.get(format!("http://{host}/v2/")).send().await;
+    for attempt in 1..4u32 {
+        match &answer {
+            Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
+                tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+                answer = client.get(format!("http://{host}/v2/")).send().await;
+            }
+            _ => break,
+        }
+    }
+    match answer {
+        Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+            Ok("http")
+        }
+        Ok(r) => Err(RegistryError::Unreachable {
+            host: host.to_string(),
+            reason: format!(
+                "HTTPS: {https_error}; plain HTTP answered {} (not a registry over HTTP)",
+                r.status()
+            ),
+        }),
         Err(e) => Err(RegistryError::Unreachable {
             host: host.to_string(),
             reason: format!("HTTPS: {https_error}; HTTP: {}", error_chain(&e)),

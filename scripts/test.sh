@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The project's one test command (CI runs it through .ci/run, as root, on a
+# fresh Debian bookworm machine):
+#   1. install the tools the integration tests drive, if any is missing;
+#   2. cargo fmt --check, cargo clippy -D warnings, cargo test.
+# Add further steps at the end; keep each one a plain command.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# rustup's default location, in case the caller's PATH lacks it.
+if ! command -v cargo >/dev/null && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; then
+    PATH="${HOME:-/root}/.cargo/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- 1. Tools used by tests/common ------------------------------------------
+# docker-registry: a real registry (CNCF distribution) per test
+# skopeo:          pushes generated images into it, inspects what it serves
+# containerd/ctr:  checks that generated layers unpack
+# openssl:         test CA and server certificates, HTTPS probes
+# htpasswd:        bcrypt password files (package apache2-utils)
+declare -A package_of=(
+    [docker-registry]=docker-registry
+    [skopeo]=skopeo
+    [containerd]=containerd
+    [ctr]=containerd
+    [openssl]=openssl
+    [htpasswd]=apache2-utils
+)
+missing=()
+for tool in docker-registry skopeo containerd ctr openssl htpasswd; do
+    if ! command -v "$tool" >/dev/null; then
+        # Only the missing packages: installing a present one would upgrade it.
+        package="${package_of[$tool]}"
+        [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
+    fi
+done
+if ((${#missing[@]})); then
+    step "installing ${missing[*]}"
+    sudo=()
+    if ((EUID != 0)); then sudo=(sudo); fi
+    export DEBIAN_FRONTEND=noninteractive
+    # Keep the packages' init scripts from starting system-wide services
+    # (the tests start their own): a temporary policy-rc.d, if none exists.
+    created_policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+        created_policy=yes
+        trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+    if [[ -n "$created_policy" ]]; then
+        "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+fi
+step "tool versions"
+cargo --version
+docker-registry --version
+skopeo --version
+ctr --version
+openssl version
+
+# --- 2. Format, lint, test ---------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo test --all-targets"
+cargo test --all-targets
+
+step "all checks passed in ${SECONDS}s"

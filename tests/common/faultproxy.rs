@@ -1,0 +1,215 @@
+//! A small HTTP/1.1 proxy that injects faults in front of a real server: 503 answers and
+//! connections dropped in the middle of a blob. One request per connection, so every fault
+//! is precise; `Connection: close` is forced both ways.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+/// Which faults to inject.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer 503 to every Nth request (1-based count over all requests).
+    pub fail_every: Option<usize>,
+    /// Drop the connection after this many body bytes of a blob GET response...
+    pub drop_blob_after: Option<u64>,
+    /// ...for this many responses, then stop dropping.
+    pub drops: usize,
+    /// Only drop blob responses larger than this (so small configs pass).
+    pub drop_min_size: u64,
+}
+
+/// A running proxy; stops when dropped.
+pub struct FaultProxy {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicUsize>,
+    injected: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a random loopback port in front of `upstream` ("127.0.0.1:PORT").
+    pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
+        let addr = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let injected = Arc::new(AtomicUsize::new(0));
+        let drops_left = Arc::new(AtomicUsize::new(faults.drops));
+        let upstream = upstream.to_string();
+        {
+            let (stop, requests, injected) = (stop.clone(), requests.clone(), injected.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let _ = client.set_nonblocking(false);
+                            let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
+                            let (upstream, faults, injected, drops_left) = (
+                                upstream.clone(),
+                                faults.clone(),
+                                injected.clone(),
+                                drops_left.clone(),
+                            );
+                            thread::spawn(move || {
+                                let _ =
+                                    handle(client, &upstream, n, &faults, &injected, &drops_left);
+                            });
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            });
+        }
+        FaultProxy {
+            addr,
+            stop,
+            requests,
+            injected,
+        }
+    }
+
+    /// "127.0.0.1:PORT" of the proxy.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Requests seen.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Faults injected (503s and drops).
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reads up to the end of the head (`\r\n\r\n`); returns head and any extra bytes read.
+fn read_head(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(pos + 4);
+            return Ok((buf, rest));
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Replaces any Connection header with `Connection: close`.
+fn force_close(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.trim_end_matches("\r\n").split("\r\n") {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
+}
+
+fn handle(
+    mut client: TcpStream,
+    upstream: &str,
+    n: usize,
+    faults: &Faults,
+    injected: &AtomicUsize,
+    drops_left: &AtomicUsize,
+) -> std::io::Result<()> {
+    // Not HTTP (a TLS handshake starts with 0x16): hang up at once, as a plain server would.
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 1 && !first[0].is_ascii_uppercase() {
+        return Ok(());
+    }
+    let (head, rest) = read_head(&mut client)?;
+    let request_line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if faults.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
+        injected.fetch_add(1, Ordering::SeqCst);
+        client.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nConnection: close\r\n\r\ninjected by the test\n",
+        )?;
+        return Ok(());
+    }
+    let mut server = TcpStream::connect(upstream)?;
+    server.write_all(&force_close(&head))?;
+    server.write_all(&rest)?;
+    // Request bodies (uploads) flow through untouched.
+    let mut client_reader = client.try_clone()?;
+    let mut server_writer = server.try_clone()?;
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut client_reader, &mut server_writer);
+    });
+    let (resp_head, resp_rest) = read_head(&mut server)?;
+    let status_ok =
+        resp_head.starts_with(b"HTTP/1.1 200") || resp_head.starts_with(b"HTTP/1.1 206");
+    let length = String::from_utf8_lossy(&resp_head)
+        .lines()
+        .find_map(|l| {
+            let l = l.to_ascii_lowercase();
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<u64>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");
+    let drop_after = match faults.drop_blob_after {
+        Some(after) if is_blob_get && status_ok && length > faults.drop_min_size.max(after) => {
+            let left = drops_left.load(Ordering::SeqCst);
+            if left > 0
+                && drops_left
+                    .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                Some(after)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    client.write_all(&force_close(&resp_head))?;
+    let mut budget = drop_after.unwrap_or(u64::MAX);
+    let send = |client: &mut TcpStream, bytes: &[u8], budget: &mut u64| -> std::io::Result<bool> {
+        let take = (bytes.len() as u64).min(*budget) as usize;
+        client.write_all(&bytes[..take])?;
+        *budget -= take as u64;
+        Ok(*budget == 0)
+    };
+    let mut cut = send(&mut client, &resp_rest, &mut budget)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !cut {
+        let n = server.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        cut = send(&mut client, &buf[..n], &mut budget)?;
+    }
+    if cut && drop_after.is_some() {
+        injected.fetch_add(1, Ordering::SeqCst);
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+    Ok(())
+}
