@@ -46,6 +46,126 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List a bundle's entries, their sizes and what they share.
     Inspect(InspectArgs),
+    /// Import a verified bundle into a site's targets.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print a K3s registries.yaml that mirrors every upstream registry of a bundle to a target.
+    RegistriesConfig(RegistriesConfigArgs),
+    /// Store credentials for a registry in the auth file, as `docker login` does.
+    Login(LoginArgs),
+    /// Serve a bundle read-only as an OCI registry (bootstrap before Harbor runs).
+    Serve(ServeArgs),
+}
+
+/// Where to import.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Push every image of a bundle into Harbor or any OCI registry.
+    Registry(ImportRegistryArgs),
+}
+
+/// How the bundle's signature is checked before anything is taken from it.
+#[derive(Debug, Args, Clone)]
+pub struct TrustArgs {
+    /// The public key (cosign.pub) the bundle must be signed with.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Take the bundle without checking its signature (nothing proves who made it).
+    #[arg(long, conflicts_with = "key")]
+    pub no_signature: bool,
+}
+
+/// Harbor project settings for `--harbor`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HarborArgs {
+    /// Create the Harbor projects the mapping needs (first path segment) before pushing.
+    #[arg(long)]
+    pub harbor: bool,
+    /// Harbor API base URL [default: https://HOST/api/v2.0].
+    #[arg(long, value_name = "URL", requires = "harbor")]
+    pub harbor_api: Option<String>,
+    /// Make created projects public (anonymous pull).
+    #[arg(long, requires = "harbor")]
+    pub harbor_public: bool,
+    /// Turn on cosign content trust for created projects (Harbor then serves only signed images).
+    #[arg(long, requires = "harbor")]
+    pub harbor_content_trust_cosign: bool,
+}
+
+/// Arguments of `ferry import registry`.
+#[derive(Debug, Args)]
+pub struct ImportRegistryArgs {
+    /// The bundle directory.
+    pub source: PathBuf,
+    /// The target registry: HOST[:PORT][/PREFIX].
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub to: String,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Harbor projects.
+    #[command(flatten)]
+    pub harbor: HarborArgs,
+    /// Uploads at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Arguments of `ferry registries-config`.
+#[derive(Debug, Args)]
+pub struct RegistriesConfigArgs {
+    /// The bundle directory.
+    pub source: PathBuf,
+    /// The site registry the mirrors point at: HOST[:PORT][/PREFIX].
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub to: String,
+    /// CA file for the site registry, as the cluster nodes see it (written to `configs`).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Endpoint scheme of the site registry.
+    #[arg(long, default_value = "https", value_parser = ["https", "http"])]
+    pub scheme: String,
+    /// Write `configs.<host>.auth` from FERRY_REGISTRY_USERNAME / FERRY_REGISTRY_PASSWORD.
+    #[arg(long)]
+    pub auth_from_env: bool,
+}
+
+/// Arguments of `ferry login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry host[:port].
+    pub host: String,
+    /// User name [default: FERRY_REGISTRY_USERNAME].
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Check the credentials against the registry before saving them.
+    #[arg(long)]
+    pub verify: bool,
+    /// Registry access (for --verify).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Arguments of `ferry serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The bundle directory.
+    pub source: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR")]
+    pub listen: String,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Check the bundle's signature with this public key before serving.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 /// Key commands.

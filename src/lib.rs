@@ -9,6 +9,7 @@ pub mod commands;
 pub mod digest;
 pub mod layout;
 pub mod manifest;
+pub mod mapping;
 pub mod progress;
 pub mod sign;
 pub mod source;

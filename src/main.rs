@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use ferry::cli::{Cli, Command, KeyCommand};
+use ferry::cli::{Cli, Command, ImportCommand, KeyCommand};
 use ferry::commands;
 use ferry::progress::Ui;
 
@@ -33,6 +33,12 @@ fn main() -> ExitCode {
             Command::Sign(args) => commands::sign::run(&ui, args),
             Command::Verify(args) => commands::verify::run(&ui, args),
             Command::Inspect(args) => commands::inspect::run(&ui, args),
+            Command::Import(ImportCommand::Registry(args)) => {
+                commands::import_registry::run(&ui, args).await
+            }
+            Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
+            Command::Login(args) => commands::login::run(&ui, args).await,
+            Command::Serve(args) => commands::serve::run(&ui, args).await,
         }
     });
     match result {

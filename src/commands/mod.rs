@@ -1,9 +1,13 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
 pub mod build;
+pub mod import_registry;
 pub mod inspect;
 pub mod key;
 pub mod lock;
+pub mod login;
+pub mod registries_config;
+pub mod serve;
 pub mod sign;
 pub mod verify;
 
