@@ -132,10 +132,12 @@ pub fn lookup_in(files: &[PathBuf], host: &str) -> Result<Option<Credentials>, A
             Ok(t) => t,
             Err(_) => continue,
         };
-        let file: AuthFile = serde_json::from_str(&text).map_err(|e| AuthError::BadFile {
+        let mut file: AuthFile = serde_json::from_str(&text).map_err(|e| AuthError::BadFile {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        // Docker writes `"credsStore": ""` to mean none.
+        file.creds_store = file.creds_store.filter(|s| !s.is_empty());
         for key in keys_for(host) {
             if let Some(helper) = file.cred_helpers.get(&key) {
                 return run_helper(helper, host);
@@ -232,6 +234,68 @@ fn run_helper(helper: &str, host: &str) -> Result<Option<Credentials>, AuthError
     }))
 }
 
+/// Credentials for a site registry: `FERRY_REGISTRY_USERNAME` / `FERRY_REGISTRY_PASSWORD` when
+/// set, else the auth files.
+pub fn lookup_target(host: &str) -> Result<Option<Credentials>, AuthError> {
+    if let (Ok(username), Ok(password)) = (
+        std::env::var("FERRY_REGISTRY_USERNAME"),
+        std::env::var("FERRY_REGISTRY_PASSWORD"),
+    ) {
+        return Ok(Some(Credentials { username, password }));
+    }
+    lookup(host)
+}
+
+/// Stores credentials for `host` in `path` as `docker login` does, keeping everything else in
+/// the file; the file is written atomically and readable by its owner only.
+pub fn store(path: &Path, host: &str, credentials: &Credentials) -> Result<(), AuthError> {
+    let bad = |reason: String| AuthError::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut doc: serde_json::Value = match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => {
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+        }
+        Ok(_) => serde_json::json!({}),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let root = doc
+        .as_object_mut()
+        .ok_or_else(|| bad("the top level is not a JSON object".to_string()))?;
+    let auths = root
+        .entry("auths")
+        .or_insert_with(|| serde_json::json!({}))
+        .as_object_mut()
+        .ok_or_else(|| bad("\"auths\" is not a JSON object".to_string()))?;
+    let encoded = STANDARD.encode(format!("{}:{}", credentials.username, credentials.password));
+    auths.insert(host.to_string(), serde_json::json!({ "auth": encoded }));
+    let text = serde_json::to_vec_pretty(&doc).map_err(|e| bad(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
+    }
+    write_private(path, &text).map_err(|e| bad(e.to_string()))
+}
+
+/// Writes a file with mode 0600 through a temporary file and a rename.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".ferry-auth-")
+        .tempfile_in(dir)?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .open(tmp.path())?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +320,29 @@ mod tests {
         assert_eq!(d.username, "bob");
         assert!(lookup_in(&files, "quay.io").unwrap().is_none());
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn store_keeps_other_entries_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker").join("config.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"auths":{"other:1":{"auth":"eDp5"}},"credsStore":""}"#,
+        )
+        .unwrap();
+        let creds = Credentials {
+            username: "u".into(),
+            password: "p:w".into(),
+        };
+        store(&path, "reg.local:5000", &creds).unwrap();
+        let files = vec![path.clone()];
+        assert_eq!(lookup_in(&files, "reg.local:5000").unwrap(), Some(creds));
+        assert_eq!(lookup_in(&files, "other:1").unwrap().unwrap().username, "x");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

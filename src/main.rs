@@ -52,14 +52,18 @@ fn main() -> ExitCode {
 
 /// Usage rules clap cannot say well; these exit with code 2 like any usage error.
 fn check_usage(cli: &Cli) {
-    if let Command::Verify(args) = &cli.command
-        && args.key.is_none()
-        && !args.no_signature
-    {
+    let (key, no_signature) = match &cli.command {
+        Command::Verify(args) => (args.key.is_some(), args.no_signature),
+        Command::Import(ImportCommand::Registry(args)) => {
+            (args.trust.key.is_some(), args.trust.no_signature)
+        }
+        _ => (true, false),
+    };
+    if !key && !no_signature {
         Cli::command()
             .error(
                 ErrorKind::MissingRequiredArgument,
-                "verify needs the public key the bundle must be signed with: --key cosign.pub\n  (or --no-signature to check blobs only, which proves nothing about who made the bundle)",
+                "the public key the bundle must be signed with is required: --key cosign.pub\n  (or --no-signature to check blobs only, which proves nothing about who made the bundle)",
             )
             .exit();
     }

@@ -48,6 +48,20 @@ pub fn load_signing_key(path: &std::path::Path) -> anyhow::Result<crate::sign::S
         .with_context(|| format!("cannot use private key {}", path.display()))
 }
 
+/// The key a bundle must be signed with, from `--key` / `--no-signature` (None: not checked).
+pub fn trust_key(
+    trust: &crate::cli::TrustArgs,
+) -> anyhow::Result<Option<crate::sign::VerifyingKey>> {
+    match (&trust.key, trust.no_signature) {
+        (Some(path), false) => Ok(Some(load_verifying_key(path)?)),
+        (None, true) => Ok(None),
+        (Some(_), true) => anyhow::bail!("give either --key or --no-signature, not both"),
+        (None, false) => anyhow::bail!(
+            "give the public key the bundle must be signed with (--key cosign.pub), or --no-signature"
+        ),
+    }
+}
+
 /// Loads a cosign.pub.
 pub fn load_verifying_key(path: &std::path::Path) -> anyhow::Result<crate::sign::VerifyingKey> {
     let pem = std::fs::read_to_string(path)

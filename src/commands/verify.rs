@@ -18,16 +18,7 @@ pub fn run(ui: &Ui, args: &VerifyArgs) -> anyhow::Result<()> {
         ),
     };
     let layout = Layout::open(&args.dir)?;
-    let threads = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
-    let total = blob_bytes_on_disk(&layout);
-    let bar = ui.bytes_bar(total, "verify");
-    let on_bytes = |n: u64| bar.inc(n);
-    let report = verify(&layout, key.as_ref(), threads, &on_bytes)?;
-    bar.finish_and_clear();
+    let report = check(ui, &layout, key.as_ref(), args.jobs)?;
     ui.result(&report, || text(&report, &args.dir.display().to_string()));
     if !report.is_ok() {
         bail!(
@@ -37,6 +28,56 @@ pub fn run(ui: &Ui, args: &VerifyArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Verifies a layout with a progress bar; the report lists any damage (not an error here).
+pub fn check(
+    ui: &Ui,
+    layout: &Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+    jobs: Option<usize>,
+) -> anyhow::Result<VerifyReport> {
+    let threads = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let bar = ui.bytes_bar(blob_bytes_on_disk(layout), "verify");
+    let on_bytes = |n: u64| bar.inc(n);
+    let report = verify(layout, key, threads, &on_bytes)?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Verifies a bundle before anything is taken from it; any damage is an error listing it.
+pub fn require_verified(
+    ui: &Ui,
+    layout: &Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+) -> anyhow::Result<VerifyReport> {
+    let report = check(ui, layout, key, None)?;
+    if !report.is_ok() {
+        bail!(
+            "{}{} is damaged: {} blob(s) missing or corrupt, so nothing was imported. Copy the bundle again from the source",
+            text(&report, &layout.root().display().to_string()),
+            layout.root().display(),
+            report.problems.len()
+        );
+    }
+    match &report.signed_by {
+        Some(f) => ui.status(format!(
+            "verified {}: signed by {f}, {} blobs, {} checked",
+            layout.root().display(),
+            report.blobs,
+            human_bytes(report.bytes)
+        )),
+        None => ui.warn(format!(
+            "{}: signature NOT checked (--no-signature); {} blobs checked",
+            layout.root().display(),
+            report.blobs
+        )),
+    }
+    Ok(report)
 }
 
 fn blob_bytes_on_disk(layout: &Layout) -> u64 {
