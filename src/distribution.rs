@@ -308,6 +308,19 @@ pub fn classify(host: &str, what: &str, error: OciDistributionError) -> StreamFa
         })
     };
     match error {
+        OciDistributionError::RequestError(e) if e.status().is_some() => {
+            // A status turned into an error by reqwest (e.g. blob HEAD): sort it by code.
+            let code = e.status().map(|s| s.as_u16()).unwrap_or_default();
+            classify(
+                host,
+                what,
+                OciDistributionError::ServerError {
+                    code,
+                    url: String::new(),
+                    message: format!("HTTP {code}"),
+                },
+            )
+        }
         OciDistributionError::RequestError(e) => {
             if e.is_connect() {
                 StreamFailure::Retry(format!("connect: {}", error_chain(&e)))

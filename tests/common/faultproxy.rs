@@ -20,6 +20,12 @@ pub struct Faults {
     pub drops: usize,
     /// Only drop blob responses larger than this (so small configs pass).
     pub drop_min_size: u64,
+    /// Cut the connection after this many request-body bytes of an upload (PUT/PATCH)...
+    pub drop_upload_after: Option<u64>,
+    /// ...for this many uploads.
+    pub upload_drops: usize,
+    /// Hold every request this long before forwarding it (a slow link).
+    pub delay: Option<Duration>,
 }
 
 /// A running proxy; stops when dropped.
@@ -40,6 +46,7 @@ impl FaultProxy {
         let requests = Arc::new(AtomicUsize::new(0));
         let injected = Arc::new(AtomicUsize::new(0));
         let drops_left = Arc::new(AtomicUsize::new(faults.drops));
+        let upload_drops_left = Arc::new(AtomicUsize::new(faults.upload_drops));
         let upstream = upstream.to_string();
         {
             let (stop, requests, injected) = (stop.clone(), requests.clone(), injected.clone());
@@ -49,15 +56,20 @@ impl FaultProxy {
                         Ok((client, _)) => {
                             let _ = client.set_nonblocking(false);
                             let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
-                            let (upstream, faults, injected, drops_left) = (
-                                upstream.clone(),
-                                faults.clone(),
-                                injected.clone(),
-                                drops_left.clone(),
-                            );
+                            let (upstream, faults, injected) =
+                                (upstream.clone(), faults.clone(), injected.clone());
+                            let (drops_left, upload_drops_left) =
+                                (drops_left.clone(), upload_drops_left.clone());
                             thread::spawn(move || {
-                                let _ =
-                                    handle(client, &upstream, n, &faults, &injected, &drops_left);
+                                let _ = handle(
+                                    client,
+                                    &upstream,
+                                    n,
+                                    &faults,
+                                    &injected,
+                                    &drops_left,
+                                    &upload_drops_left,
+                                );
                             });
                         }
                         Err(_) => thread::sleep(Duration::from_millis(5)),
@@ -127,6 +139,13 @@ fn force_close(head: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Takes one from a shared budget; true when there was one.
+fn take(budget: &AtomicUsize) -> bool {
+    budget
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
 fn handle(
     mut client: TcpStream,
     upstream: &str,
@@ -134,6 +153,7 @@ fn handle(
     faults: &Faults,
     injected: &AtomicUsize,
     drops_left: &AtomicUsize,
+    upload_drops_left: &AtomicUsize,
 ) -> std::io::Result<()> {
     // Not HTTP (a TLS handshake starts with 0x16): hang up at once, as a plain server would.
     let mut first = [0u8; 1];
@@ -153,8 +173,37 @@ fn handle(
         )?;
         return Ok(());
     }
+    if let Some(delay) = faults.delay {
+        thread::sleep(delay);
+    }
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(&force_close(&head))?;
+    let is_upload = request_line.starts_with("PUT ") || request_line.starts_with("PATCH ");
+    let cut_upload = match faults.drop_upload_after {
+        Some(after) if is_upload && take(upload_drops_left) => Some(after),
+        _ => None,
+    };
+    if let Some(after) = cut_upload {
+        // Forward only the first `after` body bytes, then hang up on both sides.
+        let mut budget = after;
+        let take_now = (rest.len() as u64).min(budget) as usize;
+        server.write_all(&rest[..take_now])?;
+        budget -= take_now as u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        while budget > 0 {
+            let n = client.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let k = (n as u64).min(budget) as usize;
+            server.write_all(&buf[..k])?;
+            budget -= k as u64;
+        }
+        injected.fetch_add(1, Ordering::SeqCst);
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = server.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     server.write_all(&rest)?;
     // Request bodies (uploads) flow through untouched.
     let mut client_reader = client.try_clone()?;
@@ -175,17 +224,13 @@ fn handle(
         .unwrap_or(0);
     let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");
     let drop_after = match faults.drop_blob_after {
-        Some(after) if is_blob_get && status_ok && length > faults.drop_min_size.max(after) => {
-            let left = drops_left.load(Ordering::SeqCst);
-            if left > 0
-                && drops_left
-                    .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-            {
-                Some(after)
-            } else {
-                None
-            }
+        Some(after)
+            if is_blob_get
+                && status_ok
+                && length > faults.drop_min_size.max(after)
+                && take(drops_left) =>
+        {
+            Some(after)
         }
         _ => None,
     };

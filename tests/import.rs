@@ -1,0 +1,392 @@
+//! End-to-end: import a bundle into real registries (auth, TLS, faults), check the result with
+//! skopeo and containerd, and the K3s registries.yaml and login around it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::faultproxy::{FaultProxy, Faults};
+use common::ferry::{Env, fails, json, ok};
+use common::*;
+use serde_json::Value;
+
+/// A signed bundle of the standard images from a plain source registry.
+struct Built {
+    env: Env,
+    _source: Registry,
+    seeded: SeededImages,
+    source_addr: String,
+    bundle: PathBuf,
+    public: PathBuf,
+}
+
+fn build_bundle() -> Built {
+    let source = Registry::start_plain();
+    let seeded = seed_registry(&source);
+    let addr = source.addr();
+    let env = Env::new();
+    let (key, public) = env.keys();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  images:\n    - {{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64, linux/arm/v7]}}\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n    - {addr}/app/big:1\n    - {}\n",
+            seeded.base.by_digest()
+        ),
+    );
+    let bundle = env.path().join("bundle");
+    ok(env
+        .ferry()
+        .arg("build")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&key));
+    Built {
+        env,
+        _source: source,
+        seeded,
+        source_addr: addr,
+        bundle,
+        public,
+    }
+}
+
+impl Built {
+    fn import(&self, to: &str) -> Command {
+        let mut cmd = self.env.ferry();
+        cmd.args(["--output", "json", "import", "registry"])
+            .arg(&self.bundle)
+            .arg("--to")
+            .arg(to)
+            .arg("--key")
+            .arg(&self.public);
+        cmd
+    }
+
+    /// The mapped path of the source registry ("127.0.0.1_PORT").
+    fn mapped(&self) -> String {
+        self.source_addr.replace(':', "_")
+    }
+}
+
+fn inspect_digest(target: &Registry, reference: &str) -> String {
+    digest_bytes(&skopeo_inspect_raw(reference, target))
+}
+
+#[test]
+fn import_into_tls_registry_with_auth_then_again_uploads_nothing() {
+    let b = build_bundle();
+    let target = Registry::start(RegistryOptions {
+        auth: Some(("site".into(), "site-pw".into())),
+        tls: true,
+    });
+    let to = format!("{}/platform", target.addr());
+    let mut cmd = b.import(&to);
+    cmd.env("FERRY_REGISTRY_USERNAME", "site")
+        .env("FERRY_REGISTRY_PASSWORD", "site-pw")
+        .arg("--ca-file")
+        .arg(target.ca_cert_path());
+    let first = json(&mut cmd);
+    assert!(first["uploaded_blobs"].as_u64().unwrap() > 0, "{first}");
+    assert!(
+        first["mounted_blobs"].as_u64().unwrap() > 0,
+        "shared layers should be mounted: {first}"
+    );
+    let m = b.mapped();
+    for (path, digest) in [
+        (
+            format!("platform/{m}/library/alpine:3.20"),
+            b.seeded.alpine.top.digest.clone(),
+        ),
+        (
+            format!("platform/{m}/app/web:1"),
+            b.seeded.web.top.digest.clone(),
+        ),
+        (
+            format!("platform/{m}/app/big:1"),
+            b.seeded.big.top.digest.clone(),
+        ),
+        (
+            format!("platform/{m}/app/base@{}", b.seeded.base.top.digest),
+            b.seeded.base.top.digest.clone(),
+        ),
+        (
+            format!(
+                "platform/{m}/library/alpine@{}",
+                b.seeded.alpine.child("linux/arm/v7").manifest.digest
+            ),
+            b.seeded
+                .alpine
+                .child("linux/arm/v7")
+                .manifest
+                .digest
+                .clone(),
+        ),
+    ] {
+        assert_eq!(inspect_digest(&target, &path), digest, "{path}");
+    }
+    // Again: nothing uploaded, and it says so.
+    let mut cmd = b.import(&to);
+    cmd.env("FERRY_REGISTRY_USERNAME", "site")
+        .env("FERRY_REGISTRY_PASSWORD", "site-pw")
+        .arg("--ca-file")
+        .arg(target.ca_cert_path());
+    let second = json(&mut cmd);
+    assert_eq!(second["uploaded_blobs"], 0, "{second}");
+    assert_eq!(second["mounted_blobs"], 0, "{second}");
+    assert_eq!(second["pushed_manifests"], 0, "{second}");
+    let mut cmd = b.env.ferry();
+    cmd.args(["import", "registry"])
+        .arg(&b.bundle)
+        .arg("--to")
+        .arg(&to)
+        .arg("--key")
+        .arg(&b.public)
+        .arg("--ca-file")
+        .arg(target.ca_cert_path())
+        .env("FERRY_REGISTRY_USERNAME", "site")
+        .env("FERRY_REGISTRY_PASSWORD", "site-pw");
+    let text = ok(&mut cmd);
+    assert!(text.contains("nothing to upload"), "{text}");
+
+    // Wrong credentials: a clear error naming the registry.
+    let mut cmd = b.import(&to);
+    cmd.env("FERRY_REGISTRY_USERNAME", "site")
+        .env("FERRY_REGISTRY_PASSWORD", "nope")
+        .arg("--ca-file")
+        .arg(target.ca_cert_path());
+    let err = fails(&mut cmd);
+    assert!(
+        err.contains("unauthorized") && err.contains(&target.addr()),
+        "{err}"
+    );
+    assert!(!err.contains("nope"));
+
+    // containerd (the runtime inside K3s) pulls and unpacks from the target, digest for digest.
+    let containerd = Containerd::start();
+    let hosts = b.env.path().join("hosts.d").join(target.addr());
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        format!(
+            "server = \"https://{addr}\"\n[host.\"https://{addr}\"]\n  ca = \"{ca}\"\n  capabilities = [\"pull\", \"resolve\"]\n",
+            addr = target.addr(),
+            ca = target.ca_cert_path().display()
+        ),
+    )
+    .unwrap();
+    for (path, digest) in [
+        (
+            format!("platform/{m}/library/alpine:3.20"),
+            &b.seeded.alpine.top.digest,
+        ),
+        (
+            format!("platform/{m}/app/worker:1"),
+            &b.seeded.worker.top.digest,
+        ),
+    ] {
+        let reference = format!("{}/{path}", target.addr());
+        run(containerd
+            .ctr()
+            .args([
+                "images",
+                "pull",
+                "--user",
+                "site:site-pw",
+                "--platform",
+                "linux/amd64",
+                "--hosts-dir",
+            ])
+            .arg(b.env.path().join("hosts.d"))
+            .arg(&reference));
+        let listed = run(containerd.ctr().args(["images", "ls"])).stdout;
+        let listed = String::from_utf8_lossy(&listed);
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(&reference))
+            .unwrap_or_else(|| panic!("{reference} not in ctr images ls:\n{listed}"));
+        assert!(line.contains(digest.as_str()), "{line}");
+        // Unpacked: the snapshotter has the layers.
+        run(containerd.ctr().args(["images", "check"]));
+    }
+}
+
+#[test]
+fn unverified_bundle_is_never_pushed() {
+    let b = build_bundle();
+    let target = Registry::start_plain();
+    // Tamper with a layer: import refuses before pushing anything.
+    let layer = &b.seeded.big.image().layers[0];
+    let path = b.bundle.join("blobs/sha256").join(layer.hex());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let err = fails(&mut b.import(&target.addr()));
+    assert!(
+        err.contains(&layer.digest) && err.contains("nothing was imported"),
+        "{err}"
+    );
+    let catalog = target.get("/v2/_catalog").text();
+    assert!(
+        catalog.contains("\"repositories\":[]"),
+        "something was pushed: {catalog}"
+    );
+    // Another key: refused too.
+    let other = Env::new();
+    let (_, other_public) = other.keys();
+    let mut cmd = b.env.ferry();
+    cmd.args(["import", "registry"])
+        .arg(&b.bundle)
+        .arg("--to")
+        .arg(target.addr())
+        .arg("--key")
+        .arg(other_public);
+    let err = fails(&mut cmd);
+    assert!(err.contains("signature"), "{err}");
+    // No key at all: a usage error.
+    let out = b
+        .env
+        .ferry()
+        .args(["import", "registry"])
+        .arg(&b.bundle)
+        .arg("--to")
+        .arg(target.addr())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn import_survives_faults_and_a_killed_run_finishes_on_the_next() {
+    let b = build_bundle();
+    let target = Registry::start_plain();
+    let proxy = FaultProxy::start(
+        &target.addr(),
+        Faults {
+            fail_every: Some(5),
+            drop_upload_after: Some(512 * 1024),
+            upload_drops: 2,
+            ..Default::default()
+        },
+    );
+    let report = json(&mut b.import(proxy.addr()));
+    assert!(
+        proxy.injected() >= 3,
+        "only {} faults injected",
+        proxy.injected()
+    );
+    assert!(report["uploaded_blobs"].as_u64().unwrap() > 0);
+    // The content behind the proxy is complete and exact.
+    let m = b.mapped();
+    assert_eq!(
+        inspect_digest(&target, &format!("{m}/app/big:1")),
+        b.seeded.big.top.digest
+    );
+
+    // A slow link, killed half-way; the next run finishes and skips what is there.
+    let target2 = Registry::start_plain();
+    let slow = FaultProxy::start(
+        &target2.addr(),
+        Faults {
+            delay: Some(Duration::from_millis(150)),
+            ..Default::default()
+        },
+    );
+    let mut child = b
+        .import(slow.addr())
+        .arg("--jobs")
+        .arg("1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while slow.requests() < 12 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = json(&mut b.import(&target2.addr()));
+    assert!(
+        resumed["skipped_blobs"].as_u64().unwrap() > 0,
+        "nothing was kept from the killed run: {resumed}"
+    );
+    for (path, digest) in [
+        (
+            format!("{m}/library/alpine:3.20"),
+            &b.seeded.alpine.top.digest,
+        ),
+        (format!("{m}/app/big:1"), &b.seeded.big.top.digest),
+        (format!("{m}/app/worker:1"), &b.seeded.worker.top.digest),
+    ] {
+        assert_eq!(&inspect_digest(&target2, &path), digest, "{path}");
+    }
+}
+
+#[test]
+fn registries_config_and_login() {
+    let b = build_bundle();
+    let text = ok(b
+        .env
+        .ferry()
+        .arg("registries-config")
+        .arg("--to")
+        .arg("harbor.site.local/platform")
+        .arg("--ca-file")
+        .arg("/etc/ssl/certs/site-ca.pem")
+        .arg(&b.bundle));
+    let yaml: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mirror = &yaml["mirrors"][&b.source_addr];
+    assert_eq!(mirror["endpoint"][0], "https://harbor.site.local");
+    assert_eq!(
+        mirror["rewrite"]["^(.*)$"],
+        format!("platform/{}/$1", b.mapped())
+    );
+    assert_eq!(
+        yaml["configs"]["harbor.site.local"]["tls"]["ca_file"],
+        "/etc/ssl/certs/site-ca.pem"
+    );
+
+    // login: password on standard input, written to the auth file, checked with --verify.
+    let target = Registry::start_htpasswd("site", "pw-123");
+    let login = |password: &str| {
+        let mut cmd = b.env.ferry();
+        cmd.args(["login", "--verify", "-u", "site"])
+            .arg(target.addr());
+        run_with(
+            &mut cmd,
+            Some(format!("{password}\n").as_bytes()),
+            Duration::from_secs(60),
+        )
+    };
+    let out = {
+        let mut cmd = b.env.ferry();
+        cmd.args(["login", "--verify", "-u", "site"])
+            .arg(target.addr())
+            .stdin(std::process::Stdio::piped());
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"wrong\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!Path::new(&b.env.path().join("home/.docker/config.json")).exists());
+    login("pw-123");
+    let config = std::fs::read_to_string(b.env.path().join("home/.docker/config.json")).unwrap();
+    assert!(config.contains(&target.addr()) && !config.contains("pw-123"));
+    // The saved credentials are used by import.
+    let report = json(&mut b.import(&target.addr()));
+    assert!(report["uploaded_blobs"].as_u64().unwrap() > 0);
+}
