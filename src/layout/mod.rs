@@ -9,12 +9,12 @@ pub mod oci;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::Sha256;
 
-use crate::digest::{Digest, HashingWriter, hash_reader};
+use crate::digest::{Digest, HashingWriter, IO_BUFFER, hash_reader};
 
 /// Content of the `oci-layout` file.
 pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -211,7 +211,11 @@ impl Layout {
         // Re-hash what an interrupted run left, so the final digest covers every byte.
         let (hasher, written) = hash_reader(&mut file, |_| {}).map_err(io_err(&partial))?;
         Ok(BlobWriter {
-            writer: HashingWriter::resume(file, hasher, written),
+            writer: HashingWriter::resume(
+                BufWriter::with_capacity(IO_BUFFER, file),
+                hasher,
+                written,
+            ),
             partial,
             target: self.blob_path(digest),
             expected: digest.clone(),
@@ -271,7 +275,8 @@ impl Layout {
 
 /// A blob being written; it lands in the store only through [`BlobWriter::commit`].
 pub struct BlobWriter {
-    writer: HashingWriter<File>,
+    // Network chunks are small (~16 KiB); a large buffer keeps write syscalls rare.
+    writer: HashingWriter<BufWriter<File>>,
     partial: PathBuf,
     target: PathBuf,
     expected: Digest,
@@ -285,13 +290,21 @@ impl BlobWriter {
 
     /// Discards what was written so far (the source restarted from byte 0).
     pub fn restart(&mut self) -> Result<(), LayoutError> {
-        let file = self.writer.get_mut();
-        file.set_len(0).map_err(io_err(&self.partial))?;
+        let buffered = self.writer.get_mut();
+        buffered.flush().map_err(io_err(&self.partial))?;
+        buffered
+            .get_mut()
+            .set_len(0)
+            .map_err(io_err(&self.partial))?;
         let file = OpenOptions::new()
             .append(true)
             .open(&self.partial)
             .map_err(io_err(&self.partial))?;
-        self.writer = HashingWriter::resume(file, Sha256::default(), 0);
+        self.writer = HashingWriter::resume(
+            BufWriter::with_capacity(IO_BUFFER, file),
+            Sha256::default(),
+            0,
+        );
         Ok(())
     }
 
@@ -302,7 +315,11 @@ impl BlobWriter {
 
     /// Checks the digest, fsyncs and renames into place. A mismatch deletes the partial file.
     pub fn commit(self) -> Result<u64, LayoutError> {
-        let (file, actual, size) = self.writer.finish();
+        let (buffered, actual, size) = self.writer.finish();
+        let file = buffered.into_inner().map_err(|e| LayoutError::Io {
+            path: self.partial.clone(),
+            source: e.into_error(),
+        })?;
         if actual != self.expected {
             drop(file);
             let _ = fs::remove_file(&self.partial);

@@ -200,28 +200,25 @@ impl RegistrySource {
         let host = image.registry().to_string();
         let what = format!("{}@{}", image.repository(), digest);
         let classify = |e: OciDistributionError| classify(&host, &what, e);
-        let mut stream = if offset == 0 {
-            self.connection
-                .client
-                .pull_blob_stream(image, digest.as_str())
-                .await
-                .map_err(classify)?
-        } else {
-            match self
-                .connection
-                .client
-                .pull_blob_stream_partial(image, digest.as_str(), offset, None)
-                .await
-                .map_err(classify)?
-            {
-                BlobResponse::Partial(s) => s,
-                BlobResponse::Full(s) => {
+        // Always ask with a range (from byte 0 on a fresh start): the registry then answers
+        // 206 and oci-client skips its own digest check, which would hash every byte a second
+        // time; the store's writer hashes everything and checks the digest at commit.
+        let mut stream = match self
+            .connection
+            .client
+            .pull_blob_stream_partial(image, digest.as_str(), offset, None)
+            .await
+            .map_err(classify)?
+        {
+            BlobResponse::Partial(s) => s,
+            BlobResponse::Full(s) => {
+                if offset > 0 {
                     // The server ignored the range: start over.
                     writer
                         .restart()
                         .map_err(|e| StreamFailure::Fatal(e.into()))?;
-                    s
                 }
+                s
             }
         };
         while let Some(chunk) = stream.next().await {

@@ -26,6 +26,8 @@ pub struct Faults {
     pub upload_drops: usize,
     /// Hold every request this long before forwarding it (a slow link).
     pub delay: Option<Duration>,
+    /// Flip one byte in the body of this many blob GET responses (larger than drop_min_size).
+    pub corrupt_blobs: usize,
 }
 
 /// A running proxy; stops when dropped.
@@ -47,6 +49,7 @@ impl FaultProxy {
         let injected = Arc::new(AtomicUsize::new(0));
         let drops_left = Arc::new(AtomicUsize::new(faults.drops));
         let upload_drops_left = Arc::new(AtomicUsize::new(faults.upload_drops));
+        let corrupt_left = Arc::new(AtomicUsize::new(faults.corrupt_blobs));
         let upstream = upstream.to_string();
         {
             let (stop, requests, injected) = (stop.clone(), requests.clone(), injected.clone());
@@ -58,8 +61,11 @@ impl FaultProxy {
                             let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
                             let (upstream, faults, injected) =
                                 (upstream.clone(), faults.clone(), injected.clone());
-                            let (drops_left, upload_drops_left) =
-                                (drops_left.clone(), upload_drops_left.clone());
+                            let (drops_left, upload_drops_left, corrupt_left) = (
+                                drops_left.clone(),
+                                upload_drops_left.clone(),
+                                corrupt_left.clone(),
+                            );
                             thread::spawn(move || {
                                 let _ = handle(
                                     client,
@@ -69,6 +75,7 @@ impl FaultProxy {
                                     &injected,
                                     &drops_left,
                                     &upload_drops_left,
+                                    &corrupt_left,
                                 );
                             });
                         }
@@ -154,6 +161,7 @@ fn handle(
     injected: &AtomicUsize,
     drops_left: &AtomicUsize,
     upload_drops_left: &AtomicUsize,
+    corrupt_left: &AtomicUsize,
 ) -> std::io::Result<()> {
     // Not HTTP (a TLS handshake starts with 0x16): hang up at once, as a plain server would.
     let mut first = [0u8; 1];
@@ -235,13 +243,26 @@ fn handle(
         _ => None,
     };
     client.write_all(&force_close(&resp_head))?;
+    let mut corrupt =
+        is_blob_get && status_ok && length > faults.drop_min_size && take(corrupt_left);
+    if corrupt {
+        injected.fetch_add(1, Ordering::SeqCst);
+    }
     let mut budget = drop_after.unwrap_or(u64::MAX);
-    let send = |client: &mut TcpStream, bytes: &[u8], budget: &mut u64| -> std::io::Result<bool> {
-        let take = (bytes.len() as u64).min(*budget) as usize;
-        client.write_all(&bytes[..take])?;
-        *budget -= take as u64;
-        Ok(*budget == 0)
-    };
+    let mut send =
+        |client: &mut TcpStream, bytes: &[u8], budget: &mut u64| -> std::io::Result<bool> {
+            let take = (bytes.len() as u64).min(*budget) as usize;
+            if corrupt && take > 0 {
+                let mut changed = bytes[..take].to_vec();
+                changed[take / 2] ^= 0x55;
+                corrupt = false;
+                client.write_all(&changed)?;
+            } else {
+                client.write_all(&bytes[..take])?;
+            }
+            *budget -= take as u64;
+            Ok(*budget == 0)
+        };
     let mut cut = send(&mut client, &resp_rest, &mut budget)?;
     let mut buf = vec![0u8; 64 * 1024];
     while !cut {
