@@ -13,3 +13,4 @@ pub mod mapping;
 pub mod progress;
 pub mod sign;
 pub mod source;
+pub mod target;
