@@ -637,6 +637,7 @@ fn build_survives_503s_and_dropped_connections() {
             drop_blob_after: Some(1 << 20),
             drops: 2,
             drop_min_size: 1 << 20,
+            ..Default::default()
         },
     );
     let addr = proxy.addr().to_string();
