@@ -21,6 +21,7 @@ step() { printf '\n==> %s\n' "$*"; }
 # containerd/ctr:  checks that generated layers unpack
 # openssl:         test CA and server certificates, HTTPS probes
 # htpasswd:        bcrypt password files (package apache2-utils)
+# node, npm:       run and install Stoplight Prism, the validating mock of Harbor's API
 declare -A package_of=(
     [docker-registry]=docker-registry
     [skopeo]=skopeo
@@ -28,9 +29,11 @@ declare -A package_of=(
     [ctr]=containerd
     [openssl]=openssl
     [htpasswd]=apache2-utils
+    [node]=nodejs
+    [npm]=npm
 )
 missing=()
-for tool in docker-registry skopeo containerd ctr openssl htpasswd; do
+for tool in docker-registry skopeo containerd ctr openssl htpasswd node npm; do
     if ! command -v "$tool" >/dev/null; then
         # Only the missing packages: installing a present one would upgrade it.
         package="${package_of[$tool]}"
@@ -58,12 +61,25 @@ if ((${#missing[@]})); then
         trap - EXIT
     fi
 fi
+
+# Stoplight Prism (tests/common/prism.rs), pinned by tests/tools/package-lock.json and
+# installed into tests/tools/node_modules (git-ignored) only when missing or not the pinned
+# version. Needs the npm registry once; the tests themselves run offline.
+prism="$PWD/tests/tools/node_modules/.bin/prism"
+prism_pinned="$(node -p 'require("./tests/tools/package.json").dependencies["@stoplight/prism-cli"]')"
+if [[ ! -x "$prism" || "$("$prism" --version 2>/dev/null)" != "$prism_pinned" ]]; then
+    step "installing Stoplight Prism $prism_pinned (npm ci in tests/tools)"
+    npm ci --prefix tests/tools --no-audit --no-fund
+fi
+export FERRY_PRISM="$prism"
+
 step "tool versions"
 cargo --version
 docker-registry --version
 skopeo --version
 ctr --version
 openssl version
+echo "node $(node --version), prism $("$FERRY_PRISM" --version)"
 
 # --- 2. Format, lint, test ---------------------------------------------------
 step "cargo fmt --check"

@@ -390,3 +390,66 @@ fn registries_config_and_login() {
     let report = json(&mut b.import(&target.addr()));
     assert!(report["uploaded_blobs"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn harbor_projects_are_created_before_the_push() {
+    use common::faultproxy::AddHeader;
+    use common::prism::Prism;
+    let b = build_bundle();
+    let target = Registry::start_plain();
+    let prism = Prism::start_harbor();
+    // Harbor answers "no such project" to HEAD, so ferry must create it with a POST.
+    let proxy = FaultProxy::start(
+        &prism.addr(),
+        Faults {
+            add_request_headers: vec![AddHeader::on("HEAD", "Prefer", "code=404")],
+            ..Default::default()
+        },
+    );
+    let mut cmd = b.import(&format!("{}/platform", target.addr()));
+    cmd.args(["--harbor", "--harbor-public", "--harbor-api"])
+        .arg(prism.api_base_via(proxy.addr()))
+        .env("FERRY_REGISTRY_USERNAME", "admin")
+        .env("FERRY_REGISTRY_PASSWORD", "Harbor12345");
+    let report = json(&mut cmd);
+    assert_eq!(report["projects"][0]["name"], "platform", "{report}");
+    assert_eq!(report["projects"][0]["created"], true, "{report}");
+    prism.assert_no_request_violations();
+    let heads = proxy.request_heads();
+    let post = heads
+        .iter()
+        .find(|h| h.starts_with("POST /api/v2.0/projects"))
+        .unwrap_or_else(|| panic!("no project was created: {heads:?}"));
+    assert!(
+        post.to_ascii_lowercase().contains("authorization: basic"),
+        "{post}"
+    );
+    // The images went to the registry after the project existed.
+    assert_eq!(
+        inspect_digest(&target, &format!("platform/{}/app/web:1", b.mapped())),
+        b.seeded.web.top.digest
+    );
+
+    // Harbor refusing the project (500) stops the import before any push.
+    let empty = Registry::start_plain();
+    let failing = FaultProxy::start(
+        &prism.addr(),
+        Faults {
+            add_request_headers: vec![
+                AddHeader::on("HEAD", "Prefer", "code=404"),
+                AddHeader::on("POST", "Prefer", "code=500"),
+            ],
+            ..Default::default()
+        },
+    );
+    let mut cmd = b.import(&empty.addr());
+    cmd.args(["--harbor", "--harbor-api"])
+        .arg(prism.api_base_via(failing.addr()))
+        .env("FERRY_REGISTRY_USERNAME", "admin")
+        .env("FERRY_REGISTRY_PASSWORD", "Harbor12345");
+    let err = fails(&mut cmd);
+    assert!(err.contains("nothing was pushed"), "{err}");
+    assert!(!err.contains("Harbor12345"));
+    let catalog = empty.get("/v2/_catalog").text();
+    assert!(catalog.contains("\"repositories\":[]"), "{catalog}");
+}

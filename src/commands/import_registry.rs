@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::BTreeSet;
+
 use anyhow::Context;
 use serde::Serialize;
 
@@ -14,11 +16,15 @@ use crate::layout::verify::read_verified_index;
 use crate::manifest::reference::Reference;
 use crate::mapping::Target;
 use crate::progress::{Ui, human_bytes};
+use crate::target::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
 use crate::target::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 
 #[derive(Serialize)]
 struct Imported {
     target: String,
+    /// Harbor projects and whether each was created or existed (`--harbor`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    projects: Vec<HarborProject>,
     images: usize,
     #[serde(flatten)]
     push: PushReport,
@@ -37,6 +43,12 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let (_, index) = read_verified_index(&layout, key.as_ref())?;
     let walked = walk(&layout, &index);
     let plans = plans(&target, walked.entries)?;
+
+    let projects = if args.harbor.harbor {
+        ensure_harbor_projects(ui, args, &target, &plans).await?
+    } else {
+        Vec::new()
+    };
 
     let registry = RegistryTarget::connect(
         target.clone(),
@@ -71,12 +83,63 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let result = Imported {
         target: target.to_string(),
+        projects,
         images: plans.len(),
         push: report,
         seconds: started.elapsed().as_secs_f64(),
     };
     ui.result(&result, || text(&result));
     Ok(())
+}
+
+#[derive(Serialize)]
+struct HarborProject {
+    name: String,
+    created: bool,
+}
+
+/// Creates the Harbor projects the plans need, before the first push (Harbor refuses pushes
+/// into projects that do not exist).
+async fn ensure_harbor_projects(
+    ui: &Ui,
+    args: &ImportRegistryArgs,
+    target: &Target,
+    plans: &[PushPlan],
+) -> anyhow::Result<Vec<HarborProject>> {
+    let names: BTreeSet<String> = plans
+        .iter()
+        .map(|p| target.project_for(&p.reference))
+        .collect();
+    let api = args
+        .harbor
+        .harbor_api
+        .clone()
+        .unwrap_or_else(|| format!("https://{}/api/v2.0", target.host));
+    let credentials = crate::auth::lookup_target(&target.host)?;
+    let client = HarborClient::new(&api, credentials, &args.registry.ca_files)?;
+    let settings = ProjectSettings {
+        public: args.harbor.harbor_public,
+        content_trust_cosign: args.harbor.harbor_content_trust_cosign,
+    };
+    let outcomes = client
+        .ensure_projects(&names, &settings)
+        .await
+        .with_context(|| format!("cannot prepare Harbor projects at {api}; nothing was pushed"))?;
+    let projects: Vec<HarborProject> = outcomes
+        .into_iter()
+        .map(|(name, outcome)| HarborProject {
+            created: matches!(outcome, ProjectOutcome::Created),
+            name,
+        })
+        .collect();
+    for p in &projects {
+        ui.status(format!(
+            "Harbor project {}: {}",
+            p.name,
+            if p.created { "created" } else { "exists" }
+        ));
+    }
+    Ok(projects)
 }
 
 /// Where each image entry goes; other kinds are left to their own importers.

@@ -1,11 +1,13 @@
-//! A small HTTP/1.1 proxy that injects faults in front of a real server: 503 answers and
-//! connections dropped in the middle of a blob. One request per connection, so every fault
-//! is precise; `Connection: close` is forced both ways.
+//! A small HTTP/1.1 proxy that injects faults in front of a real server: 503 answers,
+//! connections dropped in the middle of a blob, extra request headers (Prism's `Prefer: code=N`
+//! picks the status a mock answers) and canned answers for statuses the server cannot produce.
+//! One request per connection, so every fault is precise; `Connection: close` is forced both ways.
+//! Every request head is recorded, so tests can check what a client sent.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -28,6 +30,54 @@ pub struct Faults {
     pub delay: Option<Duration>,
     /// Flip one byte in the body of this many blob GET responses (larger than drop_min_size).
     pub corrupt_blobs: usize,
+    /// Headers added to matching requests before they are forwarded.
+    pub add_request_headers: Vec<AddHeader>,
+    /// Answer matching requests with this instead of forwarding them.
+    pub answer: Option<CannedAnswer>,
+}
+
+/// A header the proxy adds to requests, all or those of one method.
+#[derive(Debug, Clone)]
+pub struct AddHeader {
+    /// Only requests with this method ("HEAD", "POST"); `None` for all.
+    pub method: Option<String>,
+    /// Header name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+impl AddHeader {
+    /// Adds `name: value` to every `method` request.
+    pub fn on(method: &str, name: &str, value: &str) -> AddHeader {
+        AddHeader {
+            method: Some(method.to_string()),
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    /// Adds `name: value` to every request.
+    pub fn all(name: &str, value: &str) -> AddHeader {
+        AddHeader {
+            method: None,
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+}
+
+/// A response the proxy sends itself instead of forwarding the request (counted as injected).
+#[derive(Debug, Clone)]
+pub struct CannedAnswer {
+    /// Only requests with this method; `None` for all.
+    pub method: Option<String>,
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// `application/json` body.
+    pub body: String,
 }
 
 /// A running proxy; stops when dropped.
@@ -36,6 +86,7 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
     injected: Arc<AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -47,36 +98,27 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let injected = Arc::new(AtomicUsize::new(0));
-        let drops_left = Arc::new(AtomicUsize::new(faults.drops));
-        let upload_drops_left = Arc::new(AtomicUsize::new(faults.upload_drops));
-        let corrupt_left = Arc::new(AtomicUsize::new(faults.corrupt_blobs));
-        let upstream = upstream.to_string();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_string(),
+            drops_left: AtomicUsize::new(faults.drops),
+            upload_drops_left: AtomicUsize::new(faults.upload_drops),
+            corrupt_left: AtomicUsize::new(faults.corrupt_blobs),
+            faults,
+            injected: injected.clone(),
+            heads: heads.clone(),
+        });
         {
-            let (stop, requests, injected) = (stop.clone(), requests.clone(), injected.clone());
+            let (stop, requests) = (stop.clone(), requests.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((client, _)) => {
                             let _ = client.set_nonblocking(false);
                             let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
-                            let (upstream, faults, injected) =
-                                (upstream.clone(), faults.clone(), injected.clone());
-                            let (drops_left, upload_drops_left, corrupt_left) = (
-                                drops_left.clone(),
-                                upload_drops_left.clone(),
-                                corrupt_left.clone(),
-                            );
+                            let shared = shared.clone();
                             thread::spawn(move || {
-                                let _ = handle(
-                                    client,
-                                    &upstream,
-                                    n,
-                                    &faults,
-                                    &injected,
-                                    &drops_left,
-                                    &upload_drops_left,
-                                    &corrupt_left,
-                                );
+                                let _ = handle(client, n, &shared);
                             });
                         }
                         Err(_) => thread::sleep(Duration::from_millis(5)),
@@ -89,6 +131,7 @@ impl FaultProxy {
             stop,
             requests,
             injected,
+            heads,
         }
     }
 
@@ -102,9 +145,14 @@ impl FaultProxy {
         self.requests.load(Ordering::SeqCst)
     }
 
-    /// Faults injected (503s and drops).
+    /// Faults injected (503s, drops, corruptions and canned answers).
     pub fn injected(&self) -> usize {
         self.injected.load(Ordering::SeqCst)
+    }
+
+    /// The heads (request line and headers) of the requests seen so far, as clients sent them.
+    pub fn request_heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -133,6 +181,11 @@ fn read_head(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
 
 /// Replaces any Connection header with `Connection: close`.
 fn force_close(head: &[u8]) -> Vec<u8> {
+    with_headers(head, &[])
+}
+
+/// Replaces any Connection header with `Connection: close` and appends `extra` headers.
+fn with_headers(head: &[u8], extra: &[&AddHeader]) -> Vec<u8> {
     let text = String::from_utf8_lossy(head);
     let mut out = String::new();
     for line in text.trim_end_matches("\r\n").split("\r\n") {
@@ -142,8 +195,30 @@ fn force_close(head: &[u8]) -> Vec<u8> {
         out.push_str(line);
         out.push_str("\r\n");
     }
+    for header in extra {
+        out.push_str(&format!("{}: {}\r\n", header.name, header.value));
+    }
     out.push_str("Connection: close\r\n\r\n");
     out.into_bytes()
+}
+
+/// The Content-Length of a request or response head, 0 without one.
+fn content_length(head: &[u8]) -> u64 {
+    String::from_utf8_lossy(head)
+        .lines()
+        .find_map(|l| {
+            let l = l.to_ascii_lowercase();
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<u64>().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
+/// Whether a fault restricted to `method` applies to a request line.
+fn method_matches(method: &Option<String>, request_line: &str) -> bool {
+    method
+        .as_deref()
+        .is_none_or(|m| request_line.split(' ').next() == Some(m))
 }
 
 /// Takes one from a shared budget; true when there was one.
@@ -153,16 +228,26 @@ fn take(budget: &AtomicUsize) -> bool {
         .is_ok()
 }
 
-fn handle(
-    mut client: TcpStream,
-    upstream: &str,
-    n: usize,
-    faults: &Faults,
-    injected: &AtomicUsize,
-    drops_left: &AtomicUsize,
-    upload_drops_left: &AtomicUsize,
-    corrupt_left: &AtomicUsize,
-) -> std::io::Result<()> {
+/// What every connection handler shares: the faults, their budgets and the records.
+struct Shared {
+    upstream: String,
+    faults: Faults,
+    injected: Arc<AtomicUsize>,
+    drops_left: AtomicUsize,
+    upload_drops_left: AtomicUsize,
+    corrupt_left: AtomicUsize,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<()> {
+    let (upstream, faults, injected) =
+        (shared.upstream.as_str(), &shared.faults, &*shared.injected);
+    let (drops_left, upload_drops_left, corrupt_left, heads) = (
+        &shared.drops_left,
+        &shared.upload_drops_left,
+        &shared.corrupt_left,
+        &*shared.heads,
+    );
     // Not HTTP (a TLS handshake starts with 0x16): hang up at once, as a plain server would.
     let mut first = [0u8; 1];
     if client.peek(&mut first)? == 1 && !first[0].is_ascii_uppercase() {
@@ -174,6 +259,10 @@ fn handle(
         .next()
         .unwrap_or_default()
         .to_string();
+    heads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(String::from_utf8_lossy(&head).into_owned());
     if faults.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
         injected.fetch_add(1, Ordering::SeqCst);
         client.write_all(
@@ -181,11 +270,49 @@ fn handle(
         )?;
         return Ok(());
     }
+    if let Some(answer) = faults
+        .answer
+        .as_ref()
+        .filter(|a| method_matches(&a.method, &request_line))
+    {
+        injected.fetch_add(1, Ordering::SeqCst);
+        // Read the request body first: closing a socket with unread data sends a reset, which
+        // the client may see instead of the answer.
+        let mut unread = content_length(&head).saturating_sub(rest.len() as u64);
+        let mut sink = [0u8; 4096];
+        while unread > 0 {
+            let n = client.read(&mut sink)?;
+            if n == 0 {
+                break;
+            }
+            unread = unread.saturating_sub(n as u64);
+        }
+        let body = if request_line.starts_with("HEAD ") {
+            ""
+        } else {
+            answer.body.as_str()
+        };
+        client.write_all(
+            format!(
+                "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                answer.status,
+                answer.reason,
+                body.len()
+            )
+            .as_bytes(),
+        )?;
+        return Ok(());
+    }
+    let extra: Vec<&AddHeader> = faults
+        .add_request_headers
+        .iter()
+        .filter(|h| method_matches(&h.method, &request_line))
+        .collect();
     if let Some(delay) = faults.delay {
         thread::sleep(delay);
     }
     let mut server = TcpStream::connect(upstream)?;
-    server.write_all(&force_close(&head))?;
+    server.write_all(&with_headers(&head, &extra))?;
     let is_upload = request_line.starts_with("PUT ") || request_line.starts_with("PATCH ");
     let cut_upload = match faults.drop_upload_after {
         Some(after) if is_upload && take(upload_drops_left) => Some(after),
@@ -222,14 +349,7 @@ fn handle(
     let (resp_head, resp_rest) = read_head(&mut server)?;
     let status_ok =
         resp_head.starts_with(b"HTTP/1.1 200") || resp_head.starts_with(b"HTTP/1.1 206");
-    let length = String::from_utf8_lossy(&resp_head)
-        .lines()
-        .find_map(|l| {
-            let l = l.to_ascii_lowercase();
-            l.strip_prefix("content-length:")
-                .map(|v| v.trim().parse::<u64>().unwrap_or(0))
-        })
-        .unwrap_or(0);
+    let length = content_length(&resp_head);
     let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");
     let drop_after = match faults.drop_blob_after {
         Some(after)

@@ -1,9 +1,10 @@
 //! Test harness for ferry's integration tests: real registries, generated OCI images, skopeo helpers.
 //!
 //! Use from a `tests/*.rs` file with `mod common;` and `use common::*;`.
-//! Needs `docker-registry`, `skopeo`, `openssl`, `htpasswd` and `containerd`/`ctr` on PATH
-//! (scripts/test.sh installs them). Set `FERRY_TEST_KEEP=1` to keep each
-//! registry's temp dir (config, log, storage) for debugging.
+//! Needs `docker-registry`, `skopeo`, `openssl`, `htpasswd` and `containerd`/`ctr` on PATH, and
+//! Stoplight Prism for the Harbor API tests (see [`prism`]); scripts/test.sh installs them.
+//! Set `FERRY_TEST_KEEP=1` to keep each registry's (and Prism's) temp dir (config, log, storage)
+//! for debugging.
 //!
 //! ```text
 //! let reg = Registry::start_htpasswd("user", "pass");   // or start_plain / start_tls / start(opts)
@@ -23,6 +24,7 @@ pub mod containerd;
 pub mod faultproxy;
 pub mod ferry;
 pub mod images;
+pub mod prism;
 pub mod registry;
 pub mod skopeo;
 pub mod util;

@@ -1,0 +1,4 @@
+//! Targets: where an import puts a bundle's content. Nothing outside this module knows Harbor.
+
+pub mod harbor;
+pub mod registry;
