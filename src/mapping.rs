@@ -17,7 +17,9 @@ pub struct Target {
 
 /// A malformed `--to` value.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid target {value:?}: {reason}; write it as HOST[:PORT][/PREFIX], e.g. harbor.site.local/platform")]
+#[error(
+    "invalid target {value:?}: {reason}; write it as HOST[:PORT][/PREFIX], e.g. harbor.site.local/platform"
+)]
 pub struct TargetError {
     value: String,
     reason: &'static str,
@@ -46,10 +48,9 @@ impl Target {
             return Err(err("the host has characters a host name cannot have"));
         }
         for segment in prefix.split('/').filter(|s| !s.is_empty()) {
-            if !segment
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-            {
+            if !segment.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            }) {
                 return Err(err(
                     "a prefix segment may hold only lowercase letters, digits, '.', '_' and '-'",
                 ));
@@ -63,7 +64,11 @@ impl Target {
 
     /// The repository path (without host) an upstream reference maps to.
     pub fn repository_for(&self, reference: &Reference) -> String {
-        let mapped = format!("{}/{}", mapped_registry(reference.registry()), reference.repository());
+        let mapped = format!(
+            "{}/{}",
+            mapped_registry(reference.registry()),
+            reference.repository()
+        );
         if self.prefix.is_empty() {
             mapped
         } else {
@@ -120,9 +125,15 @@ mod tests {
     #[test]
     fn maps_as_documented() {
         let t = Target::parse("harbor.local").unwrap();
-        assert_eq!(t.repository_for(&r("quay.io/cilium/cilium:v1.16.5")), "quay.io/cilium/cilium");
+        assert_eq!(
+            t.repository_for(&r("quay.io/cilium/cilium:v1.16.5")),
+            "quay.io/cilium/cilium"
+        );
         assert_eq!(t.repository_for(&r("redis:7.4")), "docker.io/library/redis");
-        assert_eq!(t.repository_for(&r("localhost:5000/app")), "localhost_5000/app");
+        assert_eq!(
+            t.repository_for(&r("localhost:5000/app")),
+            "localhost_5000/app"
+        );
         assert_eq!(t.project_for(&r("redis")), "docker.io");
         let p = Target::parse("https://harbor.local:8443/platform/").unwrap();
         assert_eq!(p.host, "harbor.local:8443");
@@ -130,7 +141,10 @@ mod tests {
         assert_eq!(p.to_string(), "harbor.local:8443/platform");
         assert_eq!(p.repository_for(&r("quay.io/x/y")), "platform/quay.io/x/y");
         assert_eq!(p.project_for(&r("quay.io/x/y")), "platform");
-        assert_eq!(p.rewrite_prefix_for("localhost:5000"), "platform/localhost_5000");
+        assert_eq!(
+            p.rewrite_prefix_for("localhost:5000"),
+            "platform/localhost_5000"
+        );
         assert!(Target::parse("").is_err());
         assert!(Target::parse("host/UPPER").is_err());
         assert!(Target::parse("ho st").is_err());
