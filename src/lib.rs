@@ -11,5 +11,6 @@ pub mod layout;
 pub mod manifest;
 pub mod mapping;
 pub mod progress;
+pub mod serve;
 pub mod sign;
 pub mod source;
