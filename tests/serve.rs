@@ -706,7 +706,7 @@ fn refuses_a_tampered_index_or_a_bundle_with_missing_or_corrupt_content() {
     let bytes = std::fs::read(&manifest).unwrap();
     std::fs::remove_file(&manifest).unwrap();
     let err = refuses(&env, &bundle, &key);
-    assert!(err.contains("cannot be served"), "{err}");
+    assert!(err.contains("cannot serve"), "{err}");
     assert!(
         err.contains(&format!(
             "manifest {} is missing",
@@ -737,6 +737,14 @@ fn refuses_a_tampered_index_or_a_bundle_with_missing_or_corrupt_content() {
     let err = refuses(&env, &bundle, &key);
     assert!(
         err.contains(&format!("blob {} is missing", layer.digest)),
+        "{err}"
+    );
+
+    // A file that holds no certificate.
+    let public = public.to_str().unwrap();
+    let err = refuses(&env, &bundle, &["--tls-cert", public, "--tls-key", public]);
+    assert!(
+        err.contains(&format!("cannot use {public} for TLS")),
         "{err}"
     );
 

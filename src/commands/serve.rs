@@ -29,6 +29,11 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         .map(super::load_verifying_key)
         .transpose()?;
     let fingerprint = key.as_ref().map(|k| k.fingerprint());
+    // A certificate that cannot be used fails before the bundle is read.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
+        _ => None,
+    };
     let bundle_name = args.source.display().to_string();
     // Opening reads and hashes every manifest: blocking file work, kept off the runtime.
     let source = args.source.clone();
@@ -56,10 +61,6 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let (repositories, tags) = (catalog.len(), catalog.tag_count());
 
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
-        _ => None,
-    };
     let listener = ServeListener::bind(&args.listen, tls, ui).await?;
     let scheme = if listener.is_tls() { "https" } else { "http" };
     let address = listener.local_addr().to_string();
@@ -79,9 +80,9 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let app = server::router(Arc::new(bundle.registry), ui.clone());
     server::run(listener, app, ui, server::shutdown_signal())
         .await
-        .map_err(|source| ServeError::Bind {
+        .map_err(|reason| ServeError::Bind {
             addr: args.listen.clone(),
-            source,
+            reason,
         })?;
     ui.status("stopped");
     Ok(())

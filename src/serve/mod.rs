@@ -34,10 +34,8 @@ pub enum ServeError {
     Verify(#[from] VerifyError),
     /// Documents or blobs the index needs are missing or damaged.
     #[error(
-        "{bundle} cannot be served, {} of its {what} missing or damaged:\n{}\nrun `ferry verify {bundle}` for a full report, then build the bundle again or copy it again",
-        problems.len(),
-        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"),
-        what = if problems.len() == 1 { "manifests and blobs is" } else { "manifests and blobs are" }
+        "cannot serve {bundle}: content its index names is missing or damaged:\n{}\nrun `ferry verify {bundle}` for a full report, then build the bundle again or copy it again",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
     )]
     Incomplete {
         /// The bundle directory.
@@ -54,12 +52,12 @@ pub enum ServeError {
         reason: String,
     },
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The address asked for.
         addr: String,
         /// The error.
-        source: io::Error,
+        reason: io::Error,
     },
 }
 

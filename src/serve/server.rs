@@ -87,9 +87,9 @@ impl ServeListener {
         tls: Option<Arc<ServerConfig>>,
         ui: &Ui,
     ) -> Result<ServeListener, ServeError> {
-        let bind_err = |source| ServeError::Bind {
+        let bind_err = |reason| ServeError::Bind {
             addr: addr.to_string(),
-            source,
+            reason,
         };
         let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
         let local = listener.local_addr().map_err(bind_err)?;
