@@ -12,6 +12,7 @@ pub mod layout;
 pub mod manifest;
 pub mod mapping;
 pub mod progress;
+pub mod serve;
 pub mod sign;
 pub mod source;
 pub mod target;

@@ -1,9 +1,89 @@
-//! `ferry serve` (not yet implemented).
+//! `ferry serve`: a bundle as a read-only OCI registry until Harbor runs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::Serialize;
 
 use crate::cli::ServeArgs;
 use crate::progress::Ui;
+use crate::serve::server::{self, ServeListener};
+use crate::serve::{Bundle, ServeError};
 
-/// Runs the command.
-pub async fn run(_ui: &Ui, _args: &ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// What `--output json` prints once the server listens.
+#[derive(Debug, Serialize)]
+struct Listening {
+    bundle: String,
+    url: String,
+    address: String,
+    repositories: usize,
+    tags: usize,
+    signed_by: Option<String>,
+}
+
+/// Runs the command: checks the bundle, listens, serves until Ctrl-C or SIGTERM.
+pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
+    let key = args
+        .key
+        .as_deref()
+        .map(super::load_verifying_key)
+        .transpose()?;
+    let fingerprint = key.as_ref().map(|k| k.fingerprint());
+    // A certificate that cannot be used fails before the bundle is read.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
+        _ => None,
+    };
+    let bundle_name = args.source.display().to_string();
+    // Opening reads and hashes every manifest: blocking file work, kept off the runtime.
+    let source = args.source.clone();
+    let bundle = tokio::task::spawn_blocking(move || Bundle::open(&source, key.as_ref()))
+        .await
+        .context("checking the bundle stopped unexpectedly")??;
+    match &fingerprint {
+        Some(f) => ui.status(format!("signature OK: index.json signed by key {f}")),
+        None => ui.warn(format!(
+            "the signature of {bundle_name} was not checked (no --key): nothing proves who made what is served; give --key cosign.pub to check it"
+        )),
+    }
+    for note in &bundle.notes {
+        ui.warn(note);
+    }
+    let catalog = bundle.registry.catalog();
+    for (kind, count) in catalog.other_kinds() {
+        ui.status(format!(
+            "{count} {kind} entr{} not served (the registry serves images)",
+            if *count == 1 { "y is" } else { "ies are" }
+        ));
+    }
+    if catalog.is_empty() {
+        ui.warn(format!("{bundle_name} has no images to serve"));
+    }
+    let (repositories, tags) = (catalog.len(), catalog.tag_count());
+
+    let listener = ServeListener::bind(&args.listen, tls, ui).await?;
+    let scheme = if listener.is_tls() { "https" } else { "http" };
+    let address = listener.local_addr().to_string();
+    let url = format!("{scheme}://{address}");
+    let listening = Listening {
+        bundle: bundle_name.clone(),
+        url: url.clone(),
+        address,
+        repositories,
+        tags,
+        signed_by: fingerprint,
+    };
+    ui.result(&listening, || {
+        format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags)")
+    });
+
+    let app = server::router(Arc::new(bundle.registry), ui.clone());
+    server::run(listener, app, ui, server::shutdown_signal())
+        .await
+        .map_err(|reason| ServeError::Bind {
+            addr: args.listen.clone(),
+            reason,
+        })?;
+    ui.status("stopped");
+    Ok(())
 }

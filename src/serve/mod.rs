@@ -1,0 +1,137 @@
+//! `ferry serve`: a bundle as a read-only OCI registry, for bootstrapping a site before Harbor
+//! runs.
+//!
+//! Repositories are named as `import` names them (`quay.io/cilium/cilium`,
+//! `localhost_5000/app`), and also by the upstream path alone (`cilium/cilium`) when only one
+//! upstream registry has it, so a K3s mirror works with or without a rewrite rule.
+
+pub mod catalog;
+pub mod registry;
+pub mod route;
+pub mod server;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::layout::graph::walk;
+use crate::layout::verify::{VerifyError, read_verified_index};
+use crate::layout::{Layout, LayoutError};
+use crate::sign::VerifyingKey;
+
+pub use catalog::Catalog;
+pub use registry::Registry;
+
+/// Why a bundle cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The layout could not be opened or read.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// index.json is missing, unreadable, or its signature does not verify.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Documents or blobs the index needs are missing or damaged.
+    #[error(
+        "cannot serve {bundle}: content its index names is missing or damaged:\n{}\nrun `ferry verify {bundle}` for a full report, then build the bundle again or copy it again",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Incomplete {
+        /// The bundle directory.
+        bundle: String,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// The TLS certificate or key could not be used.
+    #[error("cannot use {path} for TLS: {reason}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The error.
+        reason: io::Error,
+    },
+}
+
+/// A bundle checked and ready to serve.
+#[derive(Debug)]
+pub struct Bundle {
+    /// What the registry serves.
+    pub registry: Registry,
+    /// Entries that are not served, and tags two entries claim.
+    pub notes: Vec<String>,
+}
+
+impl Bundle {
+    /// Opens a bundle: checks the signature when a key is given, reads every manifest and
+    /// index (each hashed against its digest), and checks that every blob file is there with
+    /// the size its descriptor says. Blobs are not hashed (that is `ferry verify`'s work;
+    /// clients check every digest they pull).
+    pub fn open(root: &Path, key: Option<&VerifyingKey>) -> Result<Bundle, ServeError> {
+        let layout = Layout::open(root)?;
+        let (_, index) = read_verified_index(&layout, key)?;
+        let walked = walk(&layout, &index);
+        let mut problems: Vec<String> = walked
+            .broken
+            .iter()
+            .map(|b| format!("{}: {}", b.reference, describe(&b.error)))
+            .collect();
+        let mut seen = BTreeSet::new();
+        for entry in &walked.entries {
+            for blob in &entry.blobs {
+                if !seen.insert(blob.digest.clone())
+                    || walked.checked_documents.contains(&blob.digest)
+                {
+                    continue;
+                }
+                let problem = match fs::metadata(layout.blob_path(&blob.digest)) {
+                    Ok(m) if m.len() == blob.size => continue,
+                    Ok(m) => format!(
+                        "blob {} has {} bytes, its descriptor says {}",
+                        blob.digest,
+                        m.len(),
+                        blob.size
+                    ),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        format!("blob {} is missing", blob.digest)
+                    }
+                    Err(e) => format!("blob {} cannot be read: {e}", blob.digest),
+                };
+                // A document already reported broken is not reported twice.
+                if !problems.iter().any(|p| p.contains(blob.digest.as_str())) {
+                    problems.push(format!("{}: {problem}", entry.reference));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ServeError::Incomplete {
+                bundle: root.display().to_string(),
+                problems,
+            });
+        }
+        let (catalog, notes) = Catalog::build(&walked.entries);
+        Ok(Bundle {
+            registry: Registry::new(layout, catalog),
+            notes,
+        })
+    }
+}
+
+/// A broken document in words that fit serving (the layout's messages speak of downloads).
+fn describe(error: &LayoutError) -> String {
+    match error {
+        LayoutError::MissingBlob { digest, .. } => format!("manifest {digest} is missing"),
+        LayoutError::DigestMismatch {
+            expected, actual, ..
+        } => format!("manifest {expected} is corrupt (its bytes hash to {actual})"),
+        other => other.to_string(),
+    }
+}
