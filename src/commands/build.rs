@@ -131,7 +131,11 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         ));
     }
 
-    let index_bytes = index_json(&lock, &lock_digest)?;
+    // Other kinds of content (charts, files, apt) add their entries here, after the images,
+    // each from its own source module: `extra.extend(source::<kind>::build(...).await?)`.
+    let extra: Vec<Descriptor> = Vec::new();
+
+    let index_bytes = index_json(&lock, &lock_digest, &extra)?;
     let index_digest = Digest::of_bytes(&index_bytes);
     layout.write_index(&index_bytes)?;
     layout.clean_tmp()?;
@@ -176,8 +180,13 @@ fn host_of(reference: &str) -> &str {
     reference.split('/').next().unwrap_or(reference)
 }
 
-/// The bundle's index.json: a pure function of the lock, so the same lock gives the same bytes.
-pub fn index_json(lock: &Lock, lock_digest: &Digest) -> anyhow::Result<Vec<u8>> {
+/// The bundle's index.json: a pure function of the lock (and the entries of the other kinds,
+/// themselves pure functions of the lock), so the same lock gives the same bytes.
+pub fn index_json(
+    lock: &Lock,
+    lock_digest: &Digest,
+    extra: &[Descriptor],
+) -> anyhow::Result<Vec<u8>> {
     let mut manifests = Vec::new();
     let mut seen = BTreeSet::new();
     for image in &lock.images {
@@ -205,6 +214,7 @@ pub fn index_json(lock: &Lock, lock_digest: &Digest) -> anyhow::Result<Vec<u8>> 
             artifact_type: None,
         });
     }
+    manifests.extend(extra.iter().cloned());
     let mut annotations = BTreeMap::new();
     annotations.insert(ANNOTATION_LOCK_DIGEST.to_string(), lock_digest.to_string());
     annotations.insert(

@@ -4,6 +4,7 @@
 //! Blobs are written to a temporary file in the same directory tree, hashed while written,
 //! fsynced, and renamed into place only when the digest matches.
 
+pub mod artifact;
 pub mod graph;
 pub mod oci;
 pub mod verify;
@@ -217,8 +218,28 @@ impl Layout {
                 written,
             ),
             partial,
-            target: self.blob_path(digest),
-            expected: digest.clone(),
+            expected: Some(digest.clone()),
+        })
+    }
+
+    /// Starts writing a blob whose digest is not known in advance (an unpinned download);
+    /// [`BlobWriter::commit`] stores it under the digest its bytes have.
+    pub fn unknown_blob_writer(&self) -> Result<BlobWriter, LayoutError> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("unknown-")
+            .suffix(".partial")
+            .tempfile_in(&tmp_dir)
+            .map_err(io_err(&tmp_dir))?;
+        let (file, partial) = tmp.keep().map_err(|e| LayoutError::Io {
+            path: tmp_dir.clone(),
+            source: e.error,
+        })?;
+        Ok(BlobWriter {
+            writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
+            partial,
+            expected: None,
         })
     }
 
@@ -278,8 +299,8 @@ pub struct BlobWriter {
     // Network chunks are small (~16 KiB); a large buffer keeps write syscalls rare.
     writer: HashingWriter<BufWriter<File>>,
     partial: PathBuf,
-    target: PathBuf,
-    expected: Digest,
+    /// The digest the content must have; None when it is learned from the content.
+    expected: Option<Digest>,
 }
 
 impl BlobWriter {
@@ -315,25 +336,39 @@ impl BlobWriter {
 
     /// Checks the digest, fsyncs and renames into place. A mismatch deletes the partial file.
     pub fn commit(self) -> Result<u64, LayoutError> {
+        self.commit_digest().map(|(_, size)| size)
+    }
+
+    /// As [`BlobWriter::commit`], returning the digest the blob is stored under.
+    pub fn commit_digest(self) -> Result<(Digest, u64), LayoutError> {
+        let root = self
+            .partial
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let (buffered, actual, size) = self.writer.finish();
         let file = buffered.into_inner().map_err(|e| LayoutError::Io {
             path: self.partial.clone(),
             source: e.into_error(),
         })?;
-        if actual != self.expected {
+        if let Some(expected) = self.expected
+            && actual != expected
+        {
             drop(file);
             let _ = fs::remove_file(&self.partial);
             return Err(LayoutError::DigestMismatch {
-                expected: self.expected,
+                expected,
                 actual,
                 size,
             });
         }
         file.sync_all().map_err(io_err(&self.partial))?;
         drop(file);
-        fs::rename(&self.partial, &self.target).map_err(io_err(&self.target))?;
-        sync_parent(&self.target);
-        Ok(size)
+        let target = root.join("blobs").join("sha256").join(actual.hex());
+        fs::rename(&self.partial, &target).map_err(io_err(&target))?;
+        sync_parent(&target);
+        Ok((actual, size))
     }
 }
 

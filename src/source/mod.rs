@@ -1,4 +1,5 @@
 //! Sources: transports that bring content from upstream into the store.
 
+pub mod http;
 pub mod image;
 pub mod registry;
