@@ -121,6 +121,30 @@ async fn ensure_harbor_projects(
         public: args.harbor.harbor_public,
         content_trust_cosign: args.harbor.harbor_content_trust_cosign,
     };
+    if settings.content_trust_cosign {
+        // Harbor then serves only images that have a cosign signature tag
+        // (`<repo>:sha256-<hex>.sig`); say which images of the bundle have none.
+        let signed: BTreeSet<(String, String)> = plans
+            .iter()
+            .filter_map(|p| {
+                let tag = p.reference.tag()?;
+                let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
+                Some((p.repository.clone(), format!("sha256:{hex}")))
+            })
+            .collect();
+        let unsigned = plans
+            .iter()
+            .filter(|p| !p.reference.tag().is_some_and(|t| t.ends_with(".sig")))
+            .filter(|p| {
+                !signed.contains(&(p.repository.clone(), p.entry.descriptor.digest.to_string()))
+            })
+            .count();
+        if unsigned > 0 {
+            ui.warn(format!(
+                "--harbor-content-trust-cosign: {unsigned} image(s) of this bundle have no cosign signature; Harbor will refuse to serve them from new projects until they are signed there"
+            ));
+        }
+    }
     let outcomes = client
         .ensure_projects(&names, &settings)
         .await

@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Credentials;
+use crate::distribution::error_chain;
 
 /// Harbor's limit on the length of a project name.
 pub const MAX_PROJECT_NAME_LEN: usize = 255;
@@ -663,20 +664,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(seconds))
-}
-
-/// An error and its causes, since reqwest keeps the useful part (refused, TLS) in the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
