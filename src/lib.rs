@@ -3,6 +3,7 @@
 //! Layout follows DESIGN.md: sources and targets are transports around one store
 //! ([`layout`]); the manifest and lock say what a release holds ([`manifest`]).
 
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod commands;

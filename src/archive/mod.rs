@@ -1,0 +1,142 @@
+//! Packing a bundle into tar volumes for USB media, and unpacking them.
+//!
+//! A pack is plain tar (ustar, deterministic: same bundle, same bytes), table of contents
+//! first: `oci-layout`, `index.json`, `index.json.sig`, the volume plan (multi-volume packs),
+//! then the manifests, configs and other small blobs, then the large blobs. A single-volume
+//! pack is exactly the bundle directory, so `tar -xf` restores it. With a volume size, every
+//! volume is a standalone tar of whole blobs; a blob larger than a volume is split into
+//! numbered chunks (`chunks/<hex>.NNN`). Volume 1 holds the plan: which blob, or which chunk
+//! of it, is in which volume.
+
+pub mod pack;
+pub mod plan;
+pub mod unpack;
+
+/// Errors reading or writing volumes; each names the volume or entry and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// I/O on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A tar entry that ferry never writes and will not read.
+    #[error(
+        "{volume}: refusing entry {entry:?}: {reason}. This volume was not written by `ferry pack` or was tampered with; do not use it"
+    )]
+    Hostile {
+        /// The volume.
+        volume: String,
+        /// The entry's path.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// A volume that belongs to another bundle or pack.
+    #[error(
+        "{volume} belongs to another bundle (index {found}, this pack is {expected}); keep each release's volumes apart"
+    )]
+    ForeignVolume {
+        /// The volume.
+        volume: String,
+        /// Its bundle's index digest.
+        found: String,
+        /// The pack's index digest.
+        expected: String,
+    },
+    /// Volumes missing from what was given.
+    #[error(
+        "volumes missing: {missing} of {name} ({count} volumes in all). Insert the media that holds them, or copy them beside the others, and run the same command again"
+    )]
+    MissingVolumes {
+        /// The pack's name.
+        name: String,
+        /// Numbers of the missing volumes.
+        missing: String,
+        /// How many volumes the pack has.
+        count: u32,
+    },
+    /// A volume ended early or is not a valid tar.
+    #[error(
+        "{volume} is damaged: {reason}. Copy it again from the source media (check it with `sha256sum -c SHA256SUMS`)"
+    )]
+    Damaged {
+        /// The volume.
+        volume: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Content that does not hash to its name.
+    #[error(
+        "{volume}: {what} does not match its digest ({reason}). Copy the volume again from the source media"
+    )]
+    Corrupt {
+        /// The volume.
+        volume: String,
+        /// The blob or chunk.
+        what: String,
+        /// Details.
+        reason: String,
+    },
+    /// A bad `--volume-size`.
+    #[error(
+        "invalid volume size {0:?}: give bytes with an optional K, M, G or T suffix (powers of 1024), e.g. 4G or 4000M, or `fat32` (4 GiB - 1)"
+    )]
+    VolumeSize(String),
+    /// The store failed.
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
+}
+
+/// Parses a volume size: `4G`, `4000M`, `512K`, `123456`, or `fat32` (4 GiB - 1 byte).
+pub fn parse_volume_size(value: &str) -> Result<u64, ArchiveError> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("fat32") {
+        return Ok((4u64 << 30) - 1);
+    }
+    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&v[..i], v[i..].trim_end_matches(['i', 'B', 'b'])),
+        None => (v, ""),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| ArchiveError::VolumeSize(value.to_string()))?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(ArchiveError::VolumeSize(value.to_string())),
+    };
+    let size = number
+        .checked_shl(shift)
+        .filter(|s| s >> shift == number)
+        .ok_or_else(|| ArchiveError::VolumeSize(value.to_string()))?;
+    // Room for the table of contents and at least some data in every volume.
+    if size < 64 * 1024 {
+        return Err(ArchiveError::VolumeSize(value.to_string()));
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_volume_size;
+
+    #[test]
+    fn volume_sizes() {
+        assert_eq!(parse_volume_size("fat32").unwrap(), 4_294_967_295);
+        assert_eq!(parse_volume_size("4G").unwrap(), 4 << 30);
+        assert_eq!(parse_volume_size("4000M").unwrap(), 4000 << 20);
+        assert_eq!(parse_volume_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_volume_size("65536").unwrap(), 65536);
+        assert!(parse_volume_size("4X").is_err());
+        assert!(parse_volume_size("").is_err());
+        assert!(parse_volume_size("1K").is_err());
+        assert!(parse_volume_size("99999999999T").is_err());
+    }
+}

@@ -1,0 +1,503 @@
+//! `ferry pack`: a bundle directory into deterministic tar volumes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::ArchiveError;
+use crate::archive::plan::{
+    LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
+};
+use crate::digest::{Digest, HashingWriter, IO_BUFFER};
+use crate::layout::graph::walk;
+use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index, is_index, is_manifest};
+use crate::layout::{Layout, SIGNATURE_FILE};
+
+/// Blobs up to this size go into the table of contents with the manifests.
+const SMALL_BLOB: u64 = 1 << 20;
+/// A chunk is not started in less room than this; the volume is closed instead.
+const MIN_CHUNK: u64 = 64 * 1024;
+/// Tar block size.
+const BLOCK: u64 = 512;
+
+/// How to pack.
+#[derive(Debug, Clone, Default)]
+pub struct PackOptions {
+    /// Largest volume file, in bytes; None for one volume.
+    pub volume_size: Option<u64>,
+    /// Compress each volume with zstd.
+    pub zstd: bool,
+}
+
+/// One volume written.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// sha256 of the file.
+    pub sha256: Digest,
+}
+
+/// What `pack` wrote.
+#[derive(Debug, Serialize)]
+pub struct PackReport {
+    /// The volumes, in order.
+    pub volumes: Vec<VolumeFile>,
+    /// The SHA256SUMS file beside them.
+    pub checksums: PathBuf,
+    /// Blobs packed.
+    pub blobs: usize,
+    /// Blobs split into chunks.
+    pub chunked_blobs: usize,
+    /// Bytes of blob content packed.
+    pub blob_bytes: u64,
+}
+
+/// A tar entry to write.
+#[derive(Debug, Clone)]
+enum Source {
+    Bytes(Vec<u8>),
+    Blob { digest: Digest, offset: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    path: String,
+    size: u64,
+    source: Source,
+}
+
+fn entry_size(size: u64) -> u64 {
+    BLOCK + size.div_ceil(BLOCK) * BLOCK
+}
+
+/// Packs `layout` into volumes named after `out` (`out.tar`, or `out.NNN.tar` with a volume size).
+pub fn pack(
+    layout: &Layout,
+    out: &Path,
+    options: &PackOptions,
+    on_bytes: &dyn Fn(u64),
+) -> Result<PackReport, ArchiveError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Io { path, source }
+    };
+    let index_bytes = layout
+        .read_index_bytes()?
+        .ok_or_else(|| ArchiveError::Damaged {
+            volume: layout.root().display().to_string(),
+            reason: "the bundle has no index.json".to_string(),
+        })?;
+    let index_digest = Digest::of_bytes(&index_bytes);
+    let index: Index = serde_json::from_slice(&index_bytes).map_err(|e| ArchiveError::Damaged {
+        volume: layout.root().join("index.json").display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let signature = layout.read_signature()?;
+    let walked = walk(layout, &index);
+    if let Some(broken) = walked.broken.into_iter().next() {
+        return Err(broken.error.into());
+    }
+
+    // Table of contents first (documents and small blobs), then the large blobs.
+    let mut small = Vec::new();
+    let mut large = Vec::new();
+    let mut seen = BTreeSet::new();
+    let lock = index
+        .annotations
+        .get(ANNOTATION_LOCK_DIGEST)
+        .and_then(|d| Digest::parse(d).ok());
+    let descriptors = walked
+        .entries
+        .iter()
+        .flat_map(|e| {
+            e.blobs
+                .iter()
+                .map(|b| (b.digest.clone(), b.media_type.clone()))
+        })
+        .chain(lock.map(|d| (d, String::new())));
+    for (digest, media_type) in descriptors {
+        if !seen.insert(digest.clone()) {
+            continue;
+        }
+        let path = layout.blob_path(&digest);
+        let size = fs::metadata(&path).map_err(io(&path))?.len();
+        if is_index(&media_type) || is_manifest(&media_type) || size <= SMALL_BLOB {
+            small.push((digest, size));
+        } else {
+            large.push((digest, size));
+        }
+    }
+    let blob_bytes: u64 = small.iter().chain(large.iter()).map(|b| b.1).sum();
+    let blob_count = small.len() + large.len();
+
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tar").to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "bundle".to_string());
+    let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+
+    let head = |plan: Option<&VolumePlan>| -> Vec<Entry> {
+        let mut entries = vec![
+            Entry {
+                path: "oci-layout".to_string(),
+                size: crate::layout::OCI_LAYOUT_CONTENT.len() as u64,
+                source: Source::Bytes(crate::layout::OCI_LAYOUT_CONTENT.as_bytes().to_vec()),
+            },
+            Entry {
+                path: "index.json".to_string(),
+                size: index_bytes.len() as u64,
+                source: Source::Bytes(index_bytes.clone()),
+            },
+        ];
+        if let Some(sig) = &signature {
+            entries.push(Entry {
+                path: SIGNATURE_FILE.to_string(),
+                size: sig.len() as u64,
+                source: Source::Bytes(sig.as_bytes().to_vec()),
+            });
+        }
+        if let Some(plan) = plan {
+            let bytes = serde_json::to_vec_pretty(plan).expect("plans serialise");
+            entries.push(Entry {
+                path: PLAN_FILE.to_string(),
+                size: bytes.len() as u64,
+                source: Source::Bytes(bytes),
+            });
+        }
+        entries
+    };
+    let blob_entry = |digest: &Digest, size: u64| Entry {
+        path: format!("blobs/sha256/{}", digest.hex()),
+        size,
+        source: Source::Blob {
+            digest: digest.clone(),
+            offset: 0,
+        },
+    };
+
+    let mut chunked = 0;
+    let volumes: Vec<Vec<Entry>> = match options.volume_size {
+        None => {
+            let mut entries = head(None);
+            entries.extend(
+                small
+                    .iter()
+                    .chain(large.iter())
+                    .map(|(d, s)| blob_entry(d, *s)),
+            );
+            vec![entries]
+        }
+        Some(volume_size) => {
+            // The plan lives in volume 1 and describes every volume: place the blobs with room
+            // reserved for it, and grow the reservation until the written plan fits.
+            let mut reserve = 4096 + 400 * blob_count as u64;
+            loop {
+                let label_len = |n: u32, count: u32| {
+                    serde_json::to_vec_pretty(&VolumeLabel {
+                        name: name.clone(),
+                        index_digest: index_digest.clone(),
+                        number: n,
+                        count,
+                    })
+                    .expect("labels serialise")
+                    .len() as u64
+                        + 16
+                };
+                let head_size: u64 = head(None).iter().map(|e| entry_size(e.size)).sum();
+                let capacity = volume_size.saturating_sub(2 * BLOCK);
+                let fixed_first = entry_size(label_len(1, 999)) + head_size + entry_size(reserve);
+                if fixed_first + MIN_CHUNK > capacity {
+                    return Err(ArchiveError::VolumeSize(format!(
+                        "{volume_size} bytes (too small for the table of contents)"
+                    )));
+                }
+                let mut placed: Vec<Vec<(Digest, Part, u64)>> = vec![Vec::new()];
+                let mut used = fixed_first;
+                let per_volume_fixed = entry_size(label_len(999, 999));
+                for (digest, size) in small.iter().chain(large.iter()) {
+                    let need = entry_size(*size);
+                    if used + need > capacity && need <= capacity - per_volume_fixed {
+                        placed.push(Vec::new());
+                        used = per_volume_fixed;
+                    }
+                    if used + need <= capacity {
+                        let volume = placed.len() as u32;
+                        placed.last_mut().expect("one volume").push((
+                            digest.clone(),
+                            Part {
+                                volume,
+                                path: format!("blobs/sha256/{}", digest.hex()),
+                                size: *size,
+                                digest: digest.clone(),
+                            },
+                            0,
+                        ));
+                        used += need;
+                        continue;
+                    }
+                    // Larger than a volume: chunks, filling what is left of each volume.
+                    chunked += 1;
+                    let mut offset = 0;
+                    let mut index = 1;
+                    while offset < *size {
+                        let room = capacity.saturating_sub(used + BLOCK) / BLOCK * BLOCK;
+                        if room < MIN_CHUNK {
+                            placed.push(Vec::new());
+                            used = per_volume_fixed;
+                            continue;
+                        }
+                        let take = room.min(*size - offset);
+                        let volume = placed.len() as u32;
+                        placed.last_mut().expect("one volume").push((
+                            digest.clone(),
+                            Part {
+                                volume,
+                                path: chunk_path(digest, index),
+                                size: take,
+                                digest: digest.clone(), // set after hashing the range
+                            },
+                            offset,
+                        ));
+                        used += entry_size(take);
+                        offset += take;
+                        index += 1;
+                    }
+                }
+                let count = placed.len() as u32;
+                let mut blobs: BTreeMap<Digest, Vec<Part>> = BTreeMap::new();
+                for (digest, part, offset) in placed.iter_mut().flatten() {
+                    if part.path.starts_with("chunks/") {
+                        part.digest = hash_range(layout, digest, *offset, part.size)?;
+                    }
+                    blobs.entry(digest.clone()).or_default().push(part.clone());
+                }
+                let plan = VolumePlan {
+                    plan_version: 1,
+                    name: name.clone(),
+                    index_digest: index_digest.clone(),
+                    volume_count: count,
+                    blobs,
+                };
+                let plan_len = serde_json::to_vec_pretty(&plan)
+                    .expect("plans serialise")
+                    .len() as u64;
+                if plan_len > reserve {
+                    reserve = plan_len + 4096;
+                    chunked = 0;
+                    continue;
+                }
+                let mut volumes = Vec::new();
+                for (i, parts) in placed.into_iter().enumerate() {
+                    let number = i as u32 + 1;
+                    let label = serde_json::to_vec_pretty(&VolumeLabel {
+                        name: name.clone(),
+                        index_digest: index_digest.clone(),
+                        number,
+                        count,
+                    })
+                    .expect("labels serialise");
+                    let mut entries = vec![Entry {
+                        path: LABEL_FILE.to_string(),
+                        size: label.len() as u64,
+                        source: Source::Bytes(label),
+                    }];
+                    if number == 1 {
+                        entries.extend(head(Some(&plan)));
+                    }
+                    entries.extend(parts.into_iter().map(|(digest, part, offset)| Entry {
+                        path: part.path,
+                        size: part.size,
+                        source: Source::Blob { digest, offset },
+                    }));
+                    volumes.push(entries);
+                }
+                break volumes;
+            }
+        }
+    };
+
+    let count = volumes.len();
+    let mut written = Vec::new();
+    for (i, entries) in volumes.into_iter().enumerate() {
+        let file_name = if count == 1 && options.volume_size.is_none() {
+            format!("{name}.tar{}", if options.zstd { ".zst" } else { "" })
+        } else {
+            volume_file_name(&name, i as u32 + 1, options.zstd)
+        };
+        let path = dir.join(&file_name);
+        written.push(write_volume(
+            layout,
+            &path,
+            &entries,
+            options.zstd,
+            on_bytes,
+        )?);
+    }
+    let checksums = dir.join("SHA256SUMS");
+    write_checksums(&checksums, &written)?;
+    Ok(PackReport {
+        volumes: written,
+        checksums,
+        blobs: blob_count,
+        chunked_blobs: chunked,
+        blob_bytes,
+    })
+}
+
+/// sha256 of `size` bytes of a blob from `offset`.
+fn hash_range(
+    layout: &Layout,
+    digest: &Digest,
+    offset: u64,
+    size: u64,
+) -> Result<Digest, ArchiveError> {
+    let path = layout.blob_path(digest);
+    let err = |source| ArchiveError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = File::open(&path).map_err(err)?;
+    file.seek(SeekFrom::Start(offset)).map_err(err)?;
+    let (hasher, n) = crate::digest::hash_reader(file.take(size), |_| {}).map_err(err)?;
+    if n != size {
+        return Err(err(io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(Digest::from_hasher(hasher))
+}
+
+/// Writes one volume through a temporary file; returns its checksum.
+fn write_volume(
+    layout: &Layout,
+    path: &Path,
+    entries: &[Entry],
+    zstd: bool,
+    on_bytes: &dyn Fn(u64),
+) -> Result<VolumeFile, ArchiveError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ArchiveError::Io { path: p, source }
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.partial",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let file = File::create(&tmp).map_err(io(&tmp))?;
+    let hashing = HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file));
+    let finish_hashing =
+        |hashing: HashingWriter<BufWriter<File>>| -> Result<VolumeFile, ArchiveError> {
+            let (buffered, sha256, size) = hashing.finish();
+            let file = buffered.into_inner().map_err(|e| ArchiveError::Io {
+                path: tmp.clone(),
+                source: e.into_error(),
+            })?;
+            file.sync_all().map_err(io(&tmp))?;
+            drop(file);
+            fs::rename(&tmp, path).map_err(io(path))?;
+            Ok(VolumeFile {
+                path: path.to_path_buf(),
+                size,
+                sha256,
+            })
+        };
+    if zstd {
+        let encoder = zstd::stream::write::Encoder::new(hashing, 3).map_err(io(&tmp))?;
+        let encoder = write_entries(layout, encoder, entries, on_bytes, &tmp)?;
+        let hashing = encoder.finish().map_err(io(&tmp))?;
+        finish_hashing(hashing)
+    } else {
+        let hashing = write_entries(layout, hashing, entries, on_bytes, &tmp)?;
+        finish_hashing(hashing)
+    }
+}
+
+/// Writes the tar entries with fixed metadata (deterministic output) and the end marker.
+fn write_entries<W: Write>(
+    layout: &Layout,
+    writer: W,
+    entries: &[Entry],
+    on_bytes: &dyn Fn(u64),
+    volume: &Path,
+) -> Result<W, ArchiveError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ArchiveError::Io { path: p, source }
+    };
+    let mut builder = tar::Builder::new(writer);
+    for entry in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(&entry.path).map_err(io(volume))?;
+        header.set_size(entry.size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        match &entry.source {
+            Source::Bytes(bytes) => builder
+                .append(&header, bytes.as_slice())
+                .map_err(io(volume))?,
+            Source::Blob { digest, offset } => {
+                let path = layout.blob_path(digest);
+                let mut file = File::open(&path).map_err(io(&path))?;
+                file.seek(SeekFrom::Start(*offset)).map_err(io(&path))?;
+                builder
+                    .append(&header, file.take(entry.size))
+                    .map_err(io(&path))?;
+                on_bytes(entry.size);
+            }
+        }
+    }
+    builder.into_inner().map_err(io(volume))
+}
+
+/// Writes SHA256SUMS beside the volumes, keeping lines for other files already there.
+fn write_checksums(path: &Path, volumes: &[VolumeFile]) -> Result<(), ArchiveError> {
+    let names: BTreeSet<String> = volumes
+        .iter()
+        .map(|v| {
+            v.path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut lines: Vec<String> = fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let name = l
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .trim_start_matches('*');
+            !names.contains(name)
+        })
+        .map(str::to_string)
+        .collect();
+    for v in volumes {
+        lines.push(format!(
+            "{}  {}",
+            v.sha256.hex(),
+            v.path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    crate::layout::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
