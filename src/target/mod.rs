@@ -1,0 +1,3 @@
+//! Targets: transports that take content from the store to a site's systems.
+
+pub mod registry;
