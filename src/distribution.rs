@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -119,6 +119,20 @@ pub struct Connection {
     auths: BTreeMap<String, RegistryAuth>,
     /// The options it was made with.
     pub options: RegistryOptions,
+    /// For what oci-client cannot do: bearer tokens for several scopes at once.
+    http: reqwest::Client,
+    plain_http: Vec<String>,
+    /// Per host: where it sends clients for bearer tokens (None: basic auth or none).
+    challenges: tokio::sync::Mutex<BTreeMap<String, Option<BearerChallenge>>>,
+    /// Multi-scope tokens by "host scope scope...", with when to stop using them.
+    tokens: tokio::sync::Mutex<BTreeMap<String, (String, Instant)>>,
+}
+
+/// A registry's `WWW-Authenticate: Bearer realm=...,service=...` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
 }
 
 /// Whether a host is on this machine (plain HTTP may be tried for it).
@@ -167,6 +181,20 @@ impl Connection {
                 plain_http.push(host.clone());
             }
         }
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")));
+        for c in &certs {
+            if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(|e| RegistryError::Failed {
+            host: hosts.iter().cloned().collect::<Vec<_>>().join(", "),
+            reference: String::new(),
+            message: format!("cannot set up the HTTP client: {e}"),
+        })?;
         let mut auths = BTreeMap::new();
         for host in hosts {
             let auth = match credentials(host)? {
@@ -176,7 +204,7 @@ impl Connection {
             auths.insert(host.clone(), auth);
         }
         let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain_http),
+            protocol: ClientProtocol::HttpsExcept(plain_http.clone()),
             extra_root_certificates: certs,
             connect_timeout: Some(Duration::from_secs(15)),
             read_timeout: Some(Duration::from_secs(60)),
@@ -194,7 +222,152 @@ impl Connection {
             client,
             auths,
             options,
+            http,
+            plain_http,
+            challenges: Default::default(),
+            tokens: Default::default(),
         })
+    }
+
+    /// "https://HOST", or "http://HOST" for a host that answered only plain HTTP.
+    fn base_url(&self, host: &str) -> String {
+        let scheme = if self.plain_http.iter().any(|h| h == host) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{host}")
+    }
+
+    /// The host's bearer challenge, asked once (None: it uses basic auth or none).
+    async fn bearer_challenge(&self, host: &str) -> Result<Option<BearerChallenge>, String> {
+        let mut challenges = self.challenges.lock().await;
+        if let Some(known) = challenges.get(host) {
+            return Ok(known.clone());
+        }
+        let response = self
+            .http
+            .get(format!("{}/v2/", self.base_url(host)))
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let challenge = match response.status() {
+            reqwest::StatusCode::UNAUTHORIZED => response
+                .headers()
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(parse_bearer_challenge),
+            status if status.is_success() => None,
+            // Not the registry's own answer (a proxy's 503, say): ask again next time.
+            status => return Err(format!("/v2/ answered {status}")),
+        };
+        challenges.insert(host.to_string(), challenge.clone());
+        Ok(challenge)
+    }
+
+    /// One bearer token for all of `scopes`, as Docker asks for a cross-repository mount (push
+    /// on the target, pull on the source): oci-client asks for one repository per token.
+    /// `None` when the registry does not use bearer tokens.
+    async fn scoped_token(&self, host: &str, scopes: &[String]) -> Result<Option<String>, String> {
+        let Some(challenge) = self.bearer_challenge(host).await? else {
+            return Ok(None);
+        };
+        let key = format!("{host} {}", scopes.join(" "));
+        if let Some((token, until)) = self.tokens.lock().await.get(&key)
+            && Instant::now() < *until
+        {
+            return Ok(Some(token.clone()));
+        }
+        let mut url = reqwest::Url::parse(&challenge.realm)
+            .map_err(|e| format!("token realm {:?}: {e}", challenge.realm))?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = &challenge.service {
+                query.append_pair("service", service);
+            }
+            for scope in scopes {
+                query.append_pair("scope", scope);
+            }
+        }
+        let mut request = self.http.get(url);
+        if let RegistryAuth::Basic(user, password) = self.auth(host) {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| error_chain(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the token service answered {status}"));
+        }
+        let body = response.bytes().await.map_err(|e| error_chain(&e))?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("the token service's answer is not JSON: {e}"))?;
+        let token = ["token", "access_token"]
+            .iter()
+            .filter_map(|k| answer[k].as_str())
+            .find(|t| !t.is_empty())
+            .ok_or("the token service's answer holds no token")?
+            .to_string();
+        // 60 s when not said (the token spec's default); renewed a little before it runs out.
+        let lifetime = answer["expires_in"].as_u64().unwrap_or(60).max(1);
+        let until = Instant::now() + Duration::from_secs(lifetime - lifetime / 5);
+        self.tokens.lock().await.insert(key, (token.clone(), until));
+        Ok(Some(token))
+    }
+
+    /// Mounts blob `digest` of repository `from` into `repository` on `host`; an error says
+    /// why not (the caller uploads instead).
+    ///
+    /// With bearer tokens the mount needs one token for both repositories, which ferry asks
+    /// for itself; with basic auth or none, oci-client's request does.
+    pub async fn mount_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        from: &str,
+        digest: &Digest,
+    ) -> Result<(), String> {
+        let scopes = [
+            format!("repository:{repository}:pull,push"),
+            format!("repository:{from}:pull"),
+        ];
+        let Some(token) = self.scoped_token(host, &scopes).await? else {
+            let image = oci_client::Reference::with_digest(
+                host.to_string(),
+                repository.to_string(),
+                digest.to_string(),
+            );
+            let source = oci_client::Reference::with_digest(
+                host.to_string(),
+                from.to_string(),
+                digest.to_string(),
+            );
+            return self
+                .client
+                .mount_blob(&image, &source, digest.as_str())
+                .await
+                .map_err(|e| e.to_string());
+        };
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/v2/{repository}/blobs/uploads/",
+            self.base_url(host)
+        ))
+        .map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_LENGTH, "0")
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        match response.status() {
+            reqwest::StatusCode::CREATED => Ok(()),
+            status => Err(format!("the registry answered {status}")),
+        }
     }
 
     /// Checks that the registry accepts the stored credentials for `host`.
@@ -423,6 +596,54 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// The Bearer challenge among a `WWW-Authenticate` header's, if any: `Bearer realm="...",service="..."`.
+fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let header = header.trim_start();
+    let (scheme, mut rest) = header.split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let (mut realm, mut service) = (None, None);
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let after = after.trim_start();
+        let value;
+        if let Some(quoted) = after.strip_prefix('"') {
+            let mut text = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => text.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => text.push(c),
+                }
+            }
+            value = text;
+            rest = &quoted[end..];
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            value = after[..end].trim().to_string();
+            rest = &after[end..];
+        }
+        match key.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+    }
+    Some(BearerChallenge {
+        realm: realm?,
+        service,
+    })
+}
+
 /// Decides between HTTPS and plain HTTP for a loopback or insecure host.
 async fn probe_scheme(host: &str, certs: &[Certificate]) -> Result<&'static str, RegistryError> {
     let mut builder = reqwest::Client::builder()
@@ -494,7 +715,31 @@ pub fn to_oci(reference: &Reference) -> oci_client::Reference {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback;
+    use super::{BearerChallenge, is_loopback, parse_bearer_challenge};
+
+    #[test]
+    fn bearer_challenges() {
+        assert_eq!(
+            parse_bearer_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/redis:pull""#
+            ),
+            Some(BearerChallenge {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+            })
+        );
+        assert_eq!(
+            parse_bearer_challenge(
+                r#"bearer service="a \"b\", c", realm=http://127.0.0.1:1/token"#
+            ),
+            Some(BearerChallenge {
+                realm: "http://127.0.0.1:1/token".into(),
+                service: Some(r#"a "b", c"#.into()),
+            })
+        );
+        assert_eq!(parse_bearer_challenge(r#"Basic realm="harbor""#), None);
+        assert_eq!(parse_bearer_challenge(r#"Bearer service="x""#), None);
+    }
 
     #[test]
     fn loopback_hosts() {

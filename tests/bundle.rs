@@ -500,6 +500,7 @@ fn tls_registry_needs_its_ca() {
     let registry = Registry::start(RegistryOptions {
         auth: Some(("ferry".into(), "pw".into())),
         tls: true,
+        ..Default::default()
     });
     seed_registry(&registry);
     let addr = registry.addr();

@@ -190,6 +190,7 @@ fn htpasswd_tls_registry() {
     let reg = Registry::start(RegistryOptions {
         auth: Some((USER.to_owned(), PASS.to_owned())),
         tls: true,
+        ..Default::default()
     });
     check_seeded(&reg);
     assert_refused(&reg, Some((USER, "wrong")));
@@ -307,4 +308,97 @@ fn containerd_unpacks_generated_images() {
         );
     }
     assert_eq!(containerd.image_names().len(), 5);
+}
+
+#[test]
+fn token_registry() {
+    let reg = Registry::start_token(USER, PASS);
+    assert_eq!(reg.credentials(), Some((USER, PASS)));
+    let server = reg.token_server().expect("token server");
+
+    // Without a token: the Docker challenge naming the realm and service.
+    let v2 = reg.http("GET", "/v2/", None);
+    assert_eq!(v2.status, 401);
+    let challenge = v2.header("WWW-Authenticate").unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer ")
+            && challenge.contains(&format!("realm=\"{}\"", server.realm()))
+            && challenge.contains("service=\"ferry-test-registry\""),
+        "{challenge}"
+    );
+    assert_eq!(reg.http("GET", "/v2/", Some((USER, PASS))).status, 200);
+
+    // skopeo pushes and reads through tokens; raw requests get theirs as a client would.
+    let seeded = check_seeded(&reg);
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(|r| r.status == 200
+            && r.user.as_deref() == Some(USER)
+            && r.granted
+                .iter()
+                .any(|g| g.name == "app/web" && g.actions.contains(&"push".to_owned()))),
+        "no push token for app/web among {requests:#?}"
+    );
+    for r in &requests {
+        assert_eq!(r.service.as_deref(), Some("ferry-test-registry"));
+        for g in &r.granted {
+            // Only what was asked for.
+            assert!(
+                r.scopes.iter().any(|s| {
+                    s.starts_with(&format!("{}:{}:", g.kind, g.name))
+                        && g.actions
+                            .iter()
+                            .all(|a| s.rsplit(':').next().unwrap().split(',').any(|x| x == a))
+                }),
+                "granted {g:?} for {:?}",
+                r.scopes
+            );
+        }
+    }
+    assert_refused(&reg, Some((USER, "wrong")));
+    assert_refused(&reg, Some(("nobody", PASS)));
+    assert_refused(&reg, None);
+    assert_eq!(
+        server
+            .request_token(Some((USER, "wrong")), &["repository:app/web:pull"])
+            .map_err(|e| e.0),
+        Err(401)
+    );
+
+    // A token is good for what it grants and nothing else.
+    let manifest = format!("/v2/app/web/manifests/{}", seeded.web.digest());
+    let web_pull = server.mint(&["repository:app/web:pull"]);
+    assert_eq!(reg.http_bearer("GET", &manifest, &web_pull).status, 200);
+    let other = reg.http_bearer("GET", "/v2/app/base/manifests/1", &web_pull);
+    assert_eq!(other.status, 401);
+    assert!(
+        other
+            .header("WWW-Authenticate")
+            .is_some_and(|c| c.contains("insufficient_scope")
+                && c.contains("scope=\"repository:app/base:pull\"")),
+        "{:?}",
+        other.headers
+    );
+    let nothing = server.mint(&["repository:app/web:delete"]);
+    assert_eq!(reg.http_bearer("GET", &manifest, &nothing).status, 401);
+    let mut forged = web_pull.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert_eq!(reg.http_bearer("GET", &manifest, &forged).status, 401);
+
+    // The signing key named by libtrust key ID instead of the certificate chain.
+    server.use_kid(true);
+    let by_kid = server.mint(&["repository:app/web:pull"]);
+    assert!(by_kid.split('.').next().is_some_and(|h| {
+        let header: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h).unwrap(),
+        )
+        .unwrap();
+        header["kid"] == server.kid() && header.get("x5c").is_none()
+    }));
+    assert_eq!(server.kid().split(':').count(), 12, "{}", server.kid());
+    assert_eq!(reg.http_bearer("GET", &manifest, &by_kid).status, 200);
+    assert_eq!(
+        digest_bytes(&skopeo_inspect_raw("app/web:1", &reg)),
+        seeded.web.digest()
+    );
 }

@@ -82,6 +82,7 @@ fn import_into_tls_registry_with_auth_then_again_uploads_nothing() {
     let target = Registry::start(RegistryOptions {
         auth: Some(("site".into(), "site-pw".into())),
         tls: true,
+        ..Default::default()
     });
     let to = format!("{}/platform", target.addr());
     let mut cmd = b.import(&to);

@@ -103,10 +103,24 @@ impl RegistryTarget {
         on_bytes: &ByteCounter,
     ) -> Result<PushReport, RegistryError> {
         let host = self.target.host.clone();
+        let auth = self.connection.auth(&host);
         self.connection
             .client
-            .store_auth_if_needed(&host, &self.connection.auth(&host))
+            .store_auth_if_needed(&host, &auth)
             .await;
+        // Credentials first, once: with bearer tokens a refused password would otherwise be
+        // tried again by every blob's first request (and may lock the account in LDAP).
+        if let Some(plan) = plans.first() {
+            let image = self.image(&plan.repository, "latest");
+            let what = format!("{host}/{} (push)", plan.repository);
+            self.connection
+                .retry(&host, &what, || {
+                    self.connection
+                        .client
+                        .auth(&image, &auth, oci_client::RegistryOperation::Push)
+                })
+                .await?;
+        }
         // Every (blob, repositories that need it), documents excluded.
         let mut blobs: BTreeMap<Digest, (u64, Vec<String>)> = BTreeMap::new();
         for plan in plans {
@@ -171,11 +185,9 @@ impl RegistryTarget {
                 continue;
             }
             if let Some(source) = present_in {
-                let from = self.image(source, digest.as_str());
                 match self
                     .connection
-                    .client
-                    .mount_blob(&image, &from, digest.as_str())
+                    .mount_blob(&self.target.host, repository, source, digest)
                     .await
                 {
                     Ok(()) => {

@@ -1,4 +1,5 @@
-//! A real CNCF distribution registry (`docker-registry serve`) per test: plain, htpasswd, TLS or both.
+//! A real CNCF distribution registry (`docker-registry serve`) per test: plain, htpasswd or
+//! bearer-token auth, with or without TLS.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::token::TokenServer;
 use super::util::{base64, describe, free_port, run, run_with};
 
 /// The registry binary (Debian's `docker-registry` package).
@@ -19,6 +21,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 const PORT_ATTEMPTS: usize = 8;
 /// Set this environment variable to keep registry temp dirs (storage, config, log) after a test.
 pub const KEEP_ENV: &str = "FERRY_TEST_KEEP";
+/// The `service` of token-auth registries (the tokens' audience).
+pub const TOKEN_SERVICE: &str = "ferry-test-registry";
+/// The `issuer` of token-auth registries' tokens.
+pub const TOKEN_ISSUER: &str = "ferry-test-token-issuer";
 
 /// How to configure a test registry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +33,9 @@ pub struct RegistryOptions {
     pub auth: Option<(String, String)>,
     /// Serve HTTPS with a certificate for 127.0.0.1/localhost signed by a fresh test CA.
     pub tls: bool,
+    /// Require bearer tokens (`auth: token:`) from a [`TokenServer`] started beside the registry,
+    /// which issues them to this `(user, password)`. Excludes `auth`.
+    pub token: Option<(String, String)>,
 }
 
 /// An HTTP response from [`Registry::http`].
@@ -63,6 +72,7 @@ pub struct Registry {
     root: PathBuf,
     port: u16,
     options: RegistryOptions,
+    token: Option<TokenServer>,
 }
 
 impl Registry {
@@ -75,20 +85,32 @@ impl Registry {
     pub fn start_htpasswd(user: &str, pass: &str) -> Self {
         Self::start(RegistryOptions {
             auth: Some((user.to_owned(), pass.to_owned())),
-            tls: false,
+            ..Default::default()
+        })
+    }
+
+    /// Starts a plain-HTTP registry requiring bearer tokens, which its token server issues to `user`/`pass`.
+    pub fn start_token(user: &str, pass: &str) -> Self {
+        Self::start(RegistryOptions {
+            token: Some((user.to_owned(), pass.to_owned())),
+            ..Default::default()
         })
     }
 
     /// Starts an HTTPS registry without auth (see [`Registry::ca_cert_path`]).
     pub fn start_tls() -> Self {
         Self::start(RegistryOptions {
-            auth: None,
             tls: true,
+            ..Default::default()
         })
     }
 
     /// Starts a registry as `options` say and waits until `/v2/` answers (panics with its log otherwise).
     pub fn start(options: RegistryOptions) -> Self {
+        assert!(
+            options.auth.is_none() || options.token.is_none(),
+            "a registry takes htpasswd or token auth, not both: {options:?}"
+        );
         let dir = tempfile::Builder::new()
             .prefix("ferry-registry-")
             .tempdir()
@@ -110,12 +132,18 @@ impl Registry {
             let out = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
             fs::write(root.join("htpasswd"), out.stdout).expect("cannot write htpasswd");
         }
+        let mut token = options.token.as_ref().map(|(user, pass)| {
+            TokenServer::start(&root.join("token"), TOKEN_SERVICE, TOKEN_ISSUER, user, pass)
+        });
 
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            fs::write(root.join("config.yml"), config_yaml(&root, port, &options))
-                .expect("cannot write config.yml");
+            fs::write(
+                root.join("config.yml"),
+                config_yaml(&root, port, &options, token.as_ref()),
+            )
+            .expect("cannot write config.yml");
             let log = File::create(root.join("registry.log")).expect("cannot create registry.log");
             let mut cmd = Command::new(REGISTRY_BIN);
             cmd.arg("serve")
@@ -141,10 +169,12 @@ impl Registry {
                 root: root.clone(),
                 port,
                 options: options.clone(),
+                token: None,
             };
             match registry.wait_ready() {
                 Ok(()) => {
                     registry.dir = Some(dir);
+                    registry.token = token.take();
                     return registry;
                 }
                 Err(Retry::PortTaken(log)) => last_log = log,
@@ -225,12 +255,18 @@ impl Registry {
         &self.options
     }
 
-    /// The `(user, password)` it requires, if any.
+    /// The `(user, password)` it requires, if any (htpasswd, or the token server's user).
     pub fn credentials(&self) -> Option<(&str, &str)> {
         self.options
             .auth
             .as_ref()
+            .or(self.options.token.as_ref())
             .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The token server of a token-auth registry.
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token.as_ref()
     }
 
     /// "user:password" for `--creds`-style flags, if auth is on.
@@ -274,7 +310,8 @@ impl Registry {
         }
     }
 
-    /// Sends an HTTP/1.0 request (`creds` for basic auth); panics on transport errors.
+    /// Sends an HTTP/1.0 request (`creds` for basic auth, or to get a bearer token from a token
+    /// registry's token server, as a client would); panics on transport errors.
     pub fn http(&self, method: &str, path: &str, creds: Option<(&str, &str)>) -> HttpResponse {
         self.try_http(method, path, creds)
             .unwrap_or_else(|e| panic!("{method} {}{path} failed: {e}", self.url()))
@@ -292,6 +329,41 @@ impl Registry {
         path: &str,
         creds: Option<(&str, &str)>,
     ) -> Result<HttpResponse, String> {
+        let authorization = match (creds, &self.token) {
+            (Some(creds), Some(server)) => {
+                // The scope a client would ask for this request; refused credentials get no token.
+                let scope = scope_for(method, path);
+                let scopes: Vec<&str> = Some(scope.as_str())
+                    .filter(|s| !s.is_empty())
+                    .into_iter()
+                    .collect();
+                server
+                    .request_token(Some(creds), &scopes)
+                    .ok()
+                    .map(|token| format!("Bearer {token}"))
+            }
+            (Some((user, pass)), None) => Some(format!(
+                "Basic {}",
+                base64(format!("{user}:{pass}").as_bytes())
+            )),
+            (None, _) => None,
+        };
+        self.try_http_authorized(method, path, authorization.as_deref())
+    }
+
+    /// Sends an HTTP/1.0 request with a bearer token as it is (e.g. from [`TokenServer::mint`]).
+    pub fn http_bearer(&self, method: &str, path: &str, token: &str) -> HttpResponse {
+        self.try_http_authorized(method, path, Some(&format!("Bearer {token}")))
+            .unwrap_or_else(|e| panic!("{method} {}{path} failed: {e}", self.url()))
+    }
+
+    /// Sends an HTTP/1.0 request with this `Authorization` header value, if any.
+    fn try_http_authorized(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Result<HttpResponse, String> {
         let mut request = format!(
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: ferry-test-harness\r\nAccept: {}\r\nConnection: close\r\n",
             self.addr(),
@@ -304,11 +376,8 @@ impl Registry {
             ]
             .join(", ")
         );
-        if let Some((user, pass)) = creds {
-            request += &format!(
-                "Authorization: Basic {}\r\n",
-                base64(format!("{user}:{pass}").as_bytes())
-            );
+        if let Some(value) = authorization {
+            request += &format!("Authorization: {value}\r\n");
         }
         request += "\r\n";
         let raw = if self.is_tls() {
@@ -406,6 +475,29 @@ impl Drop for Registry {
         {
             eprintln!("keeping registry dir {}", dir.keep().display());
         }
+    }
+}
+
+/// The token scope a request needs: `repository:NAME:pull` (reads) or `pull,push` (writes).
+fn scope_for(method: &str, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let name = path.strip_prefix("/v2/").and_then(|rest| {
+        ["/manifests/", "/blobs/", "/tags/"]
+            .iter()
+            .filter_map(|marker| rest.rfind(marker).map(|i| &rest[..i]))
+            .max_by_key(|name| name.len())
+    });
+    match name {
+        Some(name) => {
+            let actions = if matches!(method, "GET" | "HEAD") {
+                "pull"
+            } else {
+                "pull,push"
+            };
+            format!("repository:{name}:{actions}")
+        }
+        None if path.starts_with("/v2/_catalog") => "registry:catalog:*".to_owned(),
+        None => String::new(),
     }
 }
 
@@ -522,7 +614,12 @@ fn yaml_str(s: impl AsRef<str>) -> String {
 }
 
 /// The registry's config.yml.
-fn config_yaml(root: &Path, port: u16, options: &RegistryOptions) -> String {
+fn config_yaml(
+    root: &Path,
+    port: u16,
+    options: &RegistryOptions,
+    token: Option<&TokenServer>,
+) -> String {
     let path = |p: &str| yaml_str(root.join(p).to_string_lossy());
     let mut yaml = format!(
         "version: 0.1
@@ -561,6 +658,15 @@ http:
         yaml += &format!(
             "auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n",
             path("htpasswd")
+        );
+    }
+    if let Some(server) = token {
+        yaml += &format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            yaml_str(server.realm()),
+            yaml_str(server.service()),
+            yaml_str(server.issuer()),
+            yaml_str(server.cert_path().to_string_lossy())
         );
     }
     yaml
