@@ -55,6 +55,37 @@ pub enum Command {
     Login(LoginArgs),
     /// Serve a bundle read-only as an OCI registry (bootstrap before Harbor runs).
     Serve(ServeArgs),
+    /// Pack a bundle into tar volumes for USB media (FAT32: --volume-size fat32).
+    Pack(PackArgs),
+    /// Restore a bundle directory from its tar volumes.
+    Unpack(UnpackArgs),
+}
+
+/// Arguments of `ferry pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// Output path and name: OUT.tar, or OUT.001.tar, OUT.002.tar, ... with --volume-size.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Largest volume: bytes with K/M/G/T suffix (4G, 4000M) or `fat32` (4 GiB - 1 byte).
+    #[arg(long, value_name = "SIZE")]
+    pub volume_size: Option<String>,
+    /// Compress each volume with zstd (.tar.zst).
+    #[arg(long)]
+    pub zstd: bool,
+}
+
+/// Arguments of `ferry unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The volumes, in any order.
+    #[arg(required = true)]
+    pub volumes: Vec<PathBuf>,
+    /// The bundle directory to restore into.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Where to import.

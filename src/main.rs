@@ -39,6 +39,8 @@ fn main() -> ExitCode {
             Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
             Command::Login(args) => commands::login::run(&ui, args).await,
             Command::Serve(args) => commands::serve::run(&ui, args).await,
+            Command::Pack(args) => commands::pack::run(&ui, args),
+            Command::Unpack(args) => commands::pack::run_unpack(&ui, args),
         }
     });
     match result {

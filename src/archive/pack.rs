@@ -217,7 +217,14 @@ pub fn pack(
                         + 16
                 };
                 let head_size: u64 = head(None).iter().map(|e| entry_size(e.size)).sum();
-                let capacity = volume_size.saturating_sub(2 * BLOCK);
+                // zstd can grow incompressible data slightly (its bound is about n/256 plus
+                // framing): keep that much room so a compressed volume never passes the limit.
+                let margin = if options.zstd {
+                    volume_size / 128 + 64 * 1024
+                } else {
+                    0
+                };
+                let capacity = volume_size.saturating_sub(2 * BLOCK + margin);
                 let fixed_first = entry_size(label_len(1, 999)) + head_size + entry_size(reserve);
                 if fixed_first + MIN_CHUNK > capacity {
                     return Err(ArchiveError::VolumeSize(format!(

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod key;
 pub mod lock;
 pub mod login;
+pub mod pack;
 pub mod registries_config;
 pub mod serve;
 pub mod sign;

@@ -1,0 +1,395 @@
+//! End-to-end: pack a bundle into tar volumes (one, several with chunks, zstd), check them
+//! with GNU tar and sha256sum, unpack them in any order, and refuse damaged or hostile input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::ferry::{Env, fails, json, ok};
+use common::*;
+
+struct Packed {
+    env: Env,
+    _registry: Registry,
+    seeded: SeededImages,
+    bundle: PathBuf,
+    public: PathBuf,
+}
+
+fn built() -> Packed {
+    let registry = Registry::start_plain();
+    let seeded = seed_registry(&registry);
+    let addr = registry.addr();
+    let env = Env::new();
+    let (key, public) = env.keys();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  images:\n    - {{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n    - {addr}/app/big:1\n"
+        ),
+    );
+    let bundle = env.path().join("bundle");
+    ok(env
+        .ferry()
+        .arg("build")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&key));
+    Packed {
+        env,
+        _registry: registry,
+        seeded,
+        bundle,
+        public,
+    }
+}
+
+/// Every file of a bundle (relative path, sha256), temporary files excluded.
+fn listing(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in ["oci-layout", "index.json", "index.json.sig"] {
+        out.push((name.to_string(), sha256_file(dir.join(name))));
+    }
+    for entry in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        out.push((
+            format!("blobs/sha256/{}", entry.file_name().to_string_lossy()),
+            sha256_file(entry.path()),
+        ));
+    }
+    out.sort();
+    out
+}
+
+fn volumes_in(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(prefix) && (n.ends_with(".tar") || n.ends_with(".tar.zst"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn single_volume_is_the_layout_and_gnu_tar_restores_it() {
+    let p = built();
+    let out = p.env.path().join("usb");
+    let report = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "pack"])
+            .arg(&p.bundle)
+            .arg("-o")
+            .arg(out.join("release")),
+    );
+    assert_eq!(report["volumes"].as_array().unwrap().len(), 1);
+    let tar = out.join("release.tar");
+    // Deterministic: the same bundle packs to the same bytes.
+    let first = sha256_file(&tar);
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(&p.bundle)
+        .arg("-o")
+        .arg(out.join("again")));
+    assert_eq!(sha256_file(out.join("again.tar")), first);
+    // Table of contents first.
+    let names = String::from_utf8(run(Command::new("tar").arg("-tf").arg(&tar)).stdout).unwrap();
+    let names: Vec<&str> = names.lines().collect();
+    assert_eq!(&names[..3], &["oci-layout", "index.json", "index.json.sig"]);
+    let big = p
+        .seeded
+        .big
+        .image()
+        .layers
+        .iter()
+        .max_by_key(|l| l.size)
+        .unwrap();
+    assert_eq!(
+        names.last().unwrap(),
+        &format!("blobs/sha256/{}", big.hex())
+    );
+    // GNU tar gives back the same layout, and it verifies.
+    let restored = p.env.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&restored));
+    assert_eq!(listing(&restored), listing(&p.bundle));
+    ok(p.env
+        .ferry()
+        .arg("verify")
+        .arg(&restored)
+        .arg("--key")
+        .arg(&p.public));
+    run_with(
+        Command::new("sha256sum")
+            .arg("-c")
+            .arg("SHA256SUMS")
+            .current_dir(&out),
+        None,
+        std::time::Duration::from_secs(30),
+    );
+}
+
+#[test]
+fn volumes_with_chunks_unpack_in_any_order() {
+    let p = built();
+    let out = p.env.path().join("usb");
+    for zstd in [false, true] {
+        let name = if zstd { "z" } else { "plain" };
+        let mut cmd = p.env.ferry();
+        cmd.args(["--output", "json", "pack"])
+            .arg(&p.bundle)
+            .arg("-o")
+            .arg(out.join(name))
+            .args(["--volume-size", "3M"]);
+        if zstd {
+            cmd.arg("--zstd");
+        }
+        let report = json(&mut cmd);
+        assert!(report["chunked_blobs"].as_u64().unwrap() >= 1, "{report}");
+        let volumes = volumes_in(&out, &format!("{name}."));
+        assert!(volumes.len() >= 3, "{volumes:?}");
+        for v in &volumes {
+            assert!(std::fs::metadata(v).unwrap().len() <= 3 << 20);
+            if !zstd {
+                // Each volume is a standalone tar.
+                run(Command::new("tar").arg("-tf").arg(v));
+            }
+        }
+        run_with(
+            Command::new("sha256sum")
+                .arg("-c")
+                .arg("SHA256SUMS")
+                .current_dir(&out),
+            None,
+            std::time::Duration::from_secs(30),
+        );
+        let mut reversed = volumes.clone();
+        reversed.reverse();
+        let restored = p.env.path().join(format!("restored-{name}"));
+        let unpacked = json(
+            p.env
+                .ferry()
+                .args(["--output", "json", "unpack"])
+                .args(&reversed)
+                .arg("-o")
+                .arg(&restored),
+        );
+        assert!(unpacked["joined_blobs"].as_u64().unwrap() >= 1);
+        assert_eq!(listing(&restored), listing(&p.bundle));
+        ok(p.env
+            .ferry()
+            .arg("verify")
+            .arg(&restored)
+            .arg("--key")
+            .arg(&p.public));
+    }
+}
+
+#[test]
+fn damaged_foreign_and_missing_volumes_are_refused() {
+    let p = built();
+    let out = p.env.path().join("usb");
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(&p.bundle)
+        .arg("-o")
+        .arg(out.join("r"))
+        .args(["--volume-size", "3M"]));
+    let volumes = volumes_in(&out, "r.");
+    let target = p.env.path().join("target");
+
+    // A missing volume is named.
+    let without_2: Vec<&PathBuf> = volumes
+        .iter()
+        .filter(|v| !v.ends_with("r.002.tar"))
+        .collect();
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("unpack")
+            .args(&without_2)
+            .arg("-o")
+            .arg(&target),
+    );
+    assert!(err.contains("volumes missing: 2"), "{err}");
+    assert!(!target.join("index.json").exists());
+
+    // A volume of another bundle.
+    let other_bundle = p.env.path().join("other");
+    ok(p.env
+        .ferry()
+        .arg("sign")
+        .arg(&p.bundle)
+        .arg("--key")
+        .arg(p.env.path().join("keys/cosign.key")));
+    std::fs::create_dir_all(&other_bundle).unwrap();
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(p.bundle.join("."))
+        .arg(&other_bundle));
+    let index = std::fs::read_to_string(other_bundle.join("index.json")).unwrap();
+    std::fs::write(
+        other_bundle.join("index.json"),
+        index.replace("\"1\"", "\"2\""),
+    )
+    .unwrap();
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(&other_bundle)
+        .arg("-o")
+        .arg(out.join("o"))
+        .args(["--volume-size", "3M"]));
+    let mut mixed: Vec<PathBuf> = volumes.clone();
+    mixed[1] = out.join("o.002.tar");
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("unpack")
+            .args(&mixed)
+            .arg("-o")
+            .arg(p.env.path().join("t2")),
+    );
+    assert!(err.contains("another bundle"), "{err}");
+
+    // A truncated volume.
+    let cut = p.env.path().join("cut.tar");
+    let bytes = std::fs::read(&volumes[1]).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let mut truncated = volumes.clone();
+    truncated[1] = cut;
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("unpack")
+            .args(&truncated)
+            .arg("-o")
+            .arg(p.env.path().join("t3")),
+    );
+    assert!(
+        err.contains("damaged") || err.contains("does not match"),
+        "{err}"
+    );
+
+    // A chunk with the wrong digest: flip a byte inside chunk data.
+    let big = p
+        .seeded
+        .big
+        .image()
+        .layers
+        .iter()
+        .max_by_key(|l| l.size)
+        .unwrap();
+    let (volume, offset) = volumes
+        .iter()
+        .find_map(|v| chunk_offset(v, &big.hex()[..16]).map(|o| (v.clone(), o)))
+        .expect("a chunk of the big layer");
+    let mut bytes = std::fs::read(&volume).unwrap();
+    bytes[offset as usize + 100] ^= 0xff;
+    let bad = p.env.path().join("bad.tar");
+    std::fs::write(&bad, bytes).unwrap();
+    let swapped: Vec<PathBuf> = volumes
+        .iter()
+        .map(|v| if *v == volume { bad.clone() } else { v.clone() })
+        .collect();
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("unpack")
+            .args(&swapped)
+            .arg("-o")
+            .arg(p.env.path().join("t4")),
+    );
+    assert!(
+        err.contains("does not match") && err.contains("chunk"),
+        "{err}"
+    );
+    assert!(!p.env.path().join("t4/index.json").exists());
+}
+
+/// Offset of the data of the first chunk entry whose name contains `needle`.
+fn chunk_offset(volume: &Path, needle: &str) -> Option<u64> {
+    let mut archive = tar::Archive::new(std::fs::File::open(volume).unwrap());
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if path.starts_with("chunks/") && path.contains(needle) {
+            return Some(entry.raw_file_position());
+        }
+    }
+    None
+}
+
+/// A tar with one entry whose header is written raw, so hostile names get through.
+fn hostile_tar(path: &Path, name: &str, kind: tar::EntryType, body: &[u8]) {
+    let mut header = tar::Header::new_ustar();
+    {
+        let raw = header.as_old_mut();
+        raw.name = [0; 100];
+        raw.name[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    header.set_size(body.len() as u64);
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    if kind.is_symlink() || kind.is_hard_link() {
+        header.set_link_name("/etc/passwd").unwrap();
+    }
+    header.set_cksum();
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    builder.append(&header, body).unwrap();
+    if name == "index.json" {
+        // A duplicate name.
+        builder.append(&header, body).unwrap();
+    }
+    builder.finish().unwrap();
+}
+
+#[test]
+fn hostile_entries_are_refused_and_nothing_is_written_outside() {
+    let env = Env::new();
+    let cases = [
+        ("../evil", tar::EntryType::Regular, "`..`"),
+        ("/tmp/ferry-evil-abs", tar::EntryType::Regular, "absolute"),
+        ("blobs/sha256/link", tar::EntryType::Symlink, "links"),
+        ("blobs/sha256/hard", tar::EntryType::Link, "links"),
+        (
+            "blobs/sha256/dev",
+            tar::EntryType::Char,
+            "only regular files",
+        ),
+        ("index.json", tar::EntryType::Regular, "twice"),
+        (
+            "etc/passwd",
+            tar::EntryType::Regular,
+            "not a file ferry writes",
+        ),
+        (
+            "blobs/sha256/0000000000000000000000000000000000000000000000000000000000000000",
+            tar::EntryType::Regular,
+            "does not match",
+        ),
+    ];
+    for (i, (name, kind, expected)) in cases.iter().enumerate() {
+        let tar = env.path().join(format!("hostile-{i}.tar"));
+        hostile_tar(&tar, name, *kind, b"{}");
+        let out = env.path().join(format!("out-{i}"));
+        let err = fails(env.ferry().arg("unpack").arg(&tar).arg("-o").arg(&out));
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!env.path().join("evil").exists());
+        assert!(!Path::new("/tmp/ferry-evil-abs").exists());
+        assert!(!out.join("etc").exists() && !out.join("index.json").exists());
+    }
+}
