@@ -59,6 +59,17 @@ pub enum Command {
     Pack(PackArgs),
     /// Restore a bundle directory from its tar volumes.
     Unpack(UnpackArgs),
+    /// What changed between two releases: entries added, removed and changed, bytes new.
+    Diff(DiffArgs),
+}
+
+/// Arguments of `ferry diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier bundle directory.
+    pub old: PathBuf,
+    /// The later bundle directory.
+    pub new: PathBuf,
 }
 
 /// Arguments of `ferry pack`.
@@ -259,6 +270,9 @@ pub struct BuildArgs {
     /// Blobs downloaded at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Build a delta: leave out the blobs this earlier bundle (directory or its index.json) has.
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

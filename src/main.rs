@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve::run(&ui, args).await,
             Command::Pack(args) => commands::pack::run(&ui, args),
             Command::Unpack(args) => commands::pack::run_unpack(&ui, args),
+            Command::Diff(args) => commands::diff::run(&ui, args),
         }
     });
     match result {

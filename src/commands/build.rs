@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::cli::BuildArgs;
 use crate::digest::Digest;
 use crate::layout::Layout;
+use crate::layout::delta::{ANNOTATION_DELTA_BASE, ANNOTATION_DELTA_OMITTED, Omitted, read_base};
 use crate::layout::oci::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_KIND, ANNOTATION_LOCK_DIGEST, ANNOTATION_REF_NAME,
     ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Descriptor, Index, OCI_INDEX, OciPlatform,
@@ -27,6 +28,7 @@ struct Built {
     index_digest: Digest,
     entries: usize,
     blobs: usize,
+    omitted_blobs: usize,
     fetched_blobs: usize,
     fetched_bytes: u64,
     present_blobs: usize,
@@ -78,8 +80,26 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
 
-    let (present, missing): (Vec<&BlobJob>, Vec<&BlobJob>) =
-        jobs.values().partition(|j| layout.has_blob(&j.digest));
+    // A delta leaves out what the base bundle already carries to site.
+    let base = match &args.since {
+        Some(path) => Some(
+            read_base(path, &layout)
+                .with_context(|| format!("cannot read the base bundle {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let omitted: BTreeMap<Digest, u64> = match &base {
+        Some(base) => jobs
+            .values()
+            .filter(|j| base.blobs.contains(&j.digest))
+            .map(|j| (j.digest.clone(), j.size))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let (present, missing): (Vec<&BlobJob>, Vec<&BlobJob>) = jobs
+        .values()
+        .filter(|j| !omitted.contains_key(&j.digest))
+        .partition(|j| layout.has_blob(&j.digest));
     let present_bytes: u64 = present.iter().map(|j| j.size).sum();
     let missing_bytes: u64 = missing.iter().map(|j| j.size).sum();
     if !present.is_empty() {
@@ -135,7 +155,29 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     // each from its own source module: `extra.extend(source::<kind>::build(...).await?)`.
     let extra: Vec<Descriptor> = Vec::new();
 
-    let index_bytes = index_json(&lock, &lock_digest, &extra)?;
+    let mut delta_annotations = BTreeMap::new();
+    if let Some(base) = &base {
+        let list = Omitted {
+            base: base.index_digest.clone(),
+            blobs: omitted.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&list)?;
+        let digest = Digest::of_bytes(&bytes);
+        layout.write_blob(&digest, &bytes)?;
+        delta_annotations.insert(
+            ANNOTATION_DELTA_BASE.to_string(),
+            base.index_digest.to_string(),
+        );
+        delta_annotations.insert(ANNOTATION_DELTA_OMITTED.to_string(), digest.to_string());
+        ui.status(format!(
+            "delta of {}: {} blobs ({}) left to the base",
+            base.index_digest,
+            omitted.len(),
+            human_bytes(omitted.values().sum())
+        ));
+    }
+
+    let index_bytes = index_json(&lock, &lock_digest, &extra, &delta_annotations)?;
     let index_digest = Digest::of_bytes(&index_bytes);
     layout.write_index(&index_bytes)?;
     layout.clean_tmp()?;
@@ -150,6 +192,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         index_digest,
         entries: lock.images.len(),
         blobs: jobs.len(),
+        omitted_blobs: omitted.len(),
         fetched_blobs: missing.len(),
         fetched_bytes: fetched.into_inner(),
         present_blobs: present.len(),
@@ -186,6 +229,7 @@ pub fn index_json(
     lock: &Lock,
     lock_digest: &Digest,
     extra: &[Descriptor],
+    extra_annotations: &BTreeMap<String, String>,
 ) -> anyhow::Result<Vec<u8>> {
     let mut manifests = Vec::new();
     let mut seen = BTreeSet::new();
@@ -216,6 +260,7 @@ pub fn index_json(
     }
     manifests.extend(extra.iter().cloned());
     let mut annotations = BTreeMap::new();
+    annotations.extend(extra_annotations.clone());
     annotations.insert(ANNOTATION_LOCK_DIGEST.to_string(), lock_digest.to_string());
     annotations.insert(
         ANNOTATION_RELEASE_NAME.to_string(),

@@ -42,6 +42,10 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     // of every digest that follows.
     let (_, index) = read_verified_index(&layout, key.as_ref())?;
     let walked = walk(&layout, &index);
+    let omitted: BTreeSet<crate::digest::Digest> =
+        crate::layout::delta::read_omitted(&layout, &index)?
+            .map(|o| o.blobs.into_keys().collect())
+            .unwrap_or_default();
     let plans = plans(&target, walked.entries)?;
 
     let projects = if args.harbor.harbor {
@@ -73,7 +77,7 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let counter_bar = bar.clone();
     let on_bytes: ByteCounter = Arc::new(move |n| counter_bar.inc(n));
     let report = registry
-        .push(&layout, &plans, args.jobs as usize, &on_bytes)
+        .push(&layout, &plans, &omitted, args.jobs as usize, &on_bytes)
         .await
         .with_context(|| {
             format!(

@@ -37,6 +37,12 @@ struct Totals {
 #[derive(Serialize)]
 struct Inspection {
     bundle: String,
+    /// For a delta bundle: the index digest of its base release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta_base: Option<Digest>,
+    /// For a delta bundle: blobs (and their bytes) left to the base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    left_to_base: Option<(usize, u64)>,
     release: Option<String>,
     version: Option<String>,
     lock_digest: Option<String>,
@@ -98,8 +104,13 @@ pub fn run(ui: &Ui, args: &InspectArgs) -> anyhow::Result<()> {
         unique_size: users.values().map(|u| u.0).sum(),
         total_size: rows.iter().map(|r| r.size).sum(),
     };
+    let omitted = crate::layout::delta::read_omitted(&layout, &index)?;
     let result = Inspection {
         bundle: args.dir.display().to_string(),
+        left_to_base: omitted
+            .as_ref()
+            .map(|o| (o.blobs.len(), o.blobs.values().sum())),
+        delta_base: omitted.map(|o| o.base),
         release: index.annotations.get(ANNOTATION_RELEASE_NAME).cloned(),
         version: index.annotations.get(ANNOTATION_RELEASE_VERSION).cloned(),
         lock_digest: index.annotations.get(ANNOTATION_LOCK_DIGEST).cloned(),
@@ -120,6 +131,12 @@ fn text(r: &Inspection) -> String {
         } else {
             " (not signed)\n"
         });
+    }
+    if let (Some(base), Some((blobs, bytes))) = (&r.delta_base, r.left_to_base) {
+        out.push_str(&format!(
+            "delta of base release {base}: {blobs} blobs ({}) are left to the base\n",
+            human_bytes(bytes)
+        ));
     }
     let width = r
         .entries

@@ -1,6 +1,7 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
 pub mod build;
+pub mod diff;
 pub mod import_registry;
 pub mod inspect;
 pub mod key;

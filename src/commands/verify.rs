@@ -117,6 +117,12 @@ fn text(report: &VerifyReport, dir: &str) -> String {
             }
         ));
     }
+    if let Some(base) = &report.delta_base {
+        out.push_str(&format!(
+            "delta bundle: {} blobs are left to the base release (index {base}) and must already be on site\n",
+            report.left_to_base
+        ));
+    }
     if report.is_ok() {
         out.push_str(&format!(
             "{dir}: {} entries, {} blobs, {} checked, all digests match\n",

@@ -5,6 +5,7 @@
 //! fsynced, and renamed into place only when the digest matches.
 
 pub mod artifact;
+pub mod delta;
 pub mod graph;
 pub mod oci;
 pub mod verify;

@@ -98,6 +98,11 @@ pub struct BlobProblem {
 /// The outcome of verifying a bundle whose index could be read.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
+    /// For a delta bundle: the index digest of the bundle it builds on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_base: Option<Digest>,
+    /// For a delta bundle: blobs left to the base (not in this bundle, not checked here).
+    pub left_to_base: usize,
     /// Fingerprint of the key that verified the signature; None with `--no-signature`.
     pub signed_by: Option<String>,
     /// Entries in the index.
@@ -187,6 +192,18 @@ pub fn verify(
             .push("lock file".to_string());
     }
 
+    // A delta's omitted blobs are on site already (in its base): absent here is expected.
+    let omitted = crate::layout::delta::read_omitted(layout, &index)?;
+    let mut left_to_base = 0;
+    if let Some(omitted) = &omitted {
+        for digest in omitted.blobs.keys() {
+            if blobs.contains_key(digest) && !layout.has_blob(digest) {
+                blobs.remove(digest);
+                left_to_base += 1;
+            }
+        }
+    }
+
     let mut problems: BTreeMap<Digest, BlobFault> = BTreeMap::new();
     for doc in broken {
         let (digest, fault) = match doc.error {
@@ -242,6 +259,8 @@ pub fn verify(
         .filter_map(|d| blobs.get(d).map(|b| b.0))
         .sum();
     Ok(VerifyReport {
+        delta_base: omitted.map(|o| o.base),
+        left_to_base,
         signed_by: key.map(|k| k.fingerprint()),
         entries: entries.len(),
         blobs: blobs.len(),

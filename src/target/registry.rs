@@ -99,6 +99,7 @@ impl RegistryTarget {
         &self,
         layout: &Layout,
         plans: &[PushPlan],
+        omitted: &BTreeSet<Digest>,
         jobs: usize,
         on_bytes: &ByteCounter,
     ) -> Result<PushReport, RegistryError> {
@@ -136,10 +137,20 @@ impl RegistryTarget {
                 }
             }
         }
+        let base = self.check_base(&blobs, omitted).await?;
         let counters = Counters::default();
         let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(blobs.iter())
             .map(|(digest, (size, repositories))| {
-                self.place_blob(layout, digest, *size, repositories, &counters, on_bytes)
+                let from_base = base.get(digest).map(String::as_str);
+                self.place_blob(
+                    layout,
+                    digest,
+                    *size,
+                    repositories,
+                    from_base,
+                    &counters,
+                    on_bytes,
+                )
             })
             .buffer_unordered(jobs.max(1))
             .collect()
@@ -159,17 +170,67 @@ impl RegistryTarget {
         Ok(counters.report())
     }
 
+    /// For a delta: finds, for every blob left to the base, a repository of the target that
+    /// has it; refuses before any push when some are missing.
+    async fn check_base(
+        &self,
+        blobs: &BTreeMap<Digest, (u64, Vec<String>)>,
+        omitted: &BTreeSet<Digest>,
+    ) -> Result<BTreeMap<Digest, String>, RegistryError> {
+        let mut found = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (digest, (_, repositories)) in blobs.iter().filter(|(d, _)| omitted.contains(*d)) {
+            let mut at = None;
+            for repository in repositories {
+                let image = self.image(repository, digest.as_str());
+                let what = format!("{}/{}@{}", self.target.host, repository, digest);
+                let exists = self
+                    .connection
+                    .retry(&self.target.host, &what, || {
+                        self.connection.client.blob_exists(&image, digest.as_str())
+                    })
+                    .await?;
+                if exists {
+                    at = Some(repository.clone());
+                    break;
+                }
+            }
+            match at {
+                Some(r) => {
+                    found.insert(digest.clone(), r);
+                }
+                None => missing.push(format!("{digest} (for {})", repositories.join(", "))),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(RegistryError::Failed {
+                host: self.target.host.clone(),
+                reference: String::new(),
+                message: format!(
+                    "this delta bundle relies on {} blob(s) of its base release that {} does not hold, e.g. {}; nothing was pushed. Import the base release first, or use a full bundle",
+                    missing.len(),
+                    self.target,
+                    missing[0]
+                ),
+            });
+        }
+        Ok(found)
+    }
+
     /// Makes one blob present in every repository that needs it.
+    #[allow(clippy::too_many_arguments)]
     async fn place_blob(
         &self,
         layout: &Layout,
         digest: &Digest,
         size: u64,
         repositories: &[String],
+        from_base: Option<&str>,
         counters: &Counters,
         on_bytes: &ByteCounter,
     ) -> Result<(), RegistryError> {
-        let mut present_in: Option<&String> = None;
+        let base_repository = from_base.map(str::to_string);
+        let mut present_in: Option<&String> = base_repository.as_ref();
         for repository in repositories {
             let image = self.image(repository, digest.as_str());
             let what = format!("{}/{}@{}", self.target.host, repository, digest);
@@ -197,6 +258,13 @@ impl RegistryTarget {
                     // Registries may refuse to mount (policy, another storage): upload instead.
                     Err(e) => tracing::debug!(blob = %what, "mount refused ({e}); uploading"),
                 }
+            }
+            if from_base.is_some() {
+                return Err(RegistryError::Failed {
+                    host: self.target.host.clone(),
+                    reference: what,
+                    message: "the blob is left to the base release and could not be mounted from where the base has it".to_string(),
+                });
             }
             self.upload(layout, &image, digest, size, &what, on_bytes)
                 .await?;

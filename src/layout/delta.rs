@@ -1,0 +1,100 @@
+//! Delta bundles: the full signed index of a release, but only the blobs an earlier bundle
+//! (the base) does not have. The index names the base and the omitted blobs, so verify,
+//! inspect and import know what must already be on site.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::layout::graph::walk;
+use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index};
+use crate::layout::{INDEX_FILE, Layout, LayoutError};
+
+/// Index annotation: digest of the base bundle's index.json.
+pub const ANNOTATION_DELTA_BASE: &str = "dev.ferry.delta.base";
+/// Index annotation: digest of the blob listing the omitted blobs.
+pub const ANNOTATION_DELTA_OMITTED: &str = "dev.ferry.delta.omitted";
+
+/// The list of blobs a delta leaves to its base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Omitted {
+    /// Digest of the base bundle's index.json.
+    pub base: Digest,
+    /// The blobs left out, with their sizes.
+    pub blobs: BTreeMap<Digest, u64>,
+}
+
+/// What an earlier bundle holds, for building a delta against it.
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// Digest of its index.json.
+    pub index_digest: Digest,
+    /// Every blob it carries (or, from a bare index.json, every blob reachable through
+    /// documents the new bundle also has).
+    pub blobs: BTreeSet<Digest>,
+}
+
+/// Reads a base: a bundle directory, or a bare `index.json` whose documents are looked up in
+/// `fallback` (the new bundle, which holds every document it shares with the base).
+pub fn read_base(path: &Path, fallback: &Layout) -> Result<Base, LayoutError> {
+    let (index_bytes, layout) = if path.is_dir() {
+        let layout = Layout::open(path)?;
+        let bytes = layout
+            .read_index_bytes()?
+            .ok_or_else(|| LayoutError::NotALayout {
+                path: path.to_path_buf(),
+            })?;
+        (bytes, layout)
+    } else {
+        let bytes = std::fs::read(path).map_err(|source| LayoutError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        (bytes, fallback.clone())
+    };
+    let index: Index =
+        serde_json::from_slice(&index_bytes).map_err(|e| LayoutError::BadDocument {
+            what: "index",
+            digest: Digest::of_bytes(&index_bytes),
+            reason: format!("{}: {e}", path.join(INDEX_FILE).display()),
+        })?;
+    let mut blobs = BTreeSet::new();
+    for entry in walk(&layout, &index).entries {
+        blobs.extend(entry.blobs.into_iter().map(|b| b.digest));
+    }
+    // A base that is itself a delta still stands for what its own base had.
+    if let Some(omitted) = read_omitted(&layout, &index)? {
+        blobs.extend(omitted.blobs.into_keys());
+    }
+    if let Some(lock) = index.annotations.get(ANNOTATION_LOCK_DIGEST)
+        && let Ok(d) = Digest::parse(lock)
+    {
+        blobs.insert(d);
+    }
+    Ok(Base {
+        index_digest: Digest::of_bytes(&index_bytes),
+        blobs,
+    })
+}
+
+/// The omitted-blob list of a delta bundle, None for a full bundle.
+pub fn read_omitted(layout: &Layout, index: &Index) -> Result<Option<Omitted>, LayoutError> {
+    let Some(digest) = index.annotations.get(ANNOTATION_DELTA_OMITTED) else {
+        return Ok(None);
+    };
+    let digest = Digest::parse(digest).map_err(|e| LayoutError::BadDocument {
+        what: "delta list",
+        digest: Digest::of_bytes(b""),
+        reason: e.to_string(),
+    })?;
+    let bytes = layout.read_document(&digest)?;
+    let omitted = serde_json::from_slice(&bytes).map_err(|e| LayoutError::BadDocument {
+        what: "delta list",
+        digest: digest.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(omitted))
+}
