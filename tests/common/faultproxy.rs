@@ -315,7 +315,10 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
     server.write_all(&with_headers(&head, &extra))?;
     let is_upload = request_line.starts_with("PUT ") || request_line.starts_with("PATCH ");
     let cut_upload = match faults.drop_upload_after {
-        Some(after) if is_upload && take(upload_drops_left) => Some(after),
+        // Only bodies longer than the cut: a shorter one would leave both sides waiting.
+        Some(after) if is_upload && content_length(&head) > after && take(upload_drops_left) => {
+            Some(after)
+        }
         _ => None,
     };
     if let Some(after) = cut_upload {
