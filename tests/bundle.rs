@@ -674,3 +674,54 @@ fn build_survives_503s_and_dropped_connections() {
         .unwrap();
     assert!(bundle.join("blobs/sha256").join(big.hex()).exists());
 }
+
+#[test]
+fn corrupt_download_is_refused_and_never_stored() {
+    let registry = Registry::start_plain();
+    let seeded = seed_registry(&registry);
+    let proxy = common::faultproxy::FaultProxy::start(
+        &registry.addr(),
+        common::faultproxy::Faults {
+            corrupt_blobs: 1,
+            drop_min_size: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let addr = proxy.addr().to_string();
+    let env = Env::new();
+    let manifest = env.manifest(
+        "release.yaml",
+        &manifest_text(&[&format!("{addr}/app/big:1")]),
+    );
+    let bundle = env.path().join("bundle");
+    let err = fails(
+        env.ferry()
+            .arg("build")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&bundle),
+    );
+    let big = seeded
+        .big
+        .image()
+        .layers
+        .iter()
+        .max_by_key(|l| l.size)
+        .unwrap();
+    assert!(
+        err.contains(&big.digest) && err.contains("hashes to"),
+        "{err}"
+    );
+    assert_eq!(proxy.injected(), 1);
+    assert!(!bundle.join("blobs/sha256").join(big.hex()).exists());
+    assert!(!bundle.join("index.json").exists());
+    assert_blobs_match_names(&bundle);
+    // The next run gets clean bytes and completes.
+    ok(env
+        .ferry()
+        .arg("build")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&bundle));
+    ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
+}
