@@ -5,14 +5,14 @@ use std::time::Instant;
 
 use std::collections::BTreeSet;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::ImportRegistryArgs;
 use crate::distribution::RegistryOptions;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
-use crate::layout::verify::read_verified_index;
+use crate::layout::verify::{hash_blobs, read_verified_index};
 use crate::manifest::reference::Reference;
 use crate::mapping::Target;
 use crate::progress::{Ui, human_bytes};
@@ -26,6 +26,8 @@ struct Imported {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     projects: Vec<HarborProject>,
     images: usize,
+    /// Blobs read from the bundle (to upload), each hashed before the first push.
+    verified_blobs: usize,
     #[serde(flatten)]
     push: PushReport,
     seconds: f64,
@@ -37,11 +39,29 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let key = super::trust_key(&args.trust)?;
     let layout = Layout::open(&args.source)?;
     let started = Instant::now();
-    super::verify::require_verified(ui, &layout, key.as_ref())?;
-    // The index was verified above; read it again with the same check, since it is the root
-    // of every digest that follows.
+    // The signature first: index.json is the root of every digest that follows, and every
+    // manifest is checked against it as it is read.
     let (_, index) = read_verified_index(&layout, key.as_ref())?;
+    match &key {
+        Some(k) => ui.status(format!(
+            "signature OK: {} signed by {}",
+            layout.root().join("index.json").display(),
+            k.fingerprint()
+        )),
+        None => ui.warn(format!(
+            "{}: signature NOT checked (--no-signature)",
+            layout.root().display()
+        )),
+    }
     let walked = walk(&layout, &index);
+    if let Some(broken) = walked.broken.into_iter().next() {
+        bail!(
+            "{}: {} ({}); nothing was imported. Run `ferry verify` for a full report and copy the bundle again",
+            layout.root().display(),
+            broken.error,
+            broken.reference
+        );
+    }
     let omitted: BTreeSet<crate::digest::Digest> =
         crate::layout::delta::read_omitted(&layout, &index)?
             .map(|o| o.blobs.into_keys().collect())
@@ -64,20 +84,49 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot prepare access to {}", target.host))?;
 
-    let total: u64 = {
-        let mut seen = std::collections::BTreeSet::new();
-        plans
-            .iter()
-            .flat_map(|p| p.entry.blobs.iter())
-            .filter(|b| seen.insert(b.digest.clone()))
-            .map(|b| b.size)
-            .sum()
-    };
-    let bar = ui.bytes_bar(total, "push");
+    // Ask the target what it holds, then hash exactly the blobs that will be read from the
+    // bundle, all of them before the first push: nothing unverified is ever sent, and a
+    // re-run or a second import does not re-hash what the target already has.
+    let survey = registry
+        .survey(&plans, &omitted)
+        .await
+        .with_context(|| format!("cannot check what {target} already holds; nothing was pushed"))?;
+    let to_upload: Vec<(crate::digest::Digest, u64)> = survey
+        .to_upload()
+        .into_iter()
+        .filter(|(d, _)| !omitted.contains(d))
+        .collect();
+    let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
+    let verified_blobs = to_upload.len();
+    if !to_upload.is_empty() {
+        let bar = ui.bytes_bar(upload_bytes, "verify");
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let (faults, _) = hash_blobs(&layout, to_upload, threads, &|n| bar.inc(n));
+        bar.finish_and_clear();
+        if !faults.is_empty() {
+            let list: Vec<String> = faults
+                .iter()
+                .map(|(d, f)| format!("  {d}: {f:?}"))
+                .collect();
+            bail!(
+                "{} blob(s) of {} are missing or corrupt, so nothing was pushed:\n{}\nRun `ferry verify` for the entries that use them, and copy the bundle again",
+                faults.len(),
+                layout.root().display(),
+                list.join("\n")
+            );
+        }
+        ui.status(format!(
+            "{verified_blobs} blobs to upload verified ({})",
+            human_bytes(upload_bytes)
+        ));
+    }
+    let bar = ui.bytes_bar(upload_bytes, "push");
     let counter_bar = bar.clone();
     let on_bytes: ByteCounter = Arc::new(move |n| counter_bar.inc(n));
     let report = registry
-        .push(&layout, &plans, &omitted, args.jobs as usize, &on_bytes)
+        .push(&layout, &plans, &survey, args.jobs as usize, &on_bytes)
         .await
         .with_context(|| {
             format!(
@@ -89,6 +138,7 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
         target: target.to_string(),
         projects,
         images: plans.len(),
+        verified_blobs,
         push: report,
         seconds: started.elapsed().as_secs_f64(),
     };

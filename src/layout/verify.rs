@@ -226,11 +226,44 @@ pub fn verify(
     }
 
     // Hash the rest, largest first so the threads finish together.
-    let mut work: Vec<(Digest, u64)> = blobs
+    let work: Vec<(Digest, u64)> = blobs
         .iter()
         .filter(|(d, _)| !checked_documents.contains(*d) && !problems.contains_key(*d))
         .map(|(d, (size, _))| (d.clone(), *size))
         .collect();
+    let (found, hashed) = hash_blobs(layout, work, threads, on_bytes);
+    problems.extend(found);
+
+    let checked_bytes: u64 = checked_documents
+        .iter()
+        .filter_map(|d| blobs.get(d).map(|b| b.0))
+        .sum();
+    Ok(VerifyReport {
+        delta_base: omitted.map(|o| o.base),
+        left_to_base,
+        signed_by: key.map(|k| k.fingerprint()),
+        entries: entries.len(),
+        blobs: blobs.len(),
+        bytes: hashed + checked_bytes,
+        problems: problems
+            .into_iter()
+            .map(|(digest, fault)| BlobProblem {
+                used_by: blobs.get(&digest).map(|b| b.1.clone()).unwrap_or_default(),
+                digest,
+                fault,
+            })
+            .collect(),
+    })
+}
+
+/// Hashes blobs in parallel, largest first so the threads finish together; returns the
+/// faults found and the bytes of the blobs that are correct.
+pub fn hash_blobs(
+    layout: &Layout,
+    mut work: Vec<(Digest, u64)>,
+    threads: usize,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> (Vec<(Digest, BlobFault)>, u64) {
     work.sort_by_key(|w| std::cmp::Reverse(w.1));
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
@@ -252,28 +285,7 @@ pub fn verify(
             });
         }
     });
-    problems.extend(found.into_inner().unwrap());
-
-    let checked_bytes: u64 = checked_documents
-        .iter()
-        .filter_map(|d| blobs.get(d).map(|b| b.0))
-        .sum();
-    Ok(VerifyReport {
-        delta_base: omitted.map(|o| o.base),
-        left_to_base,
-        signed_by: key.map(|k| k.fingerprint()),
-        entries: entries.len(),
-        blobs: blobs.len(),
-        bytes: hashed.into_inner() + checked_bytes,
-        problems: problems
-            .into_iter()
-            .map(|(digest, fault)| BlobProblem {
-                used_by: blobs.get(&digest).map(|b| b.1.clone()).unwrap_or_default(),
-                digest,
-                fault,
-            })
-            .collect(),
-    })
+    (found.into_inner().unwrap(), hashed.into_inner())
 }
 
 fn check_blob(

@@ -26,6 +26,29 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 /// Called with the length of every chunk sent (progress); shared with the upload streams.
 pub type ByteCounter = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
+/// HEAD requests sent at once while surveying the target (cheap; uploads use `--jobs`).
+const SURVEY_CONCURRENCY: usize = 16;
+
+/// What the target already holds, from HEAD requests before anything is pushed.
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// Every blob (documents excluded): its size and the repositories that need it.
+    pub blobs: BTreeMap<Digest, (u64, Vec<String>)>,
+    /// The repositories that already hold each blob.
+    pub present: BTreeMap<Digest, BTreeSet<String>>,
+}
+
+impl Survey {
+    /// Blobs no repository of the target holds: these must be read from the bundle.
+    pub fn to_upload(&self) -> Vec<(Digest, u64)> {
+        self.blobs
+            .iter()
+            .filter(|(d, _)| !self.present.contains_key(*d))
+            .map(|(d, (size, _))| (d.clone(), *size))
+            .collect()
+    }
+}
+
 /// One image of the bundle and where it goes.
 #[derive(Debug, Clone)]
 pub struct PushPlan {
@@ -94,15 +117,14 @@ impl RegistryTarget {
         }
     }
 
-    /// Pushes every planned image; `on_bytes` counts uploaded bytes.
-    pub async fn push(
+    /// Checks the credentials once, then asks the registry (HEAD, many at once) which
+    /// repositories already hold which blobs. For a delta, refuses when a blob left to the
+    /// base is in none of the repositories that need it.
+    pub async fn survey(
         &self,
-        layout: &Layout,
         plans: &[PushPlan],
         omitted: &BTreeSet<Digest>,
-        jobs: usize,
-        on_bytes: &ByteCounter,
-    ) -> Result<PushReport, RegistryError> {
+    ) -> Result<Survey, RegistryError> {
         let host = self.target.host.clone();
         let auth = self.connection.auth(&host);
         self.connection
@@ -137,71 +159,37 @@ impl RegistryTarget {
                 }
             }
         }
-        let base = self.check_base(&blobs, omitted).await?;
-        let counters = Counters::default();
-        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(blobs.iter())
-            .map(|(digest, (size, repositories))| {
-                let from_base = base.get(digest).map(String::as_str);
-                self.place_blob(
-                    layout,
-                    digest,
-                    *size,
-                    repositories,
-                    from_base,
-                    &counters,
-                    on_bytes,
-                )
-            })
-            .buffer_unordered(jobs.max(1))
-            .collect()
-            .await;
-        for r in results {
-            r?;
-        }
-        // Manifests: entries in parallel, each one's documents deepest first.
-        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(plans.iter())
-            .map(|plan| self.push_documents(layout, plan, &counters))
-            .buffer_unordered(jobs.max(1))
-            .collect()
-            .await;
-        for r in results {
-            r?;
-        }
-        Ok(counters.report())
-    }
-
-    /// For a delta: finds, for every blob left to the base, a repository of the target that
-    /// has it; refuses before any push when some are missing.
-    async fn check_base(
-        &self,
-        blobs: &BTreeMap<Digest, (u64, Vec<String>)>,
-        omitted: &BTreeSet<Digest>,
-    ) -> Result<BTreeMap<Digest, String>, RegistryError> {
-        let mut found = BTreeMap::new();
-        let mut missing = Vec::new();
-        for (digest, (_, repositories)) in blobs.iter().filter(|(d, _)| omitted.contains(*d)) {
-            let mut at = None;
-            for repository in repositories {
-                let image = self.image(repository, digest.as_str());
-                let what = format!("{}/{}@{}", self.target.host, repository, digest);
-                let exists = self
-                    .connection
-                    .retry(&self.target.host, &what, || {
-                        self.connection.client.blob_exists(&image, digest.as_str())
-                    })
-                    .await?;
-                if exists {
-                    at = Some(repository.clone());
-                    break;
-                }
-            }
-            match at {
-                Some(r) => {
-                    found.insert(digest.clone(), r);
-                }
-                None => missing.push(format!("{digest} (for {})", repositories.join(", "))),
+        let pairs: Vec<(&Digest, &String)> = blobs
+            .iter()
+            .flat_map(|(d, (_, repos))| repos.iter().map(move |r| (d, r)))
+            .collect();
+        let answers: Vec<Result<Option<(Digest, String)>, RegistryError>> =
+            futures_util::stream::iter(pairs)
+                .map(|(digest, repository)| async move {
+                    let image = self.image(repository, digest.as_str());
+                    let what = format!("{}/{}@{}", self.target.host, repository, digest);
+                    let exists = self
+                        .connection
+                        .retry(&self.target.host, &what, || {
+                            self.connection.client.blob_exists(&image, digest.as_str())
+                        })
+                        .await?;
+                    Ok(exists.then(|| (digest.clone(), repository.clone())))
+                })
+                .buffer_unordered(SURVEY_CONCURRENCY)
+                .collect()
+                .await;
+        let mut present: BTreeMap<Digest, BTreeSet<String>> = BTreeMap::new();
+        for answer in answers {
+            if let Some((digest, repository)) = answer? {
+                present.entry(digest).or_default().insert(repository);
             }
         }
+        let missing: Vec<String> = blobs
+            .iter()
+            .filter(|(d, _)| omitted.contains(*d) && !present.contains_key(*d))
+            .map(|(d, (_, repos))| format!("{d} (for {})", repos.join(", ")))
+            .collect();
         if !missing.is_empty() {
             return Err(RegistryError::Failed {
                 host: self.target.host.clone(),
@@ -214,7 +202,50 @@ impl RegistryTarget {
                 ),
             });
         }
-        Ok(found)
+        Ok(Survey { blobs, present })
+    }
+
+    /// Pushes every planned image after a survey: mounts what another repository holds,
+    /// uploads the rest, then the manifests. `on_bytes` counts uploaded bytes.
+    pub async fn push(
+        &self,
+        layout: &Layout,
+        plans: &[PushPlan],
+        survey: &Survey,
+        jobs: usize,
+        on_bytes: &ByteCounter,
+    ) -> Result<PushReport, RegistryError> {
+        let counters = Counters::default();
+        let results: Vec<Result<(), RegistryError>> =
+            futures_util::stream::iter(survey.blobs.iter())
+                .map(|(digest, (size, repositories))| {
+                    let present = survey.present.get(digest);
+                    self.place_blob(
+                        layout,
+                        digest,
+                        *size,
+                        repositories,
+                        present,
+                        &counters,
+                        on_bytes,
+                    )
+                })
+                .buffer_unordered(jobs.max(1))
+                .collect()
+                .await;
+        for r in results {
+            r?;
+        }
+        // Manifests: entries in parallel, each one's documents deepest first.
+        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(plans.iter())
+            .map(|plan| self.push_documents(layout, plan, &counters))
+            .buffer_unordered(SURVEY_CONCURRENCY.max(jobs))
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        Ok(counters.report())
     }
 
     /// Makes one blob present in every repository that needs it.
@@ -225,27 +256,19 @@ impl RegistryTarget {
         digest: &Digest,
         size: u64,
         repositories: &[String],
-        from_base: Option<&str>,
+        present: Option<&BTreeSet<String>>,
         counters: &Counters,
         on_bytes: &ByteCounter,
     ) -> Result<(), RegistryError> {
-        let base_repository = from_base.map(str::to_string);
-        let mut present_in: Option<&String> = base_repository.as_ref();
+        let mut holder: Option<String> = present.and_then(|p| p.iter().next().cloned());
         for repository in repositories {
-            let image = self.image(repository, digest.as_str());
-            let what = format!("{}/{}@{}", self.target.host, repository, digest);
-            let exists = self
-                .connection
-                .retry(&self.target.host, &what, || {
-                    self.connection.client.blob_exists(&image, digest.as_str())
-                })
-                .await?;
-            if exists {
+            if present.is_some_and(|p| p.contains(repository)) {
                 counters.skipped(size);
-                present_in.get_or_insert(repository);
                 continue;
             }
-            if let Some(source) = present_in {
+            let image = self.image(repository, digest.as_str());
+            let what = format!("{}/{}@{}", self.target.host, repository, digest);
+            if let Some(source) = &holder {
                 match self
                     .connection
                     .mount_blob(&self.target.host, repository, source, digest)
@@ -259,17 +282,17 @@ impl RegistryTarget {
                     Err(e) => tracing::debug!(blob = %what, "mount refused ({e}); uploading"),
                 }
             }
-            if from_base.is_some() {
+            if !layout.has_blob(digest) {
                 return Err(RegistryError::Failed {
                     host: self.target.host.clone(),
                     reference: what,
-                    message: "the blob is left to the base release and could not be mounted from where the base has it".to_string(),
+                    message: "the blob is left to the base release and could not be mounted from where the target has it".to_string(),
                 });
             }
             self.upload(layout, &image, digest, size, &what, on_bytes)
                 .await?;
             counters.uploaded(size);
-            present_in = Some(repository);
+            holder = Some(repository.clone());
         }
         Ok(())
     }
