@@ -1,6 +1,8 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
 pub mod build;
+pub mod files;
+pub mod import_files;
 pub mod import_registry;
 pub mod inspect;
 pub mod key;

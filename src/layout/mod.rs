@@ -5,6 +5,7 @@
 //! fsynced, and renamed into place only when the digest matches.
 
 pub mod artifact;
+pub mod files;
 pub mod graph;
 pub mod oci;
 pub mod verify;
