@@ -70,11 +70,12 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
             file.pin_source()
         ));
     }
-    if !lock.files.is_empty() {
-        out.push_str(&format!("locked {} files\n", lock.files.len()));
-    }
+    let files = match lock.files.len() {
+        0 => String::new(),
+        n => format!(" and {n} files"),
+    };
     out.push_str(&format!(
-        "locked {} images into {}\n",
+        "locked {} images{files} into {}\n",
         lock.images.len(),
         path.display()
     ));

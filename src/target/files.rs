@@ -212,10 +212,22 @@ pub fn write_sums(dir: &Path, placements: &[Placement]) -> Result<PathBuf, Place
         .iter()
         .map(|(name, hex)| format!("{hex}  {name}\n"))
         .collect();
-    crate::layout::write_atomic(&path, text.as_bytes()).map_err(|e| PlaceError::Io {
+    // Readable by all, like the files it lists (a temporary file starts as 0600).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ferry-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(text.as_bytes()).map_err(io_err(&path))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_err(&path))?;
+    tmp.as_file().sync_all().map_err(io_err(&path))?;
+    tmp.persist(&path).map_err(|e| PlaceError::Io {
         path: path.clone(),
-        source: io::Error::other(e.to_string()),
+        source: e.error,
     })?;
+    sync_dir(dir);
     Ok(path)
 }
 
@@ -627,8 +639,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            fs::read_to_string(path).unwrap(),
+            fs::read_to_string(&path).unwrap(),
             format!("{}  new\n{a}  old\n", f.digest.hex())
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
         );
     }
 }
