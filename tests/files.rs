@@ -641,7 +641,7 @@ fn build_stores_nothing_when_a_download_is_wrong_404_or_truncated() {
         )),
         "{e}"
     );
-    assert!(e.contains("cannot download file k3s from"), "{e}");
+    assert!(e.contains("resume: release file k3s: http://"), "{e}");
     let stored = blobs(&bundle);
     assert!(!stored.contains(&good) && !stored.contains(&sha256_hex(&changed)));
     assert!(!bundle.join("index.json").exists());

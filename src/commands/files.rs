@@ -165,9 +165,7 @@ pub async fn build(
                 let n = source
                     .fetch(file, layout, &on_bytes)
                     .await
-                    .with_context(|| {
-                        format!("cannot download file {} from {}", file.name, file.url)
-                    })?;
+                    .with_context(|| format!("release file {}", file.name))?;
                 fetched.fetch_add(n, Ordering::Relaxed);
                 fetched_files.fetch_add(1, Ordering::Relaxed);
                 Ok(())

@@ -160,18 +160,23 @@ fn text(r: &Inspection) -> String {
         .max()
         .unwrap_or(9)
         .max(9);
-    out.push_str(&format!(
-        "{:<6} {:<width$} {:<19} {:<28} {:>10} {:>10}\n",
-        "KIND", "REFERENCE", "DIGEST", "PLATFORMS", "SIZE", "SHARED"
-    ));
-    for e in &r.entries {
-        // A file has no platforms: its name and mode on site go in that column.
-        let details = match &e.file {
+    // A file has no platforms: its name and mode on site go in that column.
+    let details: Vec<String> = r
+        .entries
+        .iter()
+        .map(|e| match &e.file {
             Some(f) => format!("{} ({})", f.name, f.mode),
             None => e.platforms.join(","),
-        };
+        })
+        .collect();
+    let details_width = details.iter().map(|d| d.len()).max().unwrap_or(0).max(28);
+    out.push_str(&format!(
+        "{:<6} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
+        "KIND", "REFERENCE", "DIGEST", "PLATFORMS", "SIZE", "SHARED"
+    ));
+    for (e, details) in r.entries.iter().zip(&details) {
         out.push_str(&format!(
-            "{:<6} {:<width$} {:<19} {:<28} {:>10} {:>10}\n",
+            "{:<6} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
             e.kind,
             e.reference,
             e.digest.short(),
