@@ -167,10 +167,12 @@ impl Served {
             .stderr(log)
             .spawn()
             .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
+        // Keep reading: a closed pipe would fail the server's next write.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        assert!(line.contains("files under /files/"), "{line}");
         let addr = line
             .split("http://")
             .nth(1)

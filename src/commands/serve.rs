@@ -80,12 +80,12 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         signed_by: fingerprint,
     };
     ui.result(&listening, || {
-        let mut line =
-            format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags)");
-        if files > 0 {
-            line.push_str(&format!("\nfiles: {url}/files/ ({files} files)"));
-        }
-        line
+        // One line: scripts read the address from the first line.
+        let files = match files {
+            0 => String::new(),
+            n => format!(", {n} files under /files/"),
+        };
+        format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags{files})")
     });
 
     let app = server::router(
