@@ -104,6 +104,25 @@ pub struct UnpackArgs {
 pub enum ImportCommand {
     /// Push every image of a bundle into Harbor or any OCI registry.
     Registry(ImportRegistryArgs),
+    /// Write every release file of a bundle into a directory (and a K3s airgap_dir layout).
+    Files(ImportFilesArgs),
+}
+
+/// Arguments of `ferry import files`.
+#[derive(Debug, Args)]
+pub struct ImportFilesArgs {
+    /// The bundle directory.
+    pub source: PathBuf,
+    /// The directory to write the files into (created when missing), with a SHA256SUMS.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Also lay out the directory k3s-ansible's `airgap_dir` expects: k3s or k3s-<arch>,
+    /// k3s-install.sh, k3s-airgap-images-<arch>.tar.zst.
+    #[arg(long, value_name = "DIR")]
+    pub k3s_airgap_dir: Option<PathBuf>,
 }
 
 /// How the bundle's signature is checked before anything is taken from it.
@@ -237,6 +256,15 @@ pub struct RegistryArgs {
     pub insecure_registries: Vec<String>,
 }
 
+/// How release files may be pinned, for `lock` and `build`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FileArgs {
+    /// Accept files with neither sha256 nor checksums in the manifest; the lock records the
+    /// sha256 seen when locking and marks them unpinned.
+    #[arg(long)]
+    pub allow_unpinned: bool,
+}
+
 /// Arguments of `ferry lock`.
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -248,6 +276,9 @@ pub struct LockArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Release files.
+    #[command(flatten)]
+    pub files: FileArgs,
 }
 
 /// Arguments of `ferry build`.
@@ -276,6 +307,9 @@ pub struct BuildArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Release files.
+    #[command(flatten)]
+    pub files: FileArgs,
 }
 
 /// Arguments of `ferry sign`.

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Import(ImportCommand::Registry(args)) => {
                 commands::import_registry::run(&ui, args).await
             }
+            Command::Import(ImportCommand::Files(args)) => commands::import_files::run(&ui, args),
             Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
             Command::Login(args) => commands::login::run(&ui, args).await,
             Command::Serve(args) => commands::serve::run(&ui, args).await,
@@ -58,6 +59,9 @@ fn check_usage(cli: &Cli) {
     let (key, no_signature) = match &cli.command {
         Command::Verify(args) => (args.key.is_some(), args.no_signature),
         Command::Import(ImportCommand::Registry(args)) => {
+            (args.trust.key.is_some(), args.trust.no_signature)
+        }
+        Command::Import(ImportCommand::Files(args)) => {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
         _ => (true, false),

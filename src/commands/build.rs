@@ -50,6 +50,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         args.lock.clone(),
         args.locked,
         &args.registry,
+        &args.files,
     )
     .await?;
     let layout = Layout::create(&args.out)
@@ -153,7 +154,9 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
 
     // Other kinds of content (charts, files, apt) add their entries here, after the images,
     // each from its own source module: `extra.extend(source::<kind>::build(...).await?)`.
-    let extra: Vec<Descriptor> = Vec::new();
+    let mut extra: Vec<Descriptor> = Vec::new();
+    extra
+        .extend(super::files::build(ui, &layout, &lock, &args.registry, args.jobs as usize).await?);
 
     let mut delta_annotations = BTreeMap::new();
     if let Some(base) = &base {
@@ -190,7 +193,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         bundle: args.out.display().to_string(),
         lock: lock_path.display().to_string(),
         index_digest,
-        entries: lock.images.len(),
+        entries: lock.images.len() + extra.len(),
         blobs: jobs.len(),
         omitted_blobs: omitted.len(),
         fetched_blobs: missing.len(),

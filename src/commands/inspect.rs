@@ -22,6 +22,37 @@ struct EntryRow {
     platforms: Vec<String>,
     size: u64,
     shared_size: u64,
+    /// A file's name on site and its mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<FileRow>,
+}
+
+#[derive(Serialize)]
+struct FileRow {
+    name: String,
+    mode: String,
+    size: u64,
+}
+
+/// A file entry's name, mode and size, from its layer's annotations (not checked here:
+/// inspect only shows; import checks).
+fn file_row(entry: &crate::layout::graph::Entry) -> Option<FileRow> {
+    if entry.kind != crate::layout::files::KIND {
+        return None;
+    }
+    let layer = entry.blobs.iter().find(|b| {
+        b.annotations
+            .contains_key(crate::layout::artifact::ANNOTATION_TITLE)
+    })?;
+    Some(FileRow {
+        name: layer.annotations[crate::layout::artifact::ANNOTATION_TITLE].clone(),
+        mode: layer
+            .annotations
+            .get(crate::layout::files::ANNOTATION_MODE)
+            .cloned()
+            .unwrap_or_default(),
+        size: layer.size,
+    })
 }
 
 #[derive(Serialize)]
@@ -96,6 +127,7 @@ pub fn run(ui: &Ui, args: &InspectArgs) -> anyhow::Result<()> {
                 .filter(|b| users.get(&b.digest).is_some_and(|u| u.1 > 1))
                 .map(|b| b.size)
                 .sum(),
+            file: file_row(e),
         })
         .collect();
     let totals = Totals {
@@ -145,17 +177,27 @@ fn text(r: &Inspection) -> String {
         .max()
         .unwrap_or(9)
         .max(9);
+    // A file has no platforms: its name and mode on site go in that column.
+    let details: Vec<String> = r
+        .entries
+        .iter()
+        .map(|e| match &e.file {
+            Some(f) => format!("{} ({})", f.name, f.mode),
+            None => e.platforms.join(","),
+        })
+        .collect();
+    let details_width = details.iter().map(|d| d.len()).max().unwrap_or(0).max(28);
     out.push_str(&format!(
-        "{:<6} {:<width$} {:<19} {:<28} {:>10} {:>10}\n",
+        "{:<6} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
         "KIND", "REFERENCE", "DIGEST", "PLATFORMS", "SIZE", "SHARED"
     ));
-    for e in &r.entries {
+    for (e, details) in r.entries.iter().zip(&details) {
         out.push_str(&format!(
-            "{:<6} {:<width$} {:<19} {:<28} {:>10} {:>10}\n",
+            "{:<6} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
             e.kind,
             e.reference,
             e.digest.short(),
-            e.platforms.join(","),
+            details,
             human_bytes(e.size),
             human_bytes(e.shared_size)
         ));

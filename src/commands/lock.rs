@@ -6,8 +6,9 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::cli::{LockArgs, RegistryArgs};
+use crate::cli::{FileArgs, LockArgs, RegistryArgs};
 use crate::manifest::Manifest;
+use crate::manifest::files::LockedFile;
 use crate::manifest::lock::{LOCK_VERSION, Lock, LockedImage, LockedRelease, default_path};
 use crate::progress::Ui;
 use crate::source::image;
@@ -19,6 +20,8 @@ const RESOLVE_CONCURRENCY: usize = 8;
 struct Locked<'a> {
     lock: String,
     images: &'a [LockedImage],
+    #[serde(skip_serializing_if = "<[LockedFile]>::is_empty")]
+    files: &'a [LockedFile],
 }
 
 /// Resolves the whole manifest anew and writes the lock.
@@ -28,12 +31,13 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_path(&args.manifest));
-    let lock = resolve_all(ui, &manifest, None, &args.registry).await?;
+    let lock = resolve_all(ui, &manifest, None, &args.registry, &args.files).await?;
     lock.save(&path)?;
     ui.result(
         &Locked {
             lock: path.display().to_string(),
             images: &lock.images,
+            files: &lock.files,
         },
         || text_summary(&lock, &path),
     );
@@ -56,8 +60,22 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
                 .join(",")
         ));
     }
+    for file in &lock.files {
+        out.push_str(&format!(
+            "{}  sha256:{}  {}  {} ({})\n",
+            file.name,
+            file.sha256,
+            file.mode,
+            crate::progress::human_bytes(file.size),
+            file.pin_source()
+        ));
+    }
+    let files = match lock.files.len() {
+        0 => String::new(),
+        n => format!(" and {n} files"),
+    };
     out.push_str(&format!(
-        "locked {} images into {}\n",
+        "locked {} images{files} into {}\n",
         lock.images.len(),
         path.display()
     ));
@@ -70,6 +88,7 @@ pub async fn resolve_all(
     manifest: &Manifest,
     keep: Option<&Lock>,
     registry: &RegistryArgs,
+    files: &FileArgs,
 ) -> anyhow::Result<Lock> {
     let todo: Vec<_> = manifest
         .spec
@@ -115,6 +134,7 @@ pub async fn resolve_all(
             None => images.push(fresh.next().context("internal: resolve count")?),
         }
     }
+    let files = super::files::lock(ui, manifest, keep, registry, files).await?;
     Ok(Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
@@ -122,6 +142,7 @@ pub async fn resolve_all(
             version: manifest.metadata.version.clone(),
         },
         images,
+        files,
     })
 }
 
@@ -133,6 +154,7 @@ pub async fn lock_for_build(
     path: Option<PathBuf>,
     locked: bool,
     registry: &RegistryArgs,
+    files: &FileArgs,
 ) -> anyhow::Result<(Lock, PathBuf)> {
     let path = path.unwrap_or_else(|| default_path(&manifest.path));
     let existing = if path.exists() {
@@ -168,7 +190,7 @@ pub async fn lock_for_build(
                     path.display()
                 ),
             });
-            let lock = resolve_all(ui, manifest, existing.as_ref(), registry).await?;
+            let lock = resolve_all(ui, manifest, existing.as_ref(), registry, files).await?;
             lock.save(&path)
                 .with_context(|| format!("cannot write lock file {}", path.display()))?;
             Ok((lock, path))

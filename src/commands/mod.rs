@@ -2,6 +2,8 @@
 
 pub mod build;
 pub mod diff;
+pub mod files;
+pub mod import_files;
 pub mod import_registry;
 pub mod inspect;
 pub mod key;

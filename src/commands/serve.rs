@@ -18,6 +18,7 @@ struct Listening {
     address: String,
     repositories: usize,
     tags: usize,
+    files: usize,
     signed_by: Option<String>,
 }
 
@@ -51,6 +52,9 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let catalog = bundle.registry.catalog();
     for (kind, count) in catalog.other_kinds() {
+        if kind == crate::layout::files::KIND {
+            continue;
+        }
         ui.status(format!(
             "{count} {kind} entr{} not served (the registry serves images)",
             if *count == 1 { "y is" } else { "ies are" }
@@ -60,6 +64,7 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         ui.warn(format!("{bundle_name} has no images to serve"));
     }
     let (repositories, tags) = (catalog.len(), catalog.tag_count());
+    let files = bundle.files.len();
 
     let listener = ServeListener::bind(&args.listen, tls, ui).await?;
     let scheme = if listener.is_tls() { "https" } else { "http" };
@@ -71,13 +76,23 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         address,
         repositories,
         tags,
+        files,
         signed_by: fingerprint,
     };
     ui.result(&listening, || {
-        format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags)")
+        // One line: scripts read the address from the first line.
+        let files = match files {
+            0 => String::new(),
+            n => format!(", {n} files under /files/"),
+        };
+        format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags{files})")
     });
 
-    let app = server::router(Arc::new(bundle.registry), ui.clone());
+    let app = server::router(
+        Arc::new(bundle.registry),
+        Arc::new(bundle.files),
+        ui.clone(),
+    );
     server::run(listener, app, ui, server::shutdown_signal())
         .await
         .map_err(|reason| ServeError::Bind {

@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod delta;
+pub mod files;
 pub mod graph;
 pub mod oci;
 pub mod verify;

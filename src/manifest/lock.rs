@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::manifest::files::LockedFile;
 use crate::manifest::{ImageSpec, Manifest};
 
 /// Version of the lock format this build writes and reads.
@@ -60,6 +61,9 @@ pub struct Lock {
     pub release: LockedRelease,
     /// Images in manifest order.
     pub images: Vec<LockedImage>,
+    /// Release files in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<LockedFile>,
 }
 
 /// Release name and version.
@@ -221,6 +225,10 @@ impl Lock {
                 ));
             }
         }
+        out.extend(crate::manifest::files::lock_differences(
+            &self.files,
+            &manifest.spec.files,
+        ));
         out
     }
 }

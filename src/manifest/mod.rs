@@ -25,6 +25,7 @@
 //! Adding a content kind (charts, files, apt) means one field in `raw::Spec`, one public
 //! type with its `Spec` field, and one `Validator` method, as images have.
 
+pub mod files;
 pub mod lock;
 pub mod platform;
 pub mod reference;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{MessageFormatter, Spanned};
 
+pub use files::{FilePin, FileSpec};
 pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};
 
@@ -74,6 +76,8 @@ pub struct Spec {
     pub platforms: Vec<Platform>,
     /// Container images, in manifest order.
     pub images: Vec<ImageSpec>,
+    /// Release files (binaries, archives, scripts), in manifest order.
+    pub files: Vec<FileSpec>,
 }
 
 /// One container image to carry.
@@ -310,6 +314,16 @@ pub enum ManifestError {
         /// The first occurrence.
         first: Location,
     },
+    /// A `spec.files` entry is invalid: its URL, checksum, name or mode, or a duplicate.
+    #[error("{}: {message}", at(path, location))]
+    InvalidFile {
+        /// The manifest file.
+        path: PathBuf,
+        /// The offending value.
+        location: Location,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
 }
 
 impl ManifestError {
@@ -329,7 +343,8 @@ impl ManifestError {
             | ManifestError::InvalidPlatform { path, .. }
             | ManifestError::EmptyPlatforms { path, .. }
             | ManifestError::DuplicatePlatform { path, .. }
-            | ManifestError::DuplicateImage { path, .. } => path,
+            | ManifestError::DuplicateImage { path, .. }
+            | ManifestError::InvalidFile { path, .. } => path,
         }
     }
 
@@ -349,7 +364,8 @@ impl ManifestError {
             | ManifestError::InvalidPlatform { location, .. }
             | ManifestError::EmptyPlatforms { location, .. }
             | ManifestError::DuplicatePlatform { location, .. }
-            | ManifestError::DuplicateImage { location, .. } => Some(*location),
+            | ManifestError::DuplicateImage { location, .. }
+            | ManifestError::InvalidFile { location, .. } => Some(*location),
         }
     }
 }
@@ -451,6 +467,7 @@ mod raw {
     pub(super) struct Spec {
         pub platforms: Option<SpannedList>,
         pub images: Option<Vec<Spanned<Image>>>,
+        pub files: Option<Vec<Spanned<super::files::RawFile>>>,
     }
 
     /// An entry of `spec.images`: a plain reference or a mapping.
@@ -623,7 +640,12 @@ impl Validator<'_> {
             None => vec![default_platform()],
         };
         let images = self.images(spec.images.unwrap_or_default(), &platforms)?;
-        Ok(Spec { platforms, images })
+        let files = self.files(spec.files.unwrap_or_default())?;
+        Ok(Spec {
+            platforms,
+            images,
+            files,
+        })
     }
 
     fn images(
@@ -986,7 +1008,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files)"#);
     }
 
     #[test]

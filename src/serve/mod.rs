@@ -6,6 +6,7 @@
 //! upstream registry has it, so a K3s mirror works with or without a rewrite rule.
 
 pub mod catalog;
+pub mod files;
 pub mod registry;
 pub mod route;
 pub mod server;
@@ -21,6 +22,7 @@ use crate::layout::{Layout, LayoutError};
 use crate::sign::VerifyingKey;
 
 pub use catalog::Catalog;
+pub use files::FileTree;
 pub use registry::Registry;
 
 /// Why a bundle cannot be served.
@@ -66,6 +68,8 @@ pub enum ServeError {
 pub struct Bundle {
     /// What the registry serves.
     pub registry: Registry,
+    /// The release files served under `/files/`.
+    pub files: FileTree,
     /// Entries that are not served, and tags two entries claim.
     pub notes: Vec<String>,
 }
@@ -117,9 +121,12 @@ impl Bundle {
                 problems,
             });
         }
-        let (catalog, notes) = Catalog::build(&walked.entries);
+        let (catalog, mut notes) = Catalog::build(&walked.entries);
+        let (files, file_notes) = FileTree::build(&layout, &walked.entries);
+        notes.extend(file_notes);
         Ok(Bundle {
             registry: Registry::new(layout, catalog),
+            files,
             notes,
         })
     }

@@ -29,8 +29,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
 
 use crate::progress::Ui;
-use crate::serve::ServeError;
 use crate::serve::registry::{self, Registry};
+use crate::serve::{FileTree, ServeError};
 
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -189,12 +189,13 @@ impl Connected<IncomingStream<'_, ServeListener>> for Peer {
 }
 
 /// Every endpoint the server has; later mirrors (charts, files) join here.
-pub fn router(registry: Arc<Registry>, ui: Ui) -> Router {
+pub fn router(registry: Arc<Registry>, files: Arc<FileTree>, ui: Ui) -> Router {
     Router::new()
         .route("/v2", any(registry::handle))
         .route("/v2/", any(registry::handle))
         .route("/v2/{*path}", any(registry::handle))
         .with_state(registry)
+        .merge(crate::serve::files::router(files))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
         .layer(middleware::from_fn_with_state(ui, log_request))
 }

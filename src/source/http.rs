@@ -206,6 +206,38 @@ impl HttpSource {
         .await
     }
 
+    /// Streams a download through a hasher without storing it (the lock learns a file's digest
+    /// and size this way); returns both.
+    pub async fn fetch_digest(
+        &self,
+        url: &str,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<(Digest, u64), HttpError> {
+        use sha2::Digest as _;
+        self.with_retry(url, || async {
+            let response = self.get(url).await?;
+            let promised = response.content_length();
+            let mut hasher = sha2::Sha256::new();
+            let mut size = 0u64;
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Attempt::Retry(error_chain(&e)))?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                on_bytes(chunk.len() as u64);
+            }
+            if let Some(promised) = promised
+                && promised != size
+            {
+                return Err(Attempt::Retry(format!(
+                    "the download ended after {size} of {promised} bytes"
+                )));
+            }
+            Ok((Digest::from_hasher(hasher), size))
+        })
+        .await
+    }
+
     /// Streams a download into the store. With `expected` the digest is checked (and a
     /// present blob is not downloaded again); without it the blob is stored under the digest
     /// its bytes have (unpinned files). `size`, when known, is checked too.

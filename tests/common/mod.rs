@@ -23,6 +23,7 @@
 pub mod containerd;
 pub mod faultproxy;
 pub mod ferry;
+pub mod fileserver;
 pub mod images;
 pub mod prism;
 pub mod registry;

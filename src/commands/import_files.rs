@@ -1,0 +1,203 @@
+//! `ferry import files`: verify the bundle, then write its release files into a directory
+//! (and, with `--k3s-airgap-dir`, the directory k3s-ansible's airgap role reads).
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::cli::ImportFilesArgs;
+use crate::layout::Layout;
+use crate::layout::files::{self, BundleFile};
+use crate::layout::graph::walk;
+use crate::layout::verify::read_verified_index;
+use crate::manifest::files::format_mode;
+use crate::progress::{Ui, human_bytes};
+use crate::target::files::{
+    Outcome, Placement, foreign_archives, k3s_airgap, place, plan, write_sums,
+};
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    /// The bundle's file it holds, when its name differs (airgap layout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    size: u64,
+    sha256: String,
+    mode: String,
+    written: bool,
+}
+
+#[derive(Serialize)]
+struct DirReport {
+    dir: String,
+    files: Vec<Row>,
+    written: usize,
+    skipped: usize,
+    sums: String,
+}
+
+#[derive(Serialize)]
+struct Imported {
+    bundle: String,
+    #[serde(flatten)]
+    to: DirReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k3s_airgap_dir: Option<DirReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    k3s_arches: Vec<String>,
+}
+
+/// Runs `ferry import files`.
+pub fn run(ui: &Ui, args: &ImportFilesArgs) -> anyhow::Result<()> {
+    let key = super::trust_key(&args.trust)?;
+    let layout = Layout::open(&args.source)?;
+    super::verify::require_verified(ui, &layout, key.as_ref())?;
+    // The index was verified above; read it again with the same check, since it is the root
+    // of every digest and name that follows.
+    let (_, index) = read_verified_index(&layout, key.as_ref())?;
+    let walked = walk(&layout, &index);
+    let bundle_files: Vec<BundleFile> = walked
+        .entries
+        .iter()
+        .filter(|e| e.kind == files::KIND)
+        .map(|e| files::read(&layout, e))
+        .collect::<Result<_, _>>()
+        .with_context(|| {
+            format!(
+                "refusing the files of {}; nothing was written",
+                args.source.display()
+            )
+        })?;
+
+    // Everything is planned and checked before the first byte is written.
+    let placements = plan(&bundle_files).context("nothing was written")?;
+    let airgap = match &args.k3s_airgap_dir {
+        Some(dir) => Some((
+            dir,
+            k3s_airgap(&bundle_files).with_context(|| {
+                format!(
+                    "cannot lay out {} for k3s-ansible's airgap_dir",
+                    dir.display()
+                )
+            })?,
+        )),
+        None => None,
+    };
+    if bundle_files.is_empty() {
+        ui.warn(format!(
+            "{} holds no files (spec.files of its manifest was empty); nothing to write",
+            args.source.display()
+        ));
+        return Ok(());
+    }
+
+    let to = write_dir(ui, &layout, &args.to, &placements)?;
+    let (k3s_airgap_dir, k3s_arches) = match airgap {
+        Some((dir, k3s)) => {
+            for note in &k3s.notes {
+                ui.warn(note);
+            }
+            let report = write_dir(ui, &layout, dir, &k3s.placements)?;
+            for name in foreign_archives(dir, &k3s.placements) {
+                ui.warn(format!(
+                    "{} also holds {name}, which the airgap role copies to every node as an image archive; remove it if it does not belong to this release",
+                    dir.display()
+                ));
+            }
+            (Some(report), k3s.arches)
+        }
+        None => (None, Vec::new()),
+    };
+    let result = Imported {
+        bundle: args.source.display().to_string(),
+        to,
+        k3s_airgap_dir,
+        k3s_arches,
+    };
+    ui.result(&result, || text(&result));
+    Ok(())
+}
+
+/// Writes the placements into `dir` and its SHA256SUMS.
+fn write_dir(
+    ui: &Ui,
+    layout: &Layout,
+    dir: &Path,
+    placements: &[Placement],
+) -> anyhow::Result<DirReport> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let total: u64 = placements.iter().map(|p| p.file.size).sum();
+    let bar = ui.bytes_bar(total, "write");
+    let mut rows = Vec::new();
+    for p in placements {
+        let outcome = place(layout, dir, p).with_context(|| {
+            format!(
+                "cannot write {} into {}; files written so far stay, run the same command again to finish",
+                p.name,
+                dir.display()
+            )
+        })?;
+        bar.inc(p.file.size);
+        rows.push(Row {
+            name: p.name.clone(),
+            from: (p.name != p.file.name).then(|| p.file.name.clone()),
+            size: p.file.size,
+            sha256: p.file.digest.hex().to_string(),
+            mode: format_mode(p.mode),
+            written: outcome == Outcome::Written,
+        });
+    }
+    bar.finish_and_clear();
+    let sums = write_sums(dir, placements)
+        .with_context(|| format!("cannot write the SHA256SUMS of {}", dir.display()))?;
+    let written = rows.iter().filter(|r| r.written).count();
+    Ok(DirReport {
+        dir: dir.display().to_string(),
+        skipped: rows.len() - written,
+        written,
+        files: rows,
+        sums: sums.display().to_string(),
+    })
+}
+
+fn dir_text(out: &mut String, r: &DirReport) {
+    for row in &r.files {
+        let from = match &row.from {
+            Some(f) => format!(" (from {f})"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "  {}  {}  {:>10}  {}{from}\n",
+            row.mode,
+            if row.written { "written" } else { "skipped" },
+            human_bytes(row.size),
+            row.name
+        ));
+    }
+    let written_bytes: u64 = r.files.iter().filter(|f| f.written).map(|f| f.size).sum();
+    out.push_str(&format!(
+        "{}: {} written ({}), {} skipped (already there with the right content); checksums in {}\n",
+        r.dir,
+        r.written,
+        human_bytes(written_bytes),
+        r.skipped,
+        r.sums
+    ));
+}
+
+fn text(r: &Imported) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("files of {} into {}:\n", r.bundle, r.to.dir));
+    dir_text(&mut out, &r.to);
+    if let Some(k3s) = &r.k3s_airgap_dir {
+        out.push_str(&format!(
+            "k3s-ansible airgap_dir {} ({}):\n",
+            k3s.dir,
+            r.k3s_arches.join(", ")
+        ));
+        dir_text(&mut out, k3s);
+    }
+    out
+}
