@@ -122,6 +122,7 @@ pub async fn resolve_all(
             version: manifest.metadata.version.clone(),
         },
         images,
+        charts: Vec::new(),
     })
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::manifest::{ImageSpec, Manifest};
+use crate::manifest::{ChartSource, ChartSpec, ImageSpec, Manifest};
 
 /// Version of the lock format this build writes and reads.
 pub const LOCK_VERSION: u32 = 1;
@@ -60,6 +60,94 @@ pub struct Lock {
     pub release: LockedRelease,
     /// Images in manifest order.
     pub images: Vec<LockedImage>,
+    /// Helm charts in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<LockedChart>,
+}
+
+/// One Helm chart, resolved: the exact version, its `.tgz` and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedChart {
+    /// The chart's name.
+    pub name: String,
+    /// The version asked for in the manifest (exact or a Helm range).
+    pub constraint: String,
+    /// The version it resolved to.
+    pub version: String,
+    /// The HTTP chart repository (for charts from one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The URL the `.tgz` was downloaded from (for charts from an HTTP repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `oci://host/path/name` (for charts from an OCI registry).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "ref")]
+    pub reference: Option<String>,
+    /// The OCI tag the version was read from (for charts from an OCI registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Digest of the chart archive (`.tgz`).
+    pub digest: Digest,
+    /// Size of the chart archive.
+    pub size: u64,
+    /// Digest of the Helm OCI manifest: the bundle entry (for OCI charts, the upstream one).
+    pub manifest: Digest,
+    /// Size of that manifest.
+    pub manifest_size: u64,
+    /// Charts packed inside the archive (`charts/`), as their own Chart.yaml names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<LockedChartDependency>,
+    /// Images the chart's values.yaml files and `artifacthub.io/images` annotation name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ChartImage>,
+}
+
+/// A chart packed inside another chart's archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedChartDependency {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Charts packed inside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<LockedChartDependency>,
+}
+
+/// An image a chart would pull, and where the chart names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartImage {
+    /// The normalized image reference.
+    pub image: String,
+    /// Where it was found, e.g. `values.yaml: controller.image` or
+    /// `charts/redis/values.yaml: master.image`.
+    pub from: String,
+}
+
+impl LockedChart {
+    /// The chart's identity, version aside (as [`ChartSpec::key`]).
+    pub fn key(&self) -> String {
+        match (&self.reference, &self.repo) {
+            (Some(reference), _) => reference.clone(),
+            (None, Some(repo)) => format!("{repo}/{}", self.name),
+            (None, None) => self.name.clone(),
+        }
+    }
+
+    /// Whether this entry still answers what the manifest asks for.
+    pub fn matches(&self, spec: &ChartSpec) -> bool {
+        let source_matches = match &spec.source {
+            ChartSource::Repo(repo) => self.repo.as_deref() == Some(repo.as_str()),
+            ChartSource::Oci(_) => self.reference.is_some(),
+        };
+        source_matches
+            && self.key() == spec.key()
+            && self.name == spec.name
+            && self.constraint == spec.version
+    }
 }
 
 /// Release name and version.
@@ -206,6 +294,25 @@ impl Lock {
                     platform_strings(spec).join(",")
                 )),
                 Some(_) => {}
+            }
+        }
+        for spec in &manifest.spec.charts {
+            let key = spec.key();
+            match self.charts.iter().find(|c| c.key() == key) {
+                None => out.push(format!("chart {key} is not in the lock")),
+                Some(locked) if !locked.matches(spec) => out.push(format!(
+                    "chart {key} has version {:?} in the lock but {:?} in the manifest",
+                    locked.constraint, spec.version
+                )),
+                Some(_) => {}
+            }
+        }
+        for locked in &self.charts {
+            if !manifest.spec.charts.iter().any(|s| s.key() == locked.key()) {
+                out.push(format!(
+                    "chart {} is in the lock but no longer in the manifest",
+                    locked.key()
+                ));
             }
         }
         for locked in &self.images {
