@@ -39,6 +39,10 @@ fn main() -> ExitCode {
             Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
             Command::Login(args) => commands::login::run(&ui, args).await,
             Command::Serve(args) => commands::serve::run(&ui, args).await,
+            Command::Check(args) => commands::check::run(&ui, args),
+            Command::Import(ImportCommand::Charts(args)) => {
+                commands::import_charts::run(&ui, args).await
+            }
         }
     });
     match result {
@@ -55,6 +59,9 @@ fn check_usage(cli: &Cli) {
     let (key, no_signature) = match &cli.command {
         Command::Verify(args) => (args.key.is_some(), args.no_signature),
         Command::Import(ImportCommand::Registry(args)) => {
+            (args.trust.key.is_some(), args.trust.no_signature)
+        }
+        Command::Import(ImportCommand::Charts(args)) => {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
         _ => (true, false),

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::cli::{LockArgs, RegistryArgs};
 use crate::manifest::Manifest;
-use crate::manifest::lock::{LOCK_VERSION, Lock, LockedImage, LockedRelease, default_path};
+use crate::manifest::lock::{
+    LOCK_VERSION, Lock, LockedChart, LockedImage, LockedRelease, default_path,
+};
 use crate::progress::Ui;
 use crate::source::image;
 
@@ -19,6 +21,10 @@ const RESOLVE_CONCURRENCY: usize = 8;
 struct Locked<'a> {
     lock: String,
     images: &'a [LockedImage],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    charts: &'a [LockedChart],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing_images: Vec<super::charts::MissingImage>,
 }
 
 /// Resolves the whole manifest anew and writes the lock.
@@ -30,10 +36,13 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_path(&args.manifest));
     let lock = resolve_all(ui, &manifest, None, &args.registry).await?;
     lock.save(&path)?;
+    let missing_images = super::charts::missing_images(&manifest, &lock);
     ui.result(
         &Locked {
             lock: path.display().to_string(),
             images: &lock.images,
+            charts: &lock.charts,
+            missing_images,
         },
         || text_summary(&lock, &path),
     );
@@ -56,9 +65,14 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
                 .join(",")
         ));
     }
+    out.push_str(&super::charts::summary(lock));
     out.push_str(&format!(
-        "locked {} images into {}\n",
+        "locked {} images{} into {}\n",
         lock.images.len(),
+        match lock.charts.len() {
+            0 => String::new(),
+            n => format!(" and {n} chart{}", if n == 1 { "" } else { "s" }),
+        },
         path.display()
     ));
     out
@@ -106,6 +120,7 @@ pub async fn resolve_all(
     for r in resolved {
         fresh.push(r?);
     }
+    let charts = super::charts::resolve(ui, manifest, keep, registry).await?;
     let mut fresh = fresh.into_iter();
     let mut images = Vec::new();
     for spec in &manifest.spec.images {
@@ -115,15 +130,17 @@ pub async fn resolve_all(
             None => images.push(fresh.next().context("internal: resolve count")?),
         }
     }
-    Ok(Lock {
+    let lock = Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
             name: manifest.metadata.name.clone(),
             version: manifest.metadata.version.clone(),
         },
         images,
-        charts: Vec::new(),
-    })
+        charts,
+    };
+    super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
+    Ok(lock)
 }
 
 /// The lock `build` uses: the existing one when in step with the manifest, else an updated one

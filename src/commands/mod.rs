@@ -1,6 +1,9 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
 pub mod build;
+pub mod charts;
+pub mod check;
+pub mod import_charts;
 pub mod import_registry;
 pub mod inspect;
 pub mod key;

@@ -50,7 +50,16 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         ui.warn(note);
     }
     let catalog = bundle.registry.catalog();
+    if !bundle.charts.is_empty() {
+        ui.status(format!(
+            "serving {} chart(s) as a Helm repository at /charts/ (index.yaml)",
+            bundle.charts.len()
+        ));
+    }
     for (kind, count) in catalog.other_kinds() {
+        if kind == crate::source::helm::KIND {
+            continue;
+        }
         ui.status(format!(
             "{count} {kind} entr{} not served (the registry serves images)",
             if *count == 1 { "y is" } else { "ies are" }
@@ -77,7 +86,8 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags)")
     });
 
-    let app = server::router(Arc::new(bundle.registry), ui.clone());
+    let mirrors = Arc::new(bundle.charts).routes();
+    let app = server::router_with(Arc::new(bundle.registry), mirrors, ui.clone());
     server::run(listener, app, ui, server::shutdown_signal())
         .await
         .map_err(|reason| ServeError::Bind {

@@ -6,6 +6,7 @@
 //! upstream registry has it, so a K3s mirror works with or without a rewrite rule.
 
 pub mod catalog;
+pub mod charts;
 pub mod registry;
 pub mod route;
 pub mod server;
@@ -68,6 +69,8 @@ pub struct Bundle {
     pub registry: Registry,
     /// Entries that are not served, and tags two entries claim.
     pub notes: Vec<String>,
+    /// The charts served under `/charts/`.
+    pub charts: charts::ChartRepo,
 }
 
 impl Bundle {
@@ -117,10 +120,17 @@ impl Bundle {
                 problems,
             });
         }
-        let (catalog, notes) = Catalog::build(&walked.entries);
+        let (catalog, mut notes) = Catalog::build(&walked.entries);
+        let (charts, chart_notes) =
+            charts::ChartRepo::build(&layout, &walked.entries).map_err(|e| ServeError::Incomplete {
+                bundle: root.display().to_string(),
+                problems: vec![e.to_string()],
+            })?;
+        notes.extend(chart_notes);
         Ok(Bundle {
             registry: Registry::new(layout, catalog),
             notes,
+            charts,
         })
     }
 }
