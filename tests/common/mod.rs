@@ -23,10 +23,12 @@
 pub mod containerd;
 pub mod faultproxy;
 pub mod ferry;
+pub mod helm;
 pub mod images;
 pub mod prism;
 pub mod registry;
 pub mod skopeo;
+pub mod static_http;
 pub mod util;
 
 pub use containerd::{Containerd, tar_layout};
