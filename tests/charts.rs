@@ -59,7 +59,11 @@ impl Fixture {
         // web: its image is in the release; three versions, one a prerelease.
         sdk.call(&["create", "web", &s(&src)]);
         let values = src.join("web/values.yaml");
-        edit(&values, "repository: nginx", &format!("repository: {addr}/app/web"));
+        edit(
+            &values,
+            "repository: nginx",
+            &format!("repository: {addr}/app/web"),
+        );
         edit(&values, "tag: \"\"", "tag: \"1\"");
         for v in ["1.2.0", "1.3.0", "2.0.0-rc.1"] {
             sdk.call(&["package", &s(&src.join("web")), &s(&repo_dir), v]);
@@ -67,7 +71,11 @@ impl Fixture {
         // app: packs its dependency `common` in charts/.
         sdk.call(&["create", "common", &s(&src)]);
         sdk.call(&["create", "app", &s(&src)]);
-        sdk.call(&["package", &s(&src.join("common")), &s(&src.join("app/charts"))]);
+        sdk.call(&[
+            "package",
+            &s(&src.join("common")),
+            &s(&src.join("app/charts")),
+        ]);
         let chart_yaml = src.join("app/Chart.yaml");
         let text = std::fs::read_to_string(&chart_yaml).unwrap();
         write(
@@ -207,13 +215,20 @@ fn charts_lock_build_import_serve_with_helm() {
         .arg(&f.manifest)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let locked: Value = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let charts = locked["charts"].as_array().unwrap();
     assert_eq!(charts.len(), 3, "{locked}");
     let (web, app, cache) = (&charts[0], &charts[1], &charts[2]);
-    assert_eq!(web["version"], "1.3.0", "the prerelease 2.0.0-rc.1 is not in >=1.2.0 <2");
+    assert_eq!(
+        web["version"], "1.3.0",
+        "the prerelease 2.0.0-rc.1 is not in >=1.2.0 <2"
+    );
     assert_eq!(web["digest"], digest_file(f.repo_dir.join("web-1.3.0.tgz")));
     assert_eq!(web["url"], format!("{}/web-1.3.0.tgz", f.http.url()));
     assert_eq!(app["version"], "0.5.0");
@@ -234,13 +249,22 @@ fn charts_lock_build_import_serve_with_helm() {
         stderr.contains("would pull docker.io/library/nginx:1.16.0"),
         "{stderr}"
     );
-    assert!(!stderr.contains(&format!("would pull {}", f.image)), "{stderr}");
+    assert!(
+        !stderr.contains(&format!("would pull {}", f.image)),
+        "{stderr}"
+    );
     let text = ok(f.env.ferry().arg("lock").arg(&f.manifest));
     assert!(text.contains("packs common 0.1.0"), "{text}");
     assert!(text.contains("locked 1 images and 3 charts"), "{text}");
 
     // --- check: fails, naming each missing image and where the chart names it.
-    let out = f.env.ferry().arg("check").arg(&f.manifest).output().unwrap();
+    let out = f
+        .env
+        .ferry()
+        .arg("check")
+        .arg(&f.manifest)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains("app 0.5.0 would pull images"), "{listed}");
@@ -257,9 +281,15 @@ fn charts_lock_build_import_serve_with_helm() {
     // --- the artifact of an HTTP chart is what `helm push` makes of the same archive.
     let web_tgz = f.repo_dir.join("web-1.3.0.tgz");
     f.sdk.call(&["touch-as-packaged", &s(&web_tgz)]);
-    f.sdk.call(&["push", &s(&web_tgz), &format!("oci://{addr}/exact")]);
-    let pushed = f.sdk.call(&["resolve", &format!("oci://{addr}/exact/web:1.3.0")]);
-    assert_eq!(web["manifest"], pushed["digest"], "ferry's manifest differs from helm push's");
+    f.sdk
+        .call(&["push", &s(&web_tgz), &format!("oci://{addr}/exact")]);
+    let pushed = f
+        .sdk
+        .call(&["resolve", &format!("oci://{addr}/exact/web:1.3.0")]);
+    assert_eq!(
+        web["manifest"], pushed["digest"],
+        "ferry's manifest differs from helm push's"
+    );
 
     // --- build twice: same lock, same index.json; verify.
     let bundle = f.build("bundle");
@@ -268,15 +298,25 @@ fn charts_lock_build_import_serve_with_helm() {
         std::fs::read(bundle.join("index.json")).unwrap(),
         std::fs::read(again.join("index.json")).unwrap()
     );
-    ok(f.env.ferry().arg("verify").arg(&bundle).arg("--key").arg(&f.public));
+    ok(f.env
+        .ferry()
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&f.public));
     assert_blobs_match_names(&bundle);
-    let index: Value = serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap();
     let refs: Vec<&str> = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["annotations"]["dev.ferry.kind"] == "chart")
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(
         refs,
@@ -289,8 +329,10 @@ fn charts_lock_build_import_serve_with_helm() {
 
     // --- import charts: merged with what the directory holds; Helm pulls every chart back.
     let site = f.env.path().join("site");
-    f.sdk.call(&["create", "other", &s(&f.env.path().join("src"))]);
-    f.sdk.call(&["package", &s(&f.env.path().join("src/other")), &s(&site)]);
+    f.sdk
+        .call(&["create", "other", &s(&f.env.path().join("src"))]);
+    f.sdk
+        .call(&["package", &s(&f.env.path().join("src/other")), &s(&site)]);
     f.sdk.call(&["index", &s(&site)]);
     let first = json(&mut f.import_charts(&bundle, &site));
     assert_eq!(first["written"].as_array().unwrap().len(), 3, "{first}");
@@ -303,7 +345,8 @@ fn charts_lock_build_import_serve_with_helm() {
         ("cache", "3.2.0+build.1", &cache["digest"]),
         ("other", "0.1.0", &Value::Null),
     ] {
-        f.sdk.call(&["pull-http", name, &site_http.url(), version, &s(&pulled)]);
+        f.sdk
+            .call(&["pull-http", name, &site_http.url(), version, &s(&pulled)]);
         if !digest.is_null() {
             assert_eq!(
                 pulled_digest(&pulled, &format!("{name}-{version}.tgz")),
@@ -317,8 +360,7 @@ fn charts_lock_build_import_serve_with_helm() {
     assert_eq!(second["present"].as_array().unwrap().len(), 3, "{second}");
     // Under a base URL, the index names absolute URLs.
     let based = f.env.path().join("based");
-    ok(f
-        .import_charts(&bundle, &based)
+    ok(f.import_charts(&bundle, &based)
         .args(["--base-url", "https://charts.site.example/platform/"]));
     let index_yaml = std::fs::read_to_string(based.join("index.yaml")).unwrap();
     assert!(
@@ -343,8 +385,18 @@ fn charts_lock_build_import_serve_with_helm() {
     let src_path = addr.replace(':', "_");
     let pulled = f.env.path().join("pulled-oci");
     for (reference, version, file, digest) in [
-        (format!("oci://{to}/{http_path}/web"), "1.3.0", "web-1.3.0.tgz", &web["digest"]),
-        (format!("oci://{to}/{http_path}/app"), "0.5.0", "app-0.5.0.tgz", &app["digest"]),
+        (
+            format!("oci://{to}/{http_path}/web"),
+            "1.3.0",
+            "web-1.3.0.tgz",
+            &web["digest"],
+        ),
+        (
+            format!("oci://{to}/{http_path}/app"),
+            "0.5.0",
+            "app-0.5.0.tgz",
+            &app["digest"],
+        ),
         (
             format!("oci://{to}/{src_path}/charts/cache"),
             "3.2.0+build.1",
@@ -356,11 +408,18 @@ fn charts_lock_build_import_serve_with_helm() {
         assert_eq!(pulled_digest(&pulled, file), *digest, "{reference}");
     }
     // The OCI chart is byte-identical, the HTTP one is helm push's artifact.
-    let on_target = f.sdk.call(&["resolve", &format!("oci://{to}/{src_path}/charts/cache:3.2.0_build.1")]);
+    let on_target = f.sdk.call(&[
+        "resolve",
+        &format!("oci://{to}/{src_path}/charts/cache:3.2.0_build.1"),
+    ]);
     assert_eq!(on_target["digest"], cache["manifest"]);
-    let on_target = f.sdk.call(&["resolve", &format!("oci://{to}/{http_path}/web:1.3.0")]);
+    let on_target = f
+        .sdk
+        .call(&["resolve", &format!("oci://{to}/{http_path}/web:1.3.0")]);
     assert_eq!(on_target["digest"], web["manifest"]);
-    let tags = f.sdk.call(&["tags", &format!("oci://{to}/{src_path}/charts/cache")]);
+    let tags = f
+        .sdk
+        .call(&["tags", &format!("oci://{to}/{src_path}/charts/cache")]);
     assert_eq!(tags, serde_json::json!(["3.2.0+build.1"]));
 
     // --- ferry serve: /charts/ is a Helm repository.
@@ -372,11 +431,19 @@ fn charts_lock_build_import_serve_with_helm() {
         ("app", "0.5.0", &app["digest"]),
         ("cache", "3.2.0+build.1", &cache["digest"]),
     ] {
-        f.sdk.call(&["pull-http", name, &repo, version, &s(&pulled)]);
-        assert_eq!(pulled_digest(&pulled, &format!("{name}-{version}.tgz")), *digest, "{name}");
+        f.sdk
+            .call(&["pull-http", name, &repo, version, &s(&pulled)]);
+        assert_eq!(
+            pulled_digest(&pulled, &format!("{name}-{version}.tgz")),
+            *digest,
+            "{name}"
+        );
     }
     let listed = f.sdk.call(&["repo-index", &repo]);
-    assert_eq!(listed["entries"]["app"][0]["dependencies"][0]["name"], "common", "{listed}");
+    assert_eq!(
+        listed["entries"]["app"][0]["dependencies"][0]["name"], "common",
+        "{listed}"
+    );
     drop(served);
 }
 
@@ -398,43 +465,81 @@ fn chart_bad_paths() {
     };
 
     // No version satisfies the range: the error lists what there is.
-    let m = manifest("none.yaml", &format!("    - {{name: web, repo: \"{url}\", version: \">=9\"}}\n"));
+    let m = manifest(
+        "none.yaml",
+        &format!("    - {{name: web, repo: \"{url}\", version: \">=9\"}}\n"),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
     assert!(e.contains("none.yaml:6:7"), "{e}");
     assert!(
         e.contains("no version of") && e.contains("available: 2.0.0-rc.1, 1.3.0, 1.2.0"),
         "{e}"
     );
-    let m = manifest("none-oci.yaml", &format!("    - {{ref: \"oci://{addr}/charts/cache\", version: \"~3.5\"}}\n"));
+    let m = manifest(
+        "none-oci.yaml",
+        &format!("    - {{ref: \"oci://{addr}/charts/cache\", version: \"~3.5\"}}\n"),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
     assert!(e.contains("available: 3.2.0+build.1, 3.1.0"), "{e}");
     // An exact version that is not there, from a registry: same message.
-    let m = manifest("none-exact.yaml", &format!("    - {{ref: \"oci://{addr}/charts/cache\", version: 3.0.0}}\n"));
+    let m = manifest(
+        "none-exact.yaml",
+        &format!("    - {{ref: \"oci://{addr}/charts/cache\", version: 3.0.0}}\n"),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
     assert!(e.contains("available: 3.2.0+build.1, 3.1.0"), "{e}");
     // No such chart.
-    let m = manifest("nochart.yaml", &format!("    - {{name: webb, repo: \"{url}\", version: 1.2.0}}\n"));
+    let m = manifest(
+        "nochart.yaml",
+        &format!("    - {{name: webb, repo: \"{url}\", version: 1.2.0}}\n"),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
     assert!(e.contains("has no chart named \"webb\"; it has"), "{e}");
 
     // A repository without index.yaml: 404, named.
-    let m = manifest("noindex.yaml", &format!("    - {{name: web, repo: \"{url}/nothing\", version: 1.2.0}}\n"));
+    let m = manifest(
+        "noindex.yaml",
+        &format!("    - {{name: web, repo: \"{url}/nothing\", version: 1.2.0}}\n"),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
-    assert!(e.contains(&format!("{url}/nothing/index.yaml")) && e.contains("HTTP 404"), "{e}");
+    assert!(
+        e.contains(&format!("{url}/nothing/index.yaml")) && e.contains("HTTP 404"),
+        "{e}"
+    );
 
     // The index names an archive that is not there: 404.
     let broken = f.env.path().join("broken");
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::copy(f.repo_dir.join("index.yaml"), broken.join("index.yaml")).unwrap();
-    std::fs::copy(f.repo_dir.join("web-1.2.0.tgz"), broken.join("web-1.2.0.tgz")).unwrap();
+    std::fs::copy(
+        f.repo_dir.join("web-1.2.0.tgz"),
+        broken.join("web-1.2.0.tgz"),
+    )
+    .unwrap();
     let broken_http = StaticHttp::start(&broken);
-    let m = manifest("missing.yaml", &format!("    - {{name: web, repo: \"{}\", version: 1.3.0}}\n", broken_http.url()));
+    let m = manifest(
+        "missing.yaml",
+        &format!(
+            "    - {{name: web, repo: \"{}\", version: 1.3.0}}\n",
+            broken_http.url()
+        ),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
     assert!(e.contains("web-1.3.0.tgz") && e.contains("HTTP 404"), "{e}");
 
     // An archive whose digest differs from index.yaml's: refused, named.
-    std::fs::copy(f.repo_dir.join("web-1.3.0.tgz"), broken.join("web-1.2.0.tgz")).unwrap();
-    let m = manifest("digest.yaml", &format!("    - {{name: web, repo: \"{}\", version: 1.2.0}}\n", broken_http.url()));
+    std::fs::copy(
+        f.repo_dir.join("web-1.3.0.tgz"),
+        broken.join("web-1.2.0.tgz"),
+    )
+    .unwrap();
+    let m = manifest(
+        "digest.yaml",
+        &format!(
+            "    - {{name: web, repo: \"{}\", version: 1.2.0}}\n",
+            broken_http.url()
+        ),
+    );
     let e = fails(f.env.ferry().arg("lock").arg(&m));
     assert!(
         e.contains("web-1.2.0.tgz: the download hashes to")
@@ -444,12 +549,31 @@ fn chart_bad_paths() {
     );
 
     // Build from a good lock after the archive changed upstream: refused, nothing stored.
-    std::fs::copy(f.repo_dir.join("web-1.2.0.tgz"), broken.join("web-1.2.0.tgz")).unwrap();
+    std::fs::copy(
+        f.repo_dir.join("web-1.2.0.tgz"),
+        broken.join("web-1.2.0.tgz"),
+    )
+    .unwrap();
     ok(f.env.ferry().arg("lock").arg(&m));
-    std::fs::copy(f.repo_dir.join("web-1.3.0.tgz"), broken.join("web-1.2.0.tgz")).unwrap();
+    std::fs::copy(
+        f.repo_dir.join("web-1.3.0.tgz"),
+        broken.join("web-1.2.0.tgz"),
+    )
+    .unwrap();
     let bundle = f.env.path().join("changed");
-    let e = fails(f.env.ferry().arg("build").arg(&m).arg("-o").arg(&bundle).arg("--locked"));
-    assert!(e.contains("hashes to") && e.contains("nothing was stored"), "{e}");
+    let e = fails(
+        f.env
+            .ferry()
+            .arg("build")
+            .arg(&m)
+            .arg("-o")
+            .arg(&bundle)
+            .arg("--locked"),
+    );
+    assert!(
+        e.contains("hashes to") && e.contains("nothing was stored"),
+        "{e}"
+    );
     let changed = digest_file(f.repo_dir.join("web-1.3.0.tgz"));
     assert!(
         !blob_files(&bundle).contains(&changed.trim_start_matches("sha256:").to_string()),
@@ -457,9 +581,19 @@ fn chart_bad_paths() {
     );
 
     // A tampered bundle: import charts refuses it and writes nothing.
-    let good = manifest("good.yaml", &format!("    - {{name: web, repo: \"{url}\", version: 1.2.0}}\n"));
+    let good = manifest(
+        "good.yaml",
+        &format!("    - {{name: web, repo: \"{url}\", version: 1.2.0}}\n"),
+    );
     let bundle = f.env.path().join("tampered");
-    ok(f.env.ferry().arg("build").arg(&good).arg("-o").arg(&bundle).arg("--key").arg(&f.key));
+    ok(f.env
+        .ferry()
+        .arg("build")
+        .arg(&good)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&f.key));
     let archive = bundle
         .join("blobs/sha256")
         .join(digest_file(f.repo_dir.join("web-1.2.0.tgz")).trim_start_matches("sha256:"));
@@ -469,16 +603,32 @@ fn chart_bad_paths() {
     std::fs::write(&archive, bytes).unwrap();
     let site = f.env.path().join("site-tampered");
     let e = fails(&mut f.import_charts(&bundle, &site));
-    assert!(e.contains("is damaged") && e.contains("nothing was imported"), "{e}");
-    assert!(!site.exists(), "nothing may be written from a tampered bundle");
+    assert!(
+        e.contains("is damaged") && e.contains("nothing was imported"),
+        "{e}"
+    );
+    assert!(
+        !site.exists(),
+        "nothing may be written from a tampered bundle"
+    );
 
     // A repository directory that holds another archive under the same name and version.
     let bundle = f.env.path().join("clean");
-    ok(f.env.ferry().arg("build").arg(&good).arg("-o").arg(&bundle).arg("--key").arg(&f.key));
+    ok(f.env
+        .ferry()
+        .arg("build")
+        .arg(&good)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&f.key));
     let site = f.env.path().join("site-conflict");
     std::fs::create_dir_all(&site).unwrap();
     std::fs::copy(f.repo_dir.join("web-1.3.0.tgz"), site.join("web-1.2.0.tgz")).unwrap();
     let e = fails(&mut f.import_charts(&bundle, &site));
-    assert!(e.contains("already holds web 1.2.0") && e.contains("must not change"), "{e}");
+    assert!(
+        e.contains("already holds web 1.2.0") && e.contains("must not change"),
+        "{e}"
+    );
     assert!(!site.join("index.yaml").exists());
 }

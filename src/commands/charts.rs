@@ -274,7 +274,10 @@ mod tests {
                 "docker.io/library/redis:7.4",
                 "redis:7.2",
                 &format!("ghcr.io/x/pinned:1.0@{d}"),
-                &format!("quay.io/cilium/cilium:v1.16.5@{}", Digest::of_bytes(b"other")),
+                &format!(
+                    "quay.io/cilium/cilium:v1.16.5@{}",
+                    Digest::of_bytes(b"other")
+                ),
             ])],
         };
         let missing: Vec<String> = missing_images(&manifest, &lock)
@@ -285,7 +288,10 @@ mod tests {
             missing,
             [
                 "docker.io/library/redis:7.2".to_string(),
-                format!("quay.io/cilium/cilium:v1.16.5@{}", Digest::of_bytes(b"other")),
+                format!(
+                    "quay.io/cilium/cilium:v1.16.5@{}",
+                    Digest::of_bytes(b"other")
+                ),
             ]
         );
     }

@@ -15,9 +15,9 @@ use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::manifest::helm_chart::registry_reference;
 use crate::manifest::reference::Reference;
-use crate::source::helm::KIND as CHART;
 use crate::mapping::Target;
 use crate::progress::{Ui, human_bytes};
+use crate::source::helm::KIND as CHART;
 use crate::target::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
 use crate::target::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 

@@ -178,8 +178,16 @@ mod tests {
             "http://127.0.0.1:8080/charts/stable"
         );
         assert!(repo_url("oci://x/y").unwrap_err().contains("ref: oci://"));
-        assert!(repo_url("https://u:p@h/").unwrap_err().contains("credentials"));
-        assert!(repo_url("https://h/?token=1").unwrap_err().contains("query"));
+        assert!(
+            repo_url("https://u:p@h/")
+                .unwrap_err()
+                .contains("credentials")
+        );
+        assert!(
+            repo_url("https://h/?token=1")
+                .unwrap_err()
+                .contains("query")
+        );
         assert!(repo_url("not a url").is_err());
         assert_eq!(
             registry_path("https://helm.cilium.io", "cilium").unwrap(),
@@ -206,7 +214,11 @@ mod tests {
                 .unwrap_err()
                 .contains("`version: 1.0`")
         );
-        assert!(oci_reference("ghcr.io/x/redis").unwrap_err().contains("oci://"));
+        assert!(
+            oci_reference("ghcr.io/x/redis")
+                .unwrap_err()
+                .contains("oci://")
+        );
         assert!(oci_reference("oci://redis").is_err());
         assert!(oci_reference("oci://charts/redis").is_err());
         assert!(oci_reference("oci://localhost:5000/redis").is_ok());

@@ -544,8 +544,7 @@ mod raw {
                 }
 
                 fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Chart, A::Error> {
-                    ChartMapping::deserialize(de::value::MapAccessDeserializer::new(map))
-                        .map(Chart)
+                    ChartMapping::deserialize(de::value::MapAccessDeserializer::new(map)).map(Chart)
                 }
             }
 
@@ -1316,7 +1315,15 @@ mod tests {
             .spec
             .charts
             .iter()
-            .map(|c| (c.source.clone(), c.name.as_str(), c.version.as_str(), c.location, c.key()))
+            .map(|c| {
+                (
+                    c.source.clone(),
+                    c.name.as_str(),
+                    c.version.as_str(),
+                    c.location,
+                    c.key(),
+                )
+            })
             .collect();
         assert_eq!(
             charts,
@@ -1339,7 +1346,10 @@ mod tests {
                     ChartSource::Repo("http://127.0.0.1:8080/charts".into()),
                     "demo",
                     "~1.2",
-                    Location { line: 11, column: 7 },
+                    Location {
+                        line: 11,
+                        column: 7
+                    },
                     "http://127.0.0.1:8080/charts/demo".into()
                 ),
             ]

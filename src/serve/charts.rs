@@ -32,7 +32,10 @@ pub struct ChartRepo {
 impl ChartRepo {
     /// Reads the bundle's chart entries (each archive's Chart.yaml) into an index. Returns
     /// notes on charts it cannot serve (two entries with one name and version).
-    pub fn build(layout: &Layout, entries: &[Entry]) -> Result<(ChartRepo, Vec<String>), ChartRepoError> {
+    pub fn build(
+        layout: &Layout,
+        entries: &[Entry],
+    ) -> Result<(ChartRepo, Vec<String>), ChartRepoError> {
         let charts = chart_repo::bundle_charts(layout, entries)?;
         let mut notes = Vec::new();
         let mut files = BTreeMap::new();
@@ -118,7 +121,16 @@ async fn handle(
     }
     match repo.files.get(&file) {
         Some(digest) => {
-            match crate::serve::registry::serve_file(&repo.layout, digest, ARCHIVE_TYPE, &headers, head, true).await {
+            match crate::serve::registry::serve_file(
+                &repo.layout,
+                digest,
+                ARCHIVE_TYPE,
+                &headers,
+                head,
+                true,
+            )
+            .await
+            {
                 Ok(response) => response,
                 Err(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -122,9 +122,11 @@ impl Bundle {
         }
         let (catalog, mut notes) = Catalog::build(&walked.entries);
         let (charts, chart_notes) =
-            charts::ChartRepo::build(&layout, &walked.entries).map_err(|e| ServeError::Incomplete {
-                bundle: root.display().to_string(),
-                problems: vec![e.to_string()],
+            charts::ChartRepo::build(&layout, &walked.entries).map_err(|e| {
+                ServeError::Incomplete {
+                    bundle: root.display().to_string(),
+                    problems: vec![e.to_string()],
+                }
             })?;
         notes.extend(chart_notes);
         Ok(Bundle {

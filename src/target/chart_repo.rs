@@ -52,7 +52,9 @@ pub enum ChartRepoError {
         source: io::Error,
     },
     /// The existing index.yaml cannot be read.
-    #[error("{path} is not a Helm repository index ({reason}); move it away or fix it, then run the import again")]
+    #[error(
+        "{path} is not a Helm repository index ({reason}); move it away or fix it, then run the import again"
+    )]
     BadIndex {
         /// The file.
         path: PathBuf,
@@ -76,7 +78,9 @@ pub enum ChartRepoError {
         incoming: String,
     },
     /// An archive changed while it was copied.
-    #[error("{path}: the copied archive hashes to {actual}, not {expected}; nothing was kept. Verify the bundle again")]
+    #[error(
+        "{path}: the copied archive hashes to {actual}, not {expected}; nothing was kept. Verify the bundle again"
+    )]
     CopyMismatch {
         /// The target file.
         path: PathBuf,
@@ -86,6 +90,9 @@ pub enum ChartRepoError {
         actual: Digest,
     },
 }
+
+/// index.yaml's `entries`: chart name to its versions.
+type Entries = BTreeMap<String, Vec<Value>>;
 
 /// A chart of a bundle, as a chart repository lists it.
 #[derive(Debug, Clone)]
@@ -128,7 +135,10 @@ impl BundleChart {
 
 /// Reads every chart entry of a bundle: its manifest, and Chart.yaml from its archive (names
 /// checked before they become file names).
-pub fn bundle_charts(layout: &Layout, entries: &[Entry]) -> Result<Vec<BundleChart>, ChartRepoError> {
+pub fn bundle_charts(
+    layout: &Layout,
+    entries: &[Entry],
+) -> Result<Vec<BundleChart>, ChartRepoError> {
     let mut charts = Vec::new();
     for entry in entries.iter().filter(|e| e.kind == KIND) {
         let bad = |reason: String| ChartRepoError::BadEntry {
@@ -149,9 +159,8 @@ pub fn bundle_charts(layout: &Layout, entries: &[Entry]) -> Result<Vec<BundleCha
         let read = archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
         chart_name(&read.metadata.name).map_err(&bad)?;
         chart_version(&read.metadata.version).map_err(&bad)?;
-        let annotated: Option<String> = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| {
+        let annotated: Option<String> =
+            serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
                 v.get("annotations")?
                     .get(ANNOTATION_CREATED)?
                     .as_str()
@@ -285,8 +294,7 @@ pub fn import(
         }
         let present = match fs::metadata(&file) {
             Ok(_) => {
-                let (actual, _) =
-                    crate::digest::hash_file(&file, |_| {}).map_err(io(&file))?;
+                let (actual, _) = crate::digest::hash_file(&file, |_| {}).map_err(io(&file))?;
                 if actual != chart.archive.digest {
                     return Err(ChartRepoError::Conflict {
                         path: file.clone(),
@@ -323,9 +331,7 @@ pub fn import(
 }
 
 /// The entries and other top-level fields of an existing index.yaml (empty when none).
-fn read_index(
-    path: &Path,
-) -> Result<(BTreeMap<String, Vec<Value>>, Map<String, Value>), ChartRepoError> {
+fn read_index(path: &Path) -> Result<(Entries, Map<String, Value>), ChartRepoError> {
     let bad = |reason: String| ChartRepoError::BadIndex {
         path: path.to_path_buf(),
         reason,
@@ -419,9 +425,15 @@ mod tests {
             json!({"version": "1.9.0-rc.1"}),
         ];
         sort_entries(&mut list);
-        let versions: Vec<&str> = list.iter().map(|v| v["version"].as_str().unwrap()).collect();
+        let versions: Vec<&str> = list
+            .iter()
+            .map(|v| v["version"].as_str().unwrap())
+            .collect();
         assert_eq!(versions, ["1.10.0", "1.9.0-rc.1", "1.2.0"]);
-        let yaml = String::from_utf8(to_yaml(&json!({"a": "on", "b": "1.10", "c": "y", "d": "1.2.3"}))).unwrap();
+        let yaml = String::from_utf8(to_yaml(
+            &json!({"a": "on", "b": "1.10", "c": "y", "d": "1.2.3"}),
+        ))
+        .unwrap();
         let back: Value = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(back["a"], "on");
         assert_eq!(back["b"], "1.10");

@@ -87,7 +87,9 @@ fn serve(stream: TcpStream, root: &Path) {
                 Some(root.join(rel))
             }
         };
-        let body = file.filter(|f| f.is_file()).and_then(|f| std::fs::read(f).ok());
+        let body = file
+            .filter(|f| f.is_file())
+            .and_then(|f| std::fs::read(f).ok());
         let mut out = stream.try_clone().unwrap();
         let result = match body {
             Some(bytes) => {
@@ -103,7 +105,9 @@ fn serve(stream: TcpStream, root: &Path) {
                     }
                 })
             }
-            None => out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n"),
+            None => {
+                out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n")
+            }
         };
         if result.is_err() || close {
             return;

@@ -37,7 +37,9 @@ pub enum ArchiveError {
         limit: u64,
     },
     /// A path that leaves the chart directory.
-    #[error("the archive holds {0:?}, a path outside the chart directory; Helm refuses such a chart")]
+    #[error(
+        "the archive holds {0:?}, a path outside the chart directory; Helm refuses such a chart"
+    )]
     UnsafePath(String),
     /// Chart.yaml of the chart or a packed chart is not valid.
     #[error("{path}: {source}")]
@@ -142,7 +144,9 @@ fn collect(
     if let Some(values) = &node.values {
         let text = String::from_utf8_lossy(values);
         match serde_saphyr::from_str::<Option<Value>>(&text) {
-            Ok(Some(v)) => images::from_values(&v, &join("values.yaml"), &metadata.app_version, images_out),
+            Ok(Some(v)) => {
+                images::from_values(&v, &join("values.yaml"), &metadata.app_version, images_out)
+            }
             Ok(None) => {}
             Err(e) => unreadable.push(format!("{}: {e}", join("values.yaml"))),
         }
@@ -190,7 +194,10 @@ fn collect(
 
 impl Tree {
     /// Chart directories exactly one level below `prefix` (which ends in `charts/`).
-    fn range_children<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Node)> {
+    fn range_children<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Node)> {
         self.nodes.iter().filter(move |(path, _)| {
             path.strip_prefix(prefix)
                 .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
@@ -311,8 +318,14 @@ pub(crate) mod tests {
     #[test]
     fn chart_with_packed_dependencies() {
         let sub = tgz(&[
-            ("common/Chart.yaml", b"apiVersion: v2\nname: common\nversion: 2.0.0\n"),
-            ("common/values.yaml", b"image: {repository: ghcr.io/x/common, tag: '2'}\n"),
+            (
+                "common/Chart.yaml",
+                b"apiVersion: v2\nname: common\nversion: 2.0.0\n",
+            ),
+            (
+                "common/values.yaml",
+                b"image: {repository: ghcr.io/x/common, tag: '2'}\n",
+            ),
         ]);
         let archive = tgz(&[
             (
@@ -344,23 +357,40 @@ pub(crate) mod tests {
         assert_eq!(
             images,
             [
-                ("docker.io/bitnami/redis:7.4.0", "charts/redis/values.yaml: image"),
-                ("ghcr.io/x/app:3.1.0", "Chart.yaml: annotation artifacthub.io/images"),
+                (
+                    "docker.io/bitnami/redis:7.4.0",
+                    "charts/redis/values.yaml: image"
+                ),
+                (
+                    "ghcr.io/x/app:3.1.0",
+                    "Chart.yaml: annotation artifacthub.io/images"
+                ),
                 ("ghcr.io/x/app:3.1.0", "values.yaml: image"),
-                ("ghcr.io/x/common:2", "charts/common-2.0.0.tgz/values.yaml: image"),
+                (
+                    "ghcr.io/x/common:2",
+                    "charts/common-2.0.0.tgz/values.yaml: image"
+                ),
             ]
         );
     }
 
     #[test]
     fn bad_archives() {
-        assert!(matches!(read(&b"not gzip"[..]), Err(ArchiveError::Unreadable(_))));
+        assert!(matches!(
+            read(&b"not gzip"[..]),
+            Err(ArchiveError::Unreadable(_))
+        ));
         let no_chart = tgz(&[("x/values.yaml", b"{}")]);
         assert!(matches!(read(&no_chart[..]), Err(ArchiveError::NoChart)));
         let good = tgz(&[("x/Chart.yaml", b"name: x\nversion: 1.0.0\n")]);
         let truncated = &good[..good.len() - 10];
         assert!(matches!(read(truncated), Err(ArchiveError::Unreadable(_))));
         let bad_yaml = tgz(&[("x/Chart.yaml", b"name: [\n")]);
-        assert!(read(&bad_yaml[..]).unwrap_err().to_string().starts_with("Chart.yaml: Chart.yaml is not valid"));
+        assert!(
+            read(&bad_yaml[..])
+                .unwrap_err()
+                .to_string()
+                .starts_with("Chart.yaml: Chart.yaml is not valid")
+        );
     }
 }

@@ -42,9 +42,7 @@ impl HelmArtifact {
     /// The artifact of an archive with digest `digest` and `size` bytes.
     pub fn new(metadata: &Metadata, digest: &Digest, size: u64, created: &str) -> HelmArtifact {
         let config = metadata.config_bytes();
-        let descriptor = |media_type: &str, digest: &str, size: u64| {
-            json!({"mediaType": media_type, "digest": digest, "size": size})
-        };
+        let descriptor = |media_type: &str, digest: &str, size: u64| json!({"mediaType": media_type, "digest": digest, "size": size});
         let annotations: BTreeMap<String, String> = metadata.push_annotations(created);
         let mut manifest = Map::new();
         manifest.insert("schemaVersion".into(), json!(2));
@@ -58,7 +56,11 @@ impl HelmArtifact {
         );
         manifest.insert(
             "layers".into(),
-            Value::Array(vec![descriptor(CHART_LAYER_MEDIA_TYPE, digest.as_str(), size)]),
+            Value::Array(vec![descriptor(
+                CHART_LAYER_MEDIA_TYPE,
+                digest.as_str(),
+                size,
+            )]),
         );
         if !annotations.is_empty() {
             manifest.insert("annotations".into(), json!(annotations));

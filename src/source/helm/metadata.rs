@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::{Map, Value, json};
 
 use super::gojson;
@@ -153,7 +153,10 @@ pub struct GoBool(pub bool);
 
 impl<'de> Deserialize<'de> for GoBool {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(GoBool(matches!(Value::deserialize(deserializer)?, Value::Bool(true))))
+        Ok(GoBool(matches!(
+            Value::deserialize(deserializer)?,
+            Value::Bool(true)
+        )))
     }
 }
 
@@ -215,13 +218,16 @@ fn yaml_options() -> serde_saphyr::Options {
 impl Metadata {
     /// Reads Chart.yaml (and requirements.yaml, whose dependencies replace Chart.yaml's as in
     /// Helm), then sanitizes as Helm's `Validate` does.
-    pub fn parse(chart_yaml: &[u8], requirements: Option<&[u8]>) -> Result<Metadata, MetadataError> {
+    pub fn parse(
+        chart_yaml: &[u8],
+        requirements: Option<&[u8]>,
+    ) -> Result<Metadata, MetadataError> {
         let text = String::from_utf8_lossy(chart_yaml);
         let raw: Option<RawMetadata> = serde_saphyr::from_str_with_options(&text, yaml_options())
             .map_err(|e| MetadataError::Invalid {
-                file: "Chart.yaml",
-                reason: e.to_string(),
-            })?;
+            file: "Chart.yaml",
+            reason: e.to_string(),
+        })?;
         let raw = raw.unwrap_or_default();
         let mut dependencies = raw.dependencies;
         if let Some(requirements) = requirements {
@@ -248,7 +254,12 @@ impl Metadata {
             sources: raw.sources.unwrap_or_default().into_iter().map(s).collect(),
             version: raw.version.0,
             description: s(raw.description),
-            keywords: raw.keywords.unwrap_or_default().into_iter().map(s).collect(),
+            keywords: raw
+                .keywords
+                .unwrap_or_default()
+                .into_iter()
+                .map(s)
+                .collect(),
             maintainers: raw
                 .maintainers
                 .unwrap_or_default()
@@ -427,7 +438,11 @@ fn sorted(value: &Value) -> Value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
         other => other.clone(),

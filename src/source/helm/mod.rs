@@ -55,7 +55,9 @@ pub enum ChartError {
     #[error(transparent)]
     Layout(#[from] LayoutError),
     /// The repository's index.yaml could not be read.
-    #[error("{url} is not a valid Helm repository index: {reason}. Check the repo URL in the manifest")]
+    #[error(
+        "{url} is not a valid Helm repository index: {reason}. Check the repo URL in the manifest"
+    )]
     BadIndex {
         /// The index URL.
         url: String,
@@ -96,7 +98,9 @@ pub enum ChartError {
         version: String,
     },
     /// The index names a digest that is not a SHA-256.
-    #[error("{chart} {version}: index.yaml gives the digest {digest:?}, which is not a SHA-256; the repository is broken")]
+    #[error(
+        "{chart} {version}: index.yaml gives the digest {digest:?}, which is not a SHA-256; the repository is broken"
+    )]
     BadDigest {
         /// The chart.
         chart: String,
@@ -134,7 +138,9 @@ pub enum ChartError {
         actual: Digest,
     },
     /// The lock entry is incomplete.
-    #[error("the lock entry of chart {0} names neither a repository nor an oci:// reference; regenerate the lock with `ferry lock`")]
+    #[error(
+        "the lock entry of chart {0} names neither a repository nor an oci:// reference; regenerate the lock with `ferry lock`"
+    )]
     BadLock(String),
 }
 
@@ -208,11 +214,12 @@ impl HelmSource {
 
     /// Resolves a chart of the manifest to an exact version and archive.
     pub async fn resolve(&self, spec: &ChartSpec) -> Result<Resolved, ChartError> {
-        let constraint = Constraint::parse(&spec.version).map_err(|e| ChartError::NoMatchingVersion {
-            chart: spec.key(),
-            constraint: format!("{} ({e})", spec.version),
-            available: Vec::new(),
-        })?;
+        let constraint =
+            Constraint::parse(&spec.version).map_err(|e| ChartError::NoMatchingVersion {
+                chart: spec.key(),
+                constraint: format!("{} ({e})", spec.version),
+                available: Vec::new(),
+            })?;
         match &spec.source {
             ChartSource::Repo(repo) => self.resolve_http(spec, repo, &constraint).await,
             ChartSource::Oci(reference) => self.resolve_oci(spec, reference, &constraint).await,
@@ -259,11 +266,17 @@ impl HelmSource {
             chart: spec.key(),
             version: version.clone(),
         })?;
-        let chart_url = repo::resolve_url(repo, first_url).map_err(|reason| ChartError::BadIndex {
-            url: url.clone(),
-            reason,
-        })?;
-        let pinned = match entry.digest.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        let chart_url =
+            repo::resolve_url(repo, first_url).map_err(|reason| ChartError::BadIndex {
+                url: url.clone(),
+                reason,
+            })?;
+        let pinned = match entry
+            .digest
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
             None => None,
             Some(d) => {
                 let text = if d.starts_with("sha256:") {
@@ -271,10 +284,12 @@ impl HelmSource {
                 } else {
                     format!("sha256:{d}")
                 };
-                Some(Digest::parse(&text.to_ascii_lowercase()).map_err(|_| ChartError::BadDigest {
-                    chart: spec.key(),
-                    version: version.clone(),
-                    digest: d.to_string(),
+                Some(Digest::parse(&text.to_ascii_lowercase()).map_err(|_| {
+                    ChartError::BadDigest {
+                        chart: spec.key(),
+                        version: version.clone(),
+                        digest: d.to_string(),
+                    }
                 })?)
             }
         };
@@ -296,12 +311,7 @@ impl HelmSource {
                 archive.metadata.name, archive.metadata.version, spec.name
             ));
         }
-        let artifact = HelmArtifact::new(
-            &archive.metadata,
-            &digest,
-            size,
-            &created(&archive),
-        );
+        let artifact = HelmArtifact::new(&archive.metadata, &digest, size, &created(&archive));
         Ok(Resolved {
             locked: LockedChart {
                 name: spec.name.clone(),
@@ -333,7 +343,9 @@ impl HelmSource {
             reason: e.to_string(),
         })?;
         // An exact version is fetched by its tag; a range needs the tag list (as Helm does).
-        let exact_tag = constraint.is_exact().then(|| spec.version.replace('+', "_"));
+        let exact_tag = constraint
+            .is_exact()
+            .then(|| spec.version.replace('+', "_"));
         let fetched = match exact_tag {
             Some(tag) => match self.fetch_tag(&repository, &tag).await {
                 Ok(f) => Some((spec.version.clone(), tag, f)),
@@ -425,7 +437,11 @@ impl HelmSource {
     }
 
     /// Stores a locked chart in the bundle and returns its index entry.
-    pub async fn build(&self, layout: &Layout, locked: &LockedChart) -> Result<Descriptor, ChartError> {
+    pub async fn build(
+        &self,
+        layout: &Layout,
+        locked: &LockedChart,
+    ) -> Result<Descriptor, ChartError> {
         let chart = format!("{} {}", locked.key(), locked.version);
         match (&locked.reference, &locked.url) {
             (Some(key), _) => {
@@ -458,7 +474,13 @@ impl HelmSource {
             }
             (None, Some(url)) => {
                 self.http
-                    .fetch_to_store(url, Some(&locked.digest), Some(locked.size), layout, &|_| {})
+                    .fetch_to_store(
+                        url,
+                        Some(&locked.digest),
+                        Some(locked.size),
+                        layout,
+                        &|_| {},
+                    )
                     .await?;
                 let archive = read_archive(layout, &locked.digest, &chart)?;
                 let artifact = HelmArtifact::new(
@@ -502,7 +524,10 @@ pub fn entry(locked: &LockedChart) -> Descriptor {
 }
 
 /// The chart layer of a Helm manifest, after checking the config says Helm chart.
-pub fn chart_layer<'a>(manifest: &'a OciManifest, reference: &str) -> Result<&'a Descriptor, ChartError> {
+pub fn chart_layer<'a>(
+    manifest: &'a OciManifest,
+    reference: &str,
+) -> Result<&'a Descriptor, ChartError> {
     if manifest.config.media_type != CONFIG_MEDIA_TYPE {
         return Err(ChartError::NotAChart {
             reference: reference.to_string(),
@@ -512,7 +537,10 @@ pub fn chart_layer<'a>(manifest: &'a OciManifest, reference: &str) -> Result<&'a
             ),
         });
     }
-    let mut layers = manifest.layers.iter().filter(|l| is_chart_layer(&l.media_type));
+    let mut layers = manifest
+        .layers
+        .iter()
+        .filter(|l| is_chart_layer(&l.media_type));
     match (layers.next(), layers.next()) {
         (Some(layer), None) => Ok(layer),
         (None, _) => Err(ChartError::NotAChart {
@@ -527,7 +555,11 @@ pub fn chart_layer<'a>(manifest: &'a OciManifest, reference: &str) -> Result<&'a
 }
 
 /// Reads a stored archive.
-pub fn read_archive(layout: &Layout, digest: &Digest, chart: &str) -> Result<ChartArchive, ChartError> {
+pub fn read_archive(
+    layout: &Layout,
+    digest: &Digest,
+    chart: &str,
+) -> Result<ChartArchive, ChartError> {
     let path = layout.blob_path(digest);
     let file = File::open(&path).map_err(|source| LayoutError::Io { path, source })?;
     archive::read(BufReader::new(file)).map_err(|source| ChartError::Archive {

@@ -200,6 +200,9 @@ generated: "2024-12-17T10:00:00Z"
             resolve_url("https://h.io", "https://cdn.io/a.tgz").unwrap(),
             "https://cdn.io/a.tgz"
         );
-        assert_eq!(index_url("https://h.io/charts"), "https://h.io/charts/index.yaml");
+        assert_eq!(
+            index_url("https://h.io/charts"),
+            "https://h.io/charts/index.yaml"
+        );
     }
 }

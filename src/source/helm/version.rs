@@ -539,14 +539,13 @@ impl Comparison {
         if v.less_than(c) {
             return false;
         }
-        if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty
-        {
+        if c.major == 0 && c.minor == 0 && c.patch == 0 && !self.minor_dirty && !self.patch_dirty {
             return true;
         }
         if v.major != c.major {
             return false;
         }
-        !(v.minor != c.minor && !self.minor_dirty)
+        v.minor == c.minor || self.minor_dirty
     }
 }
 
@@ -663,8 +662,16 @@ mod tests {
         (">= 1.0.0  <= 2.0.0-beta", "3.0.0", false),
         (">= 1.0.0  <= 2.0.0-beta || > 3", "1.0.1-beta", true),
         (">= 1.0.0  <= 2.0.0-beta || > 3", "3.0.1-beta", false),
-        (">= 1.0.0  <= 2.0.0-beta != 1.0.1 || > 3", "1.0.1-beta", true),
-        (">= 1.0.0  <= 2.0.0-beta != 1.0.1-beta || > 3", "1.0.1-beta", false),
+        (
+            ">= 1.0.0  <= 2.0.0-beta != 1.0.1 || > 3",
+            "1.0.1-beta",
+            true,
+        ),
+        (
+            ">= 1.0.0  <= 2.0.0-beta != 1.0.1-beta || > 3",
+            "1.0.1-beta",
+            false,
+        ),
         (">= 1.0.0-0  <= 2.0.0", "1.0.1-beta", true),
         ("1.1 - 2", "1.1.1", true),
         ("1.5.0 - 4.5", "3.7.0", true),
@@ -801,7 +808,14 @@ mod tests {
 
     #[test]
     fn selection_as_helm_does() {
-        let versions = ["1.17.0", "1.16.5", "1.16.10", "1.16.2", "1.17.0-rc.1", "junk"];
+        let versions = [
+            "1.17.0",
+            "1.16.5",
+            "1.16.10",
+            "1.16.2",
+            "1.17.0-rc.1",
+            "junk",
+        ];
         let pick = |c: &str| select(&versions, &Constraint::parse(c).unwrap()).map(|i| versions[i]);
         assert_eq!(pick("~1.16"), Some("1.16.10"));
         assert_eq!(pick("^1.16"), Some("1.17.0"));
