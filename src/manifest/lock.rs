@@ -331,3 +331,81 @@ impl Lock {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(charts: &str) -> Manifest {
+        Manifest::parse(
+            &format!(
+                "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: '1'}}\nspec:\n  charts:\n{charts}"
+            ),
+            Path::new("m.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn locked(spec: &ChartSpec) -> LockedChart {
+        let (repo, reference) = match &spec.source {
+            ChartSource::Repo(r) => (Some(r.clone()), None),
+            ChartSource::Oci(_) => (None, Some(spec.key())),
+        };
+        LockedChart {
+            name: spec.name.clone(),
+            constraint: spec.version.clone(),
+            version: "1.16.5".into(),
+            repo,
+            url: None,
+            reference,
+            tag: None,
+            digest: Digest::of_bytes(b"tgz"),
+            size: 3,
+            manifest: Digest::of_bytes(b"m"),
+            manifest_size: 1,
+            dependencies: vec![],
+            images: vec![],
+        }
+    }
+
+    #[test]
+    fn chart_differences() {
+        let m = manifest(
+            "    - {name: cilium, repo: https://helm.cilium.io, version: ~1.16}\n    - {ref: oci://ghcr.io/x/redis, version: 1.0.0}\n",
+        );
+        let lock = Lock {
+            lock_version: LOCK_VERSION,
+            release: LockedRelease {
+                name: "r".into(),
+                version: "1".into(),
+            },
+            images: vec![],
+            charts: m.spec.charts.iter().map(locked).collect(),
+        };
+        assert!(lock.differences(&m).is_empty());
+        // The JSON round-trips, and a lock without charts has no `charts` field.
+        let back = Lock::parse(&lock.to_bytes(), Path::new("l")).unwrap();
+        assert_eq!(back, lock);
+        let empty = Lock {
+            charts: vec![],
+            ..lock.clone()
+        };
+        assert!(
+            !String::from_utf8(empty.to_bytes())
+                .unwrap()
+                .contains("charts")
+        );
+
+        let changed = manifest(
+            "    - {name: cilium, repo: https://helm.cilium.io, version: ~1.17}\n    - {name: hubble, repo: https://helm.cilium.io, version: 1.0.0}\n",
+        );
+        assert_eq!(
+            lock.differences(&changed),
+            [
+                "chart https://helm.cilium.io/cilium has version \"~1.16\" in the lock but \"~1.17\" in the manifest",
+                "chart https://helm.cilium.io/hubble is not in the lock",
+                "chart oci://ghcr.io/x/redis is in the lock but no longer in the manifest",
+            ]
+        );
+    }
+}
