@@ -199,6 +199,20 @@ impl Drop for Served {
     }
 }
 
+/// One request (`METHOD PATH`) on a fresh connection; the response head and body as text.
+fn raw_http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{request} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[test]
 fn charts_lock_build_import_serve_with_helm() {
     let Some(sdk) = HelmSdk::or_skip("charts_lock_build_import_serve_with_helm") else {
@@ -277,6 +291,19 @@ fn charts_lock_build_import_serve_with_helm() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // A release that carries what its chart names passes the check.
+    let carried = f.env.manifest(
+        "carried.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: ok, version: \"1\"}}\nspec:\n  images: [\"{}\"]\n  charts:\n    - {{name: web, repo: \"{}\", version: 1.2.0}}\n",
+            f.image,
+            f.http.url()
+        ),
+    );
+    ok(f.env.ferry().arg("lock").arg(&carried));
+    let passed = ok(f.env.ferry().arg("check").arg(&carried));
+    assert!(passed.contains("(1 found) is in the release"), "{passed}");
 
     // --- the artifact of an HTTP chart is what `helm push` makes of the same archive.
     let web_tgz = f.repo_dir.join("web-1.3.0.tgz");
@@ -444,6 +471,10 @@ fn charts_lock_build_import_serve_with_helm() {
         listed["entries"]["app"][0]["dependencies"][0]["name"], "common",
         "{listed}"
     );
+    let addr = served.1.trim_start_matches("http://");
+    assert!(raw_http(addr, "GET /charts/nothing-1.0.0.tgz").starts_with("HTTP/1.1 404"));
+    assert!(raw_http(addr, "POST /charts/index.yaml").starts_with("HTTP/1.1 405"));
+    assert!(raw_http(addr, "HEAD /charts/web-1.3.0.tgz").starts_with("HTTP/1.1 200"));
     drop(served);
 }
 
