@@ -73,6 +73,25 @@ if [[ ! -x "$prism" || "$("$prism" --version 2>/dev/null)" != "$prism_pinned" ]]
 fi
 export FERRY_PRISM="$prism"
 
+# helm-python-sdk (Helm v4's Go SDK as a library, for tests/charts.rs), pinned by
+# tests/tools/requirements.txt, in a project-local virtualenv (git-ignored), installed only
+# when missing or not the pinned version. Needs PyPI once; the tests run offline.
+helm_venv="$PWD/tests/tools/venv"
+helm_pinned="$(sed -n 's/^helm-python-sdk==//p' tests/tools/requirements.txt)"
+if [[ ! -x "$helm_venv/bin/python" ]] \
+    || ! "$helm_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('helm-python-sdk') != '$helm_pinned')" 2>/dev/null; then
+    step "installing helm-python-sdk $helm_pinned (pip, into tests/tools/venv)"
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        # Debian's python3 needs its venv package for `python3 -m venv`.
+        sudo=()
+        if ((EUID != 0)); then sudo=(sudo); fi
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends python3-venv
+    fi
+    python3 -m venv "$helm_venv"
+    "$helm_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/tools/requirements.txt
+fi
+export FERRY_HELM_PYTHON="$helm_venv/bin/python"
+
 step "tool versions"
 cargo --version
 docker-registry --version
@@ -80,6 +99,7 @@ skopeo --version
 ctr --version
 openssl version
 echo "node $(node --version), prism $("$FERRY_PRISM" --version)"
+"$FERRY_HELM_PYTHON" tests/tools/helm_sdk.py version
 
 # --- 2. Format, lint, test ---------------------------------------------------
 step "cargo fmt --check"

@@ -61,6 +61,8 @@ pub enum Command {
     Unpack(UnpackArgs),
     /// What changed between two releases: entries added, removed and changed, bytes new.
     Diff(DiffArgs),
+    /// List the images the manifest's charts would pull that the manifest does not carry.
+    Check(CheckArgs),
 }
 
 /// Arguments of `ferry diff`.
@@ -99,13 +101,25 @@ pub struct UnpackArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `ferry check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The release manifest (YAML).
+    pub manifest: PathBuf,
+    /// The lock file [default: the manifest's path with extension .lock].
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+}
+
 /// Where to import.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Push every image of a bundle into Harbor or any OCI registry.
+    /// Push every image and chart of a bundle into Harbor or any OCI registry.
     Registry(ImportRegistryArgs),
     /// Write every release file of a bundle into a directory (and a K3s airgap_dir layout).
     Files(ImportFilesArgs),
+    /// Write the bundle's charts into a classic Helm chart repository directory.
+    Charts(ImportChartsArgs),
 }
 
 /// Arguments of `ferry import files`.
@@ -123,6 +137,22 @@ pub struct ImportFilesArgs {
     /// k3s-install.sh, k3s-airgap-images-<arch>.tar.zst.
     #[arg(long, value_name = "DIR")]
     pub k3s_airgap_dir: Option<PathBuf>,
+}
+
+/// Arguments of `ferry import charts`.
+#[derive(Debug, Args)]
+pub struct ImportChartsArgs {
+    /// The bundle directory.
+    pub source: PathBuf,
+    /// The chart repository directory (created when missing; its index.yaml is merged).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Absolute URL the repository is served under; index.yaml's urls are relative without it.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// How the bundle's signature is checked before anything is taken from it.

@@ -43,6 +43,10 @@ fn main() -> ExitCode {
             Command::Pack(args) => commands::pack::run(&ui, args),
             Command::Unpack(args) => commands::pack::run_unpack(&ui, args),
             Command::Diff(args) => commands::diff::run(&ui, args),
+            Command::Check(args) => commands::check::run(&ui, args),
+            Command::Import(ImportCommand::Charts(args)) => {
+                commands::import_charts::run(&ui, args).await
+            }
         }
     });
     match result {
@@ -62,6 +66,9 @@ fn check_usage(cli: &Cli) {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
         Command::Import(ImportCommand::Files(args)) => {
+            (args.trust.key.is_some(), args.trust.no_signature)
+        }
+        Command::Import(ImportCommand::Charts(args)) => {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
         _ => (true, false),

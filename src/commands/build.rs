@@ -157,6 +157,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let mut extra: Vec<Descriptor> = Vec::new();
     extra
         .extend(super::files::build(ui, &layout, &lock, &args.registry, args.jobs as usize).await?);
+    extra.extend(super::charts::build(ui, &lock, &layout, &args.registry).await?);
 
     let mut delta_annotations = BTreeMap::new();
     if let Some(base) = &base {

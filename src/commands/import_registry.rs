@@ -13,9 +13,11 @@ use crate::distribution::RegistryOptions;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::verify::{hash_blobs, read_verified_index};
+use crate::manifest::helm_chart::registry_reference;
 use crate::manifest::reference::Reference;
 use crate::mapping::Target;
 use crate::progress::{Ui, human_bytes};
+use crate::source::helm::KIND as CHART;
 use crate::target::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
 use crate::target::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 
@@ -28,6 +30,9 @@ struct Imported {
     images: usize,
     /// Blobs read from the bundle (to upload), each hashed before the first push.
     verified_blobs: usize,
+    /// Helm charts pushed as OCI artifacts (as `helm push` would).
+    #[serde(skip_serializing_if = "is_zero")]
+    charts: usize,
     #[serde(flatten)]
     push: PushReport,
     seconds: f64,
@@ -137,7 +142,8 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let result = Imported {
         target: target.to_string(),
         projects,
-        images: plans.len(),
+        images: plans.iter().filter(|p| p.entry.kind != CHART).count(),
+        charts: plans.iter().filter(|p| p.entry.kind == CHART).count(),
         verified_blobs,
         push: report,
         seconds: started.elapsed().as_secs_f64(),
@@ -220,13 +226,34 @@ async fn ensure_harbor_projects(
     Ok(projects)
 }
 
-/// Where each image entry goes; other kinds are left to their own importers.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Where each image and chart entry goes; other kinds are left to their own importers.
+///
+/// A chart goes where `helm push` would put it for the mapped path:
+/// `[PREFIX/]<upstream host>/<path>/<name>:<version, + as _>`.
 fn plans(
     target: &Target,
     entries: Vec<crate::layout::graph::Entry>,
 ) -> anyhow::Result<Vec<PushPlan>> {
     let mut plans = Vec::new();
     for entry in entries {
+        if entry.kind == CHART {
+            let reference = registry_reference(&entry.reference).map_err(|e| {
+                anyhow::anyhow!(
+                    "bundle entry {} has no valid chart reference in its annotations: {e}",
+                    entry.descriptor.digest
+                )
+            })?;
+            plans.push(PushPlan {
+                repository: target.repository_for(&reference),
+                reference,
+                entry,
+            });
+            continue;
+        }
         if entry.kind != "image" {
             continue;
         }
@@ -247,9 +274,13 @@ fn plans(
 
 fn text(r: &Imported) -> String {
     let p = &r.push;
+    let charts = match r.charts {
+        0 => String::new(),
+        n => format!(" and {n} chart{}", if n == 1 { "" } else { "s" }),
+    };
     if p.uploaded_blobs == 0 && p.mounted_blobs == 0 && p.pushed_manifests == 0 {
         return format!(
-            "nothing to upload: all {} images ({} blobs, {}) are already on {}\n",
+            "nothing to upload: all {} images{charts} ({} blobs, {}) are already on {}\n",
             r.images,
             p.skipped_blobs,
             human_bytes(p.skipped_bytes),
@@ -257,7 +288,7 @@ fn text(r: &Imported) -> String {
         );
     }
     format!(
-        "imported {} images into {} in {:.1}s\n  blobs: {} uploaded ({}), {} mounted, {} already present ({})\n  manifests: {} pushed, {} already present\n",
+        "imported {} images{charts} into {} in {:.1}s\n  blobs: {} uploaded ({}), {} mounted, {} already present ({})\n  manifests: {} pushed, {} already present\n",
         r.images,
         r.target,
         r.seconds,

@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::cli::{FileArgs, LockArgs, RegistryArgs};
 use crate::manifest::Manifest;
 use crate::manifest::files::LockedFile;
-use crate::manifest::lock::{LOCK_VERSION, Lock, LockedImage, LockedRelease, default_path};
+use crate::manifest::lock::{
+    LOCK_VERSION, Lock, LockedChart, LockedImage, LockedRelease, default_path,
+};
 use crate::progress::Ui;
 use crate::source::image;
 
@@ -22,6 +24,10 @@ struct Locked<'a> {
     images: &'a [LockedImage],
     #[serde(skip_serializing_if = "<[LockedFile]>::is_empty")]
     files: &'a [LockedFile],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    charts: &'a [LockedChart],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing_images: Vec<super::charts::MissingImage>,
 }
 
 /// Resolves the whole manifest anew and writes the lock.
@@ -33,11 +39,14 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_path(&args.manifest));
     let lock = resolve_all(ui, &manifest, None, &args.registry, &args.files).await?;
     lock.save(&path)?;
+    let missing_images = super::charts::missing_images(&manifest, &lock);
     ui.result(
         &Locked {
             lock: path.display().to_string(),
             images: &lock.images,
             files: &lock.files,
+            charts: &lock.charts,
+            missing_images,
         },
         || text_summary(&lock, &path),
     );
@@ -74,9 +83,14 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
         0 => String::new(),
         n => format!(" and {n} files"),
     };
+    out.push_str(&super::charts::summary(lock));
     out.push_str(&format!(
-        "locked {} images{files} into {}\n",
+        "locked {} images{}{files} into {}\n",
         lock.images.len(),
+        match lock.charts.len() {
+            0 => String::new(),
+            n => format!(" and {n} chart{}", if n == 1 { "" } else { "s" }),
+        },
         path.display()
     ));
     out
@@ -125,6 +139,7 @@ pub async fn resolve_all(
     for r in resolved {
         fresh.push(r?);
     }
+    let charts = super::charts::resolve(ui, manifest, keep, registry).await?;
     let mut fresh = fresh.into_iter();
     let mut images = Vec::new();
     for spec in &manifest.spec.images {
@@ -135,7 +150,7 @@ pub async fn resolve_all(
         }
     }
     let files = super::files::lock(ui, manifest, keep, registry, files).await?;
-    Ok(Lock {
+    let lock = Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
             name: manifest.metadata.name.clone(),
@@ -143,7 +158,10 @@ pub async fn resolve_all(
         },
         images,
         files,
-    })
+        charts,
+    };
+    super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
+    Ok(lock)
 }
 
 /// The lock `build` uses: the existing one when in step with the manifest, else an updated one

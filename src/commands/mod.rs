@@ -1,8 +1,11 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
 pub mod build;
+pub mod charts;
+pub mod check;
 pub mod diff;
 pub mod files;
+pub mod import_charts;
 pub mod import_files;
 pub mod import_registry;
 pub mod inspect;

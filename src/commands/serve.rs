@@ -51,8 +51,14 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         ui.warn(note);
     }
     let catalog = bundle.registry.catalog();
+    if !bundle.charts.is_empty() {
+        ui.status(format!(
+            "serving {} chart(s) as a Helm repository at /charts/ (index.yaml)",
+            bundle.charts.len()
+        ));
+    }
     for (kind, count) in catalog.other_kinds() {
-        if kind == crate::layout::files::KIND {
+        if kind == crate::layout::files::KIND || kind == crate::source::helm::KIND {
             continue;
         }
         ui.status(format!(
@@ -88,11 +94,10 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags{files})")
     });
 
-    let app = server::router(
-        Arc::new(bundle.registry),
-        Arc::new(bundle.files),
-        ui.clone(),
-    );
+    let mirrors = Arc::new(bundle.charts)
+        .routes()
+        .merge(crate::serve::files::router(Arc::new(bundle.files)));
+    let app = server::router_with(Arc::new(bundle.registry), mirrors, ui.clone());
     server::run(listener, app, ui, server::shutdown_signal())
         .await
         .map_err(|reason| ServeError::Bind {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::manifest::files::LockedFile;
-use crate::manifest::{ImageSpec, Manifest};
+use crate::manifest::{ChartSource, ChartSpec, ImageSpec, Manifest};
 
 /// Version of the lock format this build writes and reads.
 pub const LOCK_VERSION: u32 = 1;
@@ -64,6 +64,94 @@ pub struct Lock {
     /// Release files in manifest order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<LockedFile>,
+    /// Helm charts in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<LockedChart>,
+}
+
+/// One Helm chart, resolved: the exact version, its `.tgz` and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedChart {
+    /// The chart's name.
+    pub name: String,
+    /// The version asked for in the manifest (exact or a Helm range).
+    pub constraint: String,
+    /// The version it resolved to.
+    pub version: String,
+    /// The HTTP chart repository (for charts from one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The URL the `.tgz` was downloaded from (for charts from an HTTP repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `oci://host/path/name` (for charts from an OCI registry).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "ref")]
+    pub reference: Option<String>,
+    /// The OCI tag the version was read from (for charts from an OCI registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Digest of the chart archive (`.tgz`).
+    pub digest: Digest,
+    /// Size of the chart archive.
+    pub size: u64,
+    /// Digest of the Helm OCI manifest: the bundle entry (for OCI charts, the upstream one).
+    pub manifest: Digest,
+    /// Size of that manifest.
+    pub manifest_size: u64,
+    /// Charts packed inside the archive (`charts/`), as their own Chart.yaml names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<LockedChartDependency>,
+    /// Images the chart's values.yaml files and `artifacthub.io/images` annotation name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ChartImage>,
+}
+
+/// A chart packed inside another chart's archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedChartDependency {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Charts packed inside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<LockedChartDependency>,
+}
+
+/// An image a chart would pull, and where the chart names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartImage {
+    /// The normalized image reference.
+    pub image: String,
+    /// Where it was found, e.g. `values.yaml: controller.image` or
+    /// `charts/redis/values.yaml: master.image`.
+    pub from: String,
+}
+
+impl LockedChart {
+    /// The chart's identity, version aside (as [`ChartSpec::key`]).
+    pub fn key(&self) -> String {
+        match (&self.reference, &self.repo) {
+            (Some(reference), _) => reference.clone(),
+            (None, Some(repo)) => format!("{repo}/{}", self.name),
+            (None, None) => self.name.clone(),
+        }
+    }
+
+    /// Whether this entry still answers what the manifest asks for.
+    pub fn matches(&self, spec: &ChartSpec) -> bool {
+        let source_matches = match &spec.source {
+            ChartSource::Repo(repo) => self.repo.as_deref() == Some(repo.as_str()),
+            ChartSource::Oci(_) => self.reference.is_some(),
+        };
+        source_matches
+            && self.key() == spec.key()
+            && self.name == spec.name
+            && self.constraint == spec.version
+    }
 }
 
 /// Release name and version.
@@ -212,6 +300,25 @@ impl Lock {
                 Some(_) => {}
             }
         }
+        for spec in &manifest.spec.charts {
+            let key = spec.key();
+            match self.charts.iter().find(|c| c.key() == key) {
+                None => out.push(format!("chart {key} is not in the lock")),
+                Some(locked) if !locked.matches(spec) => out.push(format!(
+                    "chart {key} has version {:?} in the lock but {:?} in the manifest",
+                    locked.constraint, spec.version
+                )),
+                Some(_) => {}
+            }
+        }
+        for locked in &self.charts {
+            if !manifest.spec.charts.iter().any(|s| s.key() == locked.key()) {
+                out.push(format!(
+                    "chart {} is in the lock but no longer in the manifest",
+                    locked.key()
+                ));
+            }
+        }
         for locked in &self.images {
             if !manifest
                 .spec
@@ -230,5 +337,84 @@ impl Lock {
             &manifest.spec.files,
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(charts: &str) -> Manifest {
+        Manifest::parse(
+            &format!(
+                "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: '1'}}\nspec:\n  charts:\n{charts}"
+            ),
+            Path::new("m.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn locked(spec: &ChartSpec) -> LockedChart {
+        let (repo, reference) = match &spec.source {
+            ChartSource::Repo(r) => (Some(r.clone()), None),
+            ChartSource::Oci(_) => (None, Some(spec.key())),
+        };
+        LockedChart {
+            name: spec.name.clone(),
+            constraint: spec.version.clone(),
+            version: "1.16.5".into(),
+            repo,
+            url: None,
+            reference,
+            tag: None,
+            digest: Digest::of_bytes(b"tgz"),
+            size: 3,
+            manifest: Digest::of_bytes(b"m"),
+            manifest_size: 1,
+            dependencies: vec![],
+            images: vec![],
+        }
+    }
+
+    #[test]
+    fn chart_differences() {
+        let m = manifest(
+            "    - {name: cilium, repo: https://helm.cilium.io, version: ~1.16}\n    - {ref: oci://ghcr.io/x/redis, version: 1.0.0}\n",
+        );
+        let lock = Lock {
+            lock_version: LOCK_VERSION,
+            release: LockedRelease {
+                name: "r".into(),
+                version: "1".into(),
+            },
+            images: vec![],
+            files: vec![],
+            charts: m.spec.charts.iter().map(locked).collect(),
+        };
+        assert!(lock.differences(&m).is_empty());
+        // The JSON round-trips, and a lock without charts has no `charts` field.
+        let back = Lock::parse(&lock.to_bytes(), Path::new("l")).unwrap();
+        assert_eq!(back, lock);
+        let empty = Lock {
+            charts: vec![],
+            ..lock.clone()
+        };
+        assert!(
+            !String::from_utf8(empty.to_bytes())
+                .unwrap()
+                .contains("charts")
+        );
+
+        let changed = manifest(
+            "    - {name: cilium, repo: https://helm.cilium.io, version: ~1.17}\n    - {name: hubble, repo: https://helm.cilium.io, version: 1.0.0}\n",
+        );
+        assert_eq!(
+            lock.differences(&changed),
+            [
+                "chart https://helm.cilium.io/cilium has version \"~1.16\" in the lock but \"~1.17\" in the manifest",
+                "chart https://helm.cilium.io/hubble is not in the lock",
+                "chart oci://ghcr.io/x/redis is in the lock but no longer in the manifest",
+            ]
+        );
     }
 }

@@ -26,6 +26,7 @@
 //! type with its `Spec` field, and one `Validator` method, as images have.
 
 pub mod files;
+pub mod helm_chart;
 pub mod lock;
 pub mod platform;
 pub mod reference;
@@ -78,6 +79,8 @@ pub struct Spec {
     pub images: Vec<ImageSpec>,
     /// Release files (binaries, archives, scripts), in manifest order.
     pub files: Vec<FileSpec>,
+    /// Helm charts, in manifest order.
+    pub charts: Vec<ChartSpec>,
 }
 
 /// One container image to carry.
@@ -89,6 +92,38 @@ pub struct ImageSpec {
     pub platforms: Vec<Platform>,
     /// Position of the reference in the manifest, for later errors about this image.
     pub location: Location,
+}
+
+/// One Helm chart to carry (`spec.charts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartSpec {
+    /// Where the chart comes from.
+    pub source: ChartSource,
+    /// The chart's name.
+    pub name: String,
+    /// The version: exact, or a range by Helm's rules, as written.
+    pub version: String,
+    /// Position of the entry in the manifest.
+    pub location: Location,
+}
+
+/// Where a chart comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChartSource {
+    /// An HTTP chart repository (with an `index.yaml`): its URL, without a trailing `/`.
+    Repo(String),
+    /// An OCI registry: `host[:port]/path/name`, without `oci://` and without a tag.
+    Oci(String),
+}
+
+impl ChartSpec {
+    /// The chart's identity, version aside: `oci://host/path/name`, or `<repo URL>/<name>`.
+    pub fn key(&self) -> String {
+        match &self.source {
+            ChartSource::Repo(repo) => format!("{repo}/{}", self.name),
+            ChartSource::Oci(reference) => format!("oci://{reference}"),
+        }
+    }
 }
 
 /// A 1-based line and column (in characters) in the manifest file.
@@ -324,6 +359,16 @@ pub enum ManifestError {
         /// What is wrong and what to write instead.
         message: String,
     },
+    /// A chart entry is not valid (source, name, version) or is listed twice.
+    #[error("{}: {message}", at(path, location))]
+    InvalidChart {
+        /// The manifest file.
+        path: PathBuf,
+        /// The offending value.
+        location: Location,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 impl ManifestError {
@@ -344,7 +389,8 @@ impl ManifestError {
             | ManifestError::EmptyPlatforms { path, .. }
             | ManifestError::DuplicatePlatform { path, .. }
             | ManifestError::DuplicateImage { path, .. }
-            | ManifestError::InvalidFile { path, .. } => path,
+            | ManifestError::InvalidFile { path, .. }
+            | ManifestError::InvalidChart { path, .. } => path,
         }
     }
 
@@ -365,7 +411,8 @@ impl ManifestError {
             | ManifestError::EmptyPlatforms { location, .. }
             | ManifestError::DuplicatePlatform { location, .. }
             | ManifestError::DuplicateImage { location, .. }
-            | ManifestError::InvalidFile { location, .. } => Some(*location),
+            | ManifestError::InvalidFile { location, .. }
+            | ManifestError::InvalidChart { location, .. } => Some(*location),
         }
     }
 }
@@ -468,6 +515,7 @@ mod raw {
         pub platforms: Option<SpannedList>,
         pub images: Option<Vec<Spanned<Image>>>,
         pub files: Option<Vec<Spanned<super::files::RawFile>>>,
+        pub charts: Option<Vec<Spanned<Chart>>>,
     }
 
     /// An entry of `spec.images`: a plain reference or a mapping.
@@ -483,6 +531,42 @@ mod raw {
         #[serde(rename = "ref")]
         pub reference: Option<Spanned<String>>,
         pub platforms: Option<SpannedList>,
+    }
+
+    /// An entry of `spec.charts`.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct ChartMapping {
+        pub name: Option<Spanned<String>>,
+        pub repo: Option<Spanned<String>>,
+        #[serde(rename = "ref")]
+        pub reference: Option<Spanned<String>>,
+        pub version: Option<Spanned<String>>,
+    }
+
+    /// An entry of `spec.charts`; a wrapper so that a non-mapping gets a helpful message.
+    pub(super) struct Chart(pub ChartMapping);
+
+    impl<'de> Deserialize<'de> for Chart {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ChartVisitor;
+
+            impl<'de> Visitor<'de> for ChartVisitor {
+                type Value = Chart;
+
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str(
+                        "a mapping with `name` and `repo` (HTTP chart repository) or `ref` (oci://...), and `version`",
+                    )
+                }
+
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Chart, A::Error> {
+                    ChartMapping::deserialize(de::value::MapAccessDeserializer::new(map)).map(Chart)
+                }
+            }
+
+            deserializer.deserialize_any(ChartVisitor)
+        }
     }
 
     // Hand-written rather than `#[serde(untagged)]`: untagged enums buffer their input,
@@ -641,10 +725,12 @@ impl Validator<'_> {
         };
         let images = self.images(spec.images.unwrap_or_default(), &platforms)?;
         let files = self.files(spec.files.unwrap_or_default())?;
+        let charts = self.charts(spec.charts.unwrap_or_default())?;
         Ok(Spec {
             platforms,
             images,
             files,
+            charts,
         })
     }
 
@@ -699,6 +785,90 @@ impl Validator<'_> {
             });
         }
         Ok(images)
+    }
+
+    fn charts(&self, entries: Vec<Spanned<raw::Chart>>) -> Result<Vec<ChartSpec>, ManifestError> {
+        let mut charts = Vec::with_capacity(entries.len());
+        let mut first_seen: HashMap<String, Location> = HashMap::new();
+        for entry in entries {
+            let location = self.loc(&entry.referenced);
+            let raw::Chart(mapping) = entry.value;
+            let fail = |location: Location, message: String| ManifestError::InvalidChart {
+                path: self.path.to_owned(),
+                location,
+                message,
+            };
+            let (source, name) = match (mapping.repo, mapping.reference) {
+                (Some(_), Some(reference)) => {
+                    return Err(fail(
+                        self.loc(&reference.referenced),
+                        "give either `repo` (an HTTP chart repository) or `ref` (oci://...), not both".to_owned(),
+                    ));
+                }
+                (None, None) => {
+                    return Err(ManifestError::MissingField {
+                        path: self.path.to_owned(),
+                        location,
+                        field: "repo".to_owned(),
+                        hint: "add `repo: https://...` (an HTTP chart repository) with `name`, or `ref: oci://host/path/name`".to_owned(),
+                    });
+                }
+                (Some(repo), None) => {
+                    let repo_at = self.loc(&repo.referenced);
+                    let repo = helm_chart::repo_url(&repo.value).map_err(|m| fail(repo_at, m))?;
+                    let name = self.required(
+                        mapping.name,
+                        location,
+                        "name",
+                        "add the chart's name in the repository, e.g. `name: cilium`".to_owned(),
+                    )?;
+                    let name_at = self.loc(&name.referenced);
+                    helm_chart::chart_name(&name.value).map_err(|m| fail(name_at, m))?;
+                    helm_chart::registry_path(&repo, &name.value).map_err(|m| fail(repo_at, m))?;
+                    (ChartSource::Repo(repo), name.value)
+                }
+                (None, Some(reference)) => {
+                    let at = self.loc(&reference.referenced);
+                    if let Some(name) = mapping.name {
+                        return Err(fail(
+                            self.loc(&name.referenced),
+                            "`name` is not used with `ref`: the chart's name is the last part of the oci:// reference; remove `name`".to_owned(),
+                        ));
+                    }
+                    let (reference, name) =
+                        helm_chart::oci_reference(&reference.value).map_err(|m| fail(at, m))?;
+                    (ChartSource::Oci(reference), name)
+                }
+            };
+            let version = self.required(
+                mapping.version,
+                location,
+                "version",
+                "add the chart version: exact (`version: 1.16.5`) or a Helm range (`version: \"~1.16\"`)".to_owned(),
+            )?;
+            let version_at = self.loc(&version.referenced);
+            crate::source::helm::version::Constraint::parse(version.value.trim())
+                .map_err(|e| fail(version_at, e.to_string()))?;
+            let spec = ChartSpec {
+                source,
+                name,
+                version: version.value.trim().to_owned(),
+                location,
+            };
+            let key = spec.key();
+            if let Some(first) = first_seen.get(&key) {
+                return Err(fail(
+                    location,
+                    format!(
+                        "duplicate chart {key}, first listed at {}; a release carries one version of a chart: remove one entry",
+                        earlier(first, &location)
+                    ),
+                ));
+            }
+            first_seen.insert(key, location);
+            charts.push(spec);
+        }
+        Ok(charts)
     }
 
     fn platforms(
@@ -1008,7 +1178,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts)"#);
     }
 
     #[test]
@@ -1144,6 +1314,115 @@ mod tests {
     fn empty_document() {
         assert_snapshot!(err(""), @"platform.yaml:1:1: manifest is empty; it needs apiVersion, kind, metadata and spec");
         assert_snapshot!(err("# nothing yet\n"), @"platform.yaml:1:1: manifest is empty; it needs apiVersion, kind, metadata and spec");
+    }
+
+    #[test]
+    fn charts() {
+        let manifest = parse(&format!(
+            "{HEAD}spec:
+  charts:
+    - name: cilium
+      repo: https://helm.cilium.io/
+      version: 1.16.5
+    - ref: oci://registry-1.docker.io/bitnamicharts/redis
+      version: \">=20.6.0 <21\"
+    - {{name: demo, repo: \"http://127.0.0.1:8080/charts\", version: ~1.2}}
+"
+        ))
+        .unwrap();
+        let charts: Vec<(ChartSource, &str, &str, Location, String)> = manifest
+            .spec
+            .charts
+            .iter()
+            .map(|c| {
+                (
+                    c.source.clone(),
+                    c.name.as_str(),
+                    c.version.as_str(),
+                    c.location,
+                    c.key(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            charts,
+            vec![
+                (
+                    ChartSource::Repo("https://helm.cilium.io".into()),
+                    "cilium",
+                    "1.16.5",
+                    Location { line: 6, column: 7 },
+                    "https://helm.cilium.io/cilium".into()
+                ),
+                (
+                    ChartSource::Oci("registry-1.docker.io/bitnamicharts/redis".into()),
+                    "redis",
+                    ">=20.6.0 <21",
+                    Location { line: 9, column: 7 },
+                    "oci://registry-1.docker.io/bitnamicharts/redis".into()
+                ),
+                (
+                    ChartSource::Repo("http://127.0.0.1:8080/charts".into()),
+                    "demo",
+                    "~1.2",
+                    Location {
+                        line: 11,
+                        column: 7
+                    },
+                    "http://127.0.0.1:8080/charts/demo".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_charts() {
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - {{name: cilium, repo: https://helm.cilium.io, version: 1.16.5, ref: oci://a.io/b/c}}\n"
+        ));
+        assert_snapshot!(e, @"platform.yaml:6:74: give either `repo` (an HTTP chart repository) or `ref` (oci://...), not both");
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - name: cilium\n      version: 1.16.5\n"
+        ));
+        assert_snapshot!(e, @"platform.yaml:6:7: repo is missing; add `repo: https://...` (an HTTP chart repository) with `name`, or `ref: oci://host/path/name`");
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - repo: https://helm.cilium.io\n      version: 1.16.5\n"
+        ));
+        assert_snapshot!(e, @"platform.yaml:6:7: name is missing; add the chart's name in the repository, e.g. `name: cilium`");
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - repo: https://helm.cilium.io\n      name: cilium\n"
+        ));
+        assert_snapshot!(e, @r#"platform.yaml:6:7: version is missing; add the chart version: exact (`version: 1.16.5`) or a Helm range (`version: "~1.16"`)"#);
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - repo: https://helm.cilium.io\n      name: cilium\n      version: \">= 1.16 junk\"\n"
+        ));
+        assert_snapshot!(e, @r#"platform.yaml:8:16: ">= 1.16 junk" is not a Helm version constraint (improper constraint ">= 1.16 junk"); write an exact version (1.16.5) or a range such as ">=1.16.0 <1.17.0", "~1.16", "^1.16", "1.16.x""#);
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - ref: oci://ghcr.io/x/redis:1.0\n      version: 1.0\n"
+        ));
+        assert_snapshot!(e, @r#"platform.yaml:6:12: chart reference "oci://ghcr.io/x/redis:1.0" has a tag; write the version in `version`, e.g. `ref: oci://ghcr.io/x/redis` and `version: 1.0`"#);
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - repo: ftp://x.io\n      name: a\n      version: 1.0.0\n"
+        ));
+        assert_snapshot!(e, @r#"platform.yaml:6:13: chart repository "ftp://x.io" is not http(s); for an OCI registry write `ref: oci://host/path/name` instead of `repo`"#);
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - repo: https://x.io\n      name: ../a\n      version: 1.0.0\n"
+        ));
+        assert_snapshot!(e, @r#"platform.yaml:7:13: invalid chart name "../a": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"#);
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - {{repo: https://x.io, name: a, version: 1.0.0}}\n    - {{repo: \"https://x.io/\", name: a, version: 2.0.0}}\n"
+        ));
+        assert_snapshot!(e, @"platform.yaml:7:7: duplicate chart https://x.io/a, first listed at line 6; a release carries one version of a chart: remove one entry");
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - {{repo: https://x.io, name: a, versions: 1.0.0}}\n"
+        ));
+        assert_snapshot!(e, @r#"platform.yaml:6:37: unknown field "versions"; did you mean "version"? (allowed here: name, repo, ref, version)"#);
+        let e = err(&format!("{HEAD}spec:\n  charts:\n    - cilium\n"));
+        assert_snapshot!(e, @r#"platform.yaml:6:7: invalid type: string "cilium", expected a mapping with `name` and `repo` (HTTP chart repository) or `ref` (oci://...), and `version`"#);
+        let e = err(&format!(
+            "{HEAD}spec:\n  charts:\n    - {{ref: oci://a.io/b/c, name: c, version: 1.0.0}}\n"
+        ));
+        assert_snapshot!(e, @"platform.yaml:6:35: `name` is not used with `ref`: the chart's name is the last part of the oci:// reference; remove `name`");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! upstream registry has it, so a K3s mirror works with or without a rewrite rule.
 
 pub mod catalog;
+pub mod charts;
 pub mod files;
 pub mod registry;
 pub mod route;
@@ -72,6 +73,8 @@ pub struct Bundle {
     pub files: FileTree,
     /// Entries that are not served, and tags two entries claim.
     pub notes: Vec<String>,
+    /// The charts served under `/charts/`.
+    pub charts: charts::ChartRepo,
 }
 
 impl Bundle {
@@ -124,10 +127,19 @@ impl Bundle {
         let (catalog, mut notes) = Catalog::build(&walked.entries);
         let (files, file_notes) = FileTree::build(&layout, &walked.entries);
         notes.extend(file_notes);
+        let (charts, chart_notes) =
+            charts::ChartRepo::build(&layout, &walked.entries).map_err(|e| {
+                ServeError::Incomplete {
+                    bundle: root.display().to_string(),
+                    problems: vec![e.to_string()],
+                }
+            })?;
+        notes.extend(chart_notes);
         Ok(Bundle {
             registry: Registry::new(layout, catalog),
             files,
             notes,
+            charts,
         })
     }
 }

@@ -420,7 +420,7 @@ pub fn parse_range(value: &str, total: u64) -> ByteRange {
 }
 
 /// Streams a blob file, whole or a byte range of it (`ranges` only for the blob endpoint).
-async fn serve_file(
+pub(crate) async fn serve_file(
     layout: &Layout,
     digest: &Digest,
     content_type: &str,

@@ -190,12 +190,17 @@ impl Connected<IncomingStream<'_, ServeListener>> for Peer {
 
 /// Every endpoint the server has; later mirrors (charts, files) join here.
 pub fn router(registry: Arc<Registry>, files: Arc<FileTree>, ui: Ui) -> Router {
+    router_with(registry, crate::serve::files::router(files), ui)
+}
+
+/// The registry plus HTTP mirrors (`/charts/`, `/files/`), every request logged.
+pub fn router_with(registry: Arc<Registry>, mirrors: Router, ui: Ui) -> Router {
     Router::new()
         .route("/v2", any(registry::handle))
         .route("/v2/", any(registry::handle))
         .route("/v2/{*path}", any(registry::handle))
         .with_state(registry)
-        .merge(crate::serve::files::router(files))
+        .merge(mirrors)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
         .layer(middleware::from_fn_with_state(ui, log_request))
 }

@@ -1,6 +1,7 @@
 //! Sources: transports that bring content from upstream into the store.
 
 pub mod file;
+pub mod helm;
 pub mod http;
 pub mod image;
 pub mod registry;

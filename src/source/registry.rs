@@ -91,6 +91,37 @@ impl RegistrySource {
         })
     }
 
+    /// Every tag of a repository (following `last=` pages until the registry has no more).
+    pub async fn list_tags(&self, repository: &Reference) -> Result<Vec<String>, RegistryError> {
+        /// Enough pages for any real repository; a registry that never ends is cut off.
+        const MAX_PAGES: usize = 1000;
+        let image = to_oci(repository);
+        let host = repository.registry().to_string();
+        let auth = self.connection.auth(&host);
+        let what = format!("{} (tag list)", repository.name());
+        let mut tags: Vec<String> = Vec::new();
+        let mut last: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .connection
+                .retry(&host, &what, || {
+                    self.connection
+                        .client
+                        .list_tags(&image, &auth, None, last.as_deref())
+                })
+                .await?;
+            let new_last = page.tags.last().cloned();
+            if page.tags.is_empty() || new_last == last {
+                break;
+            }
+            tags.extend(page.tags);
+            last = new_last;
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
     /// Fetches a small blob (an image config) into memory, checking its digest.
     pub async fn fetch_small_blob(
         &self,

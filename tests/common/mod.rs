@@ -24,10 +24,12 @@ pub mod containerd;
 pub mod faultproxy;
 pub mod ferry;
 pub mod fileserver;
+pub mod helm;
 pub mod images;
 pub mod prism;
 pub mod registry;
 pub mod skopeo;
+pub mod static_http;
 pub mod token;
 pub mod util;
 

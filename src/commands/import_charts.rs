@@ -1,0 +1,89 @@
+//! `ferry import charts`: verify the bundle, then write its charts into a classic Helm chart
+//! repository directory (`.tgz` files and a merged `index.yaml`).
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::cli::ImportChartsArgs;
+use crate::layout::Layout;
+use crate::layout::graph::walk;
+use crate::layout::verify::read_verified_index;
+use crate::progress::Ui;
+use crate::source::helm::artifact::rfc3339;
+use crate::target::chart_repo::{self, ChartRepoReport};
+
+#[derive(Serialize)]
+struct Imported {
+    target: String,
+    charts: usize,
+    #[serde(flatten)]
+    report: ChartRepoReport,
+    seconds: f64,
+}
+
+/// Runs `ferry import charts`.
+pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
+    let base_url = match &args.base_url {
+        None => None,
+        Some(url) => {
+            let parsed = reqwest::Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if parsed.is_none() {
+                bail!(
+                    "--base-url {url:?} is not an absolute http(s) URL; give the URL the repository directory will be served under, e.g. https://charts.site.local"
+                );
+            }
+            Some(url.trim_end_matches('/').to_string())
+        }
+    };
+    let key = super::trust_key(&args.trust)?;
+    let layout = Layout::open(&args.source)?;
+    let started = Instant::now();
+    // Nothing is written, not even the target directory, before the bundle is verified.
+    super::verify::require_verified(ui, &layout, key.as_ref())?;
+    let (_, index) = read_verified_index(&layout, key.as_ref())?;
+    let walked = walk(&layout, &index);
+    let to = args.to.clone();
+    let generated = rfc3339(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    );
+    let (charts, report) = tokio::task::spawn_blocking(move || {
+        let charts = chart_repo::bundle_charts(&layout, &walked.entries)?;
+        let report = chart_repo::import(&layout, &charts, &to, base_url.as_deref(), &generated)?;
+        Ok::<_, chart_repo::ChartRepoError>((charts.len(), report))
+    })
+    .await
+    .context("the import stopped unexpectedly")?
+    .with_context(|| {
+        format!(
+            "cannot import the charts into {}; archives already written stay, the index was not changed",
+            args.to.display()
+        )
+    })?;
+    if charts == 0 {
+        ui.warn(format!("{} has no charts", args.source.display()));
+    }
+    let result = Imported {
+        target: args.to.display().to_string(),
+        charts,
+        report,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    ui.result(&result, || {
+        format!(
+            "imported {} chart(s) into {}: {} written, {} already there; index.yaml lists {} chart version(s)\n",
+            result.charts,
+            result.target,
+            result.report.written.len(),
+            result.report.present.len(),
+            result.report.index_entries
+        )
+    });
+    Ok(())
+}
