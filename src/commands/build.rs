@@ -133,7 +133,18 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
 
     // Other kinds of content (charts, files, apt) add their entries here, after the images,
     // each from its own source module: `extra.extend(source::<kind>::build(...).await?)`.
-    let extra: Vec<Descriptor> = Vec::new();
+    let mut extra: Vec<Descriptor> = Vec::new();
+    extra.extend(
+        super::apt::build_apt(
+            ui,
+            &layout,
+            &manifest,
+            &lock,
+            &args.registry,
+            args.jobs as usize,
+        )
+        .await?,
+    );
 
     let index_bytes = index_json(&lock, &lock_digest, &extra)?;
     let index_digest = Digest::of_bytes(&index_bytes);
@@ -148,7 +159,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         bundle: args.out.display().to_string(),
         lock: lock_path.display().to_string(),
         index_digest,
-        entries: lock.images.len(),
+        entries: lock.images.len() + extra.len(),
         blobs: jobs.len(),
         fetched_blobs: missing.len(),
         fetched_bytes: fetched.into_inner(),

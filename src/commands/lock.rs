@@ -115,6 +115,7 @@ pub async fn resolve_all(
             None => images.push(fresh.next().context("internal: resolve count")?),
         }
     }
+    let apt = super::apt::lock_apt(ui, manifest, keep, registry).await?;
     Ok(Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
@@ -122,6 +123,7 @@ pub async fn resolve_all(
             version: manifest.metadata.version.clone(),
         },
         images,
+        apt,
     })
 }
 

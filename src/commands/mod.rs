@@ -1,5 +1,6 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
+pub mod apt;
 pub mod build;
 pub mod import_registry;
 pub mod inspect;

@@ -60,6 +60,9 @@ pub struct Lock {
     pub release: LockedRelease,
     /// Images in manifest order.
     pub images: Vec<LockedImage>,
+    /// apt packages, resolved (absent when the manifest has no `spec.apt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt: Option<super::apt::LockedApt>,
 }
 
 /// Release name and version.
@@ -221,6 +224,10 @@ impl Lock {
                 ));
             }
         }
+        out.extend(super::apt::differences(
+            self.apt.as_ref(),
+            manifest.spec.apt.as_ref(),
+        ));
         out
     }
 }

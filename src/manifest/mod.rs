@@ -25,6 +25,7 @@
 //! Adding a content kind (charts, files, apt) means one field in `raw::Spec`, one public
 //! type with its `Spec` field, and one `Validator` method, as images have.
 
+pub mod apt;
 pub mod lock;
 pub mod platform;
 pub mod reference;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{MessageFormatter, Spanned};
 
+pub use apt::{AptPackage, AptSource, AptSpec};
 pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};
 
@@ -74,6 +76,8 @@ pub struct Spec {
     pub platforms: Vec<Platform>,
     /// Container images, in manifest order.
     pub images: Vec<ImageSpec>,
+    /// apt packages and their sources (`spec.apt`), if any.
+    pub apt: Option<AptSpec>,
 }
 
 /// One container image to carry.
@@ -451,6 +455,7 @@ mod raw {
     pub(super) struct Spec {
         pub platforms: Option<SpannedList>,
         pub images: Option<Vec<Spanned<Image>>>,
+        pub apt: Option<Spanned<super::apt::raw::Apt>>,
     }
 
     /// An entry of `spec.images`: a plain reference or a mapping.
@@ -623,7 +628,12 @@ impl Validator<'_> {
             None => vec![default_platform()],
         };
         let images = self.images(spec.images.unwrap_or_default(), &platforms)?;
-        Ok(Spec { platforms, images })
+        let apt = spec.apt.map(|a| self.apt(a)).transpose()?;
+        Ok(Spec {
+            platforms,
+            images,
+            apt,
+        })
     }
 
     fn images(
@@ -986,7 +996,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, apt)"#);
     }
 
     #[test]
