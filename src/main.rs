@@ -25,8 +25,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Key(KeyCommand::Generate { output_dir, force }) => {
-                commands::key::generate(&ui, output_dir, *force)
+            Command::Key(KeyCommand::Generate {
+                output_dir,
+                force,
+                apt,
+            }) => {
+                if *apt {
+                    commands::key::generate_apt(&ui, output_dir, *force)
+                } else {
+                    commands::key::generate(&ui, output_dir, *force)
+                }
             }
             Command::Lock(args) => commands::lock::run(&ui, args).await,
             Command::Build(args) => commands::build::run(&ui, args).await,
@@ -36,6 +44,7 @@ fn main() -> ExitCode {
             Command::Import(ImportCommand::Registry(args)) => {
                 commands::import_registry::run(&ui, args).await
             }
+            Command::Import(ImportCommand::Apt(args)) => commands::import_apt::run(&ui, args),
             Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
             Command::Login(args) => commands::login::run(&ui, args).await,
             Command::Serve(args) => commands::serve::run(&ui, args).await,
@@ -55,6 +64,9 @@ fn check_usage(cli: &Cli) {
     let (key, no_signature) = match &cli.command {
         Command::Verify(args) => (args.key.is_some(), args.no_signature),
         Command::Import(ImportCommand::Registry(args)) => {
+            (args.trust.key.is_some(), args.trust.no_signature)
+        }
+        Command::Import(ImportCommand::Apt(args)) => {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
         _ => (true, false),
@@ -77,8 +89,10 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+        // rpgp warns about packet details that are no concern of ferry's users.
+        tracing_subscriber::EnvFilter::new(format!("ferry={level},warn,pgp=error"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

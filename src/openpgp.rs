@@ -393,6 +393,13 @@ impl Keyring {
     }
 }
 
+/// The text of a cleartext-signed document, without checking its signature (for documents
+/// whose integrity is already proven, such as the upstream `InRelease` inside a verified bundle).
+pub fn cleartext_body(document: &str) -> Option<String> {
+    let (message, _) = CleartextSignedMessage::from_string(document).ok()?;
+    Some(message.signed_text().replace("\r\n", "\n"))
+}
+
 /// `YYYY-MM-DD` of a Unix time, for messages.
 fn date(secs: u64) -> String {
     crate::source::apt::release::format_date(secs)

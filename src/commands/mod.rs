@@ -2,6 +2,7 @@
 
 pub mod apt;
 pub mod build;
+pub mod import_apt;
 pub mod import_registry;
 pub mod inspect;
 pub mod key;
