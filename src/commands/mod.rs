@@ -10,6 +10,7 @@ pub mod lock;
 pub mod login;
 pub mod registries_config;
 pub mod serve;
+pub mod serve_apt;
 pub mod sign;
 pub mod verify;
 

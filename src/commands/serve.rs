@@ -29,6 +29,13 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         .map(super::load_verifying_key)
         .transpose()?;
     let fingerprint = key.as_ref().map(|k| k.fingerprint());
+    // The apt key's password is checked before the bundle is read.
+    let apt_key = args
+        .apt_signing_key
+        .as_deref()
+        .map(super::import_apt::load_site_key)
+        .transpose()?;
+    super::import_apt::check_suite(args.apt_suite.as_deref())?;
     // A certificate that cannot be used fails before the bundle is read.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
@@ -37,9 +44,19 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let bundle_name = args.source.display().to_string();
     // Opening reads and hashes every manifest: blocking file work, kept off the runtime.
     let source = args.source.clone();
-    let bundle = tokio::task::spawn_blocking(move || Bundle::open(&source, key.as_ref()))
-        .await
-        .context("checking the bundle stopped unexpectedly")??;
+    let apt_suite = args.apt_suite.clone();
+    let (bundle, apt) = tokio::task::spawn_blocking(move || {
+        let bundle = Bundle::open(&source, key.as_ref())?;
+        let apt = match &apt_key {
+            Some(site) => {
+                super::serve_apt::open(&source, key.as_ref(), site, apt_suite.as_deref())?
+            }
+            None => None,
+        };
+        anyhow::Ok((bundle, apt))
+    })
+    .await
+    .context("checking the bundle stopped unexpectedly")??;
     match &fingerprint {
         Some(f) => ui.status(format!("signature OK: index.json signed by key {f}")),
         None => ui.warn(format!(
@@ -51,6 +68,10 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let catalog = bundle.registry.catalog();
     for (kind, count) in catalog.other_kinds() {
+        if kind == "apt" {
+            super::serve_apt::report(ui, apt.as_deref(), *count);
+            continue;
+        }
         ui.status(format!(
             "{count} {kind} entr{} not served (the registry serves images)",
             if *count == 1 { "y is" } else { "ies are" }
@@ -77,7 +98,11 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         format!("serving {bundle_name} on {url} ({repositories} repositories, {tags} tags)")
     });
 
-    let app = server::router(Arc::new(bundle.registry), ui.clone());
+    let mirrors = match apt {
+        Some(mirror) => crate::serve::apt::routes(mirror),
+        None => axum::Router::new(),
+    };
+    let app = server::router_with(Arc::new(bundle.registry), mirrors, ui.clone());
     server::run(listener, app, ui, server::shutdown_signal())
         .await
         .map_err(|reason| ServeError::Bind {

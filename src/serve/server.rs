@@ -190,11 +190,17 @@ impl Connected<IncomingStream<'_, ServeListener>> for Peer {
 
 /// Every endpoint the server has; later mirrors (charts, files) join here.
 pub fn router(registry: Arc<Registry>, ui: Ui) -> Router {
+    router_with(registry, Router::new(), ui)
+}
+
+/// The registry plus further mirrors (`/apt/`), each a router with its own state.
+pub fn router_with(registry: Arc<Registry>, mirrors: Router, ui: Ui) -> Router {
     Router::new()
         .route("/v2", any(registry::handle))
         .route("/v2/", any(registry::handle))
         .route("/v2/{*path}", any(registry::handle))
         .with_state(registry)
+        .merge(mirrors)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
         .layer(middleware::from_fn_with_state(ui, log_request))
 }
