@@ -548,10 +548,23 @@ impl SiteKey {
 
     /// Signatures are dated an hour back (never before the key), so a host whose clock runs a
     /// little behind the importer's does not see a signature "from the future".
+    /// Never before the newest self-signature either: sqv checks that the key was bound (by
+    /// a self-signature) at the time of the signature.
     fn signature_time(&self) -> Timestamp {
-        let key_created = self.secret.primary_key.created_at().as_secs();
+        let bound = self
+            .secret
+            .details
+            .users
+            .iter()
+            .flat_map(|u| u.signatures.iter())
+            .chain(self.secret.details.direct_signatures.iter())
+            .filter_map(|s| s.created())
+            .map(|t| t.as_secs())
+            .max()
+            .unwrap_or(0)
+            .max(self.secret.primary_key.created_at().as_secs());
         let now = Timestamp::now().as_secs();
-        Timestamp::from_secs(now.saturating_sub(3600).max(key_created))
+        Timestamp::from_secs(now.saturating_sub(3600).max(bound))
     }
 }
 

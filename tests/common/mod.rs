@@ -27,6 +27,7 @@ pub mod images;
 pub mod prism;
 pub mod registry;
 pub mod skopeo;
+pub mod static_http;
 pub mod util;
 
 pub use containerd::{Containerd, tar_layout};
