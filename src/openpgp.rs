@@ -71,9 +71,12 @@ pub struct Keyring {
     keys: Vec<SignedPublicKey>,
 }
 
+/// Checks one signature over some data with one key.
+type Verifier<'a> = Box<dyn Fn(&Signature, &[u8]) -> pgp::errors::Result<()> + 'a>;
+
 /// A key that may sign, with the times that bound its validity.
 struct SigningCandidate<'a> {
-    key: Box<dyn Fn(&Signature, &[u8]) -> pgp::errors::Result<()> + 'a>,
+    key: Verifier<'a>,
     key_id: pgp::types::KeyId,
     fingerprint: pgp::types::Fingerprint,
     created: u32,
@@ -581,7 +584,10 @@ mod tests {
         let keyring = Keyring::from_bytes(&generated.public_binary, "site.gpg").unwrap();
         let armored = Keyring::from_bytes(generated.public_armored.as_bytes(), "site.asc").unwrap();
         assert_eq!(keyring.fingerprints(), armored.fingerprints());
-        assert_eq!(keyring.fingerprints(), [generated.fingerprint.clone()]);
+        assert_eq!(
+            keyring.fingerprints(),
+            std::slice::from_ref(&generated.fingerprint)
+        );
 
         let text = "Origin: ferry\nSuite: stable\n-dash: line\nSHA256:\n abc 1 main/Packages\n";
         let signed = key.clearsign(text).unwrap();

@@ -56,6 +56,15 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
                 .join(",")
         ));
     }
+    if let Some(apt) = &lock.apt {
+        for source in &apt.sources {
+            out.push_str(&format!(
+                "{}  {} apt packages\n",
+                source.url,
+                source.packages.len()
+            ));
+        }
+    }
     out.push_str(&format!(
         "locked {} images into {}\n",
         lock.images.len(),

@@ -64,75 +64,79 @@ impl<'a> Stanza<'a> {
     }
 }
 
+/// A stanza being read: where it starts and ends, its first line, its fields so far.
+struct Open<'a> {
+    start: usize,
+    end: usize,
+    line: usize,
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Open<'a> {
+    fn close(self, text: &'a str) -> Stanza<'a> {
+        Stanza {
+            text: &text[self.start..self.end],
+            line: self.line,
+            fields: self.fields,
+        }
+    }
+}
+
 /// Splits control data into stanzas. Comment lines (`#`) are skipped, as dpkg does.
 pub fn stanzas(text: &str) -> Result<Vec<Stanza<'_>>, ControlError> {
     let mut out = Vec::new();
-    let mut current: Option<(usize, usize, usize, Vec<(&str, &str)>)> = None; // start, end, line, fields
+    let mut current: Option<Open<'_>> = None;
     let mut offset = 0;
     for (index, raw_line) in text.split_inclusive('\n').enumerate() {
         let line_start = offset;
         offset += raw_line.len();
         let line = raw_line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
-            if let Some((start, end, first, fields)) = current.take() {
-                out.push(Stanza {
-                    text: &text[start..end],
-                    line: first,
-                    fields,
-                });
+            if let Some(open) = current.take() {
+                out.push(open.close(text));
             }
             continue;
         }
-        if line.starts_with('#') && current.as_ref().is_none_or(|c| c.3.is_empty()) {
+        if line.starts_with('#') && current.is_none() {
             continue;
         }
         let line_end = line_start + line.len();
+        let bad = || ControlError::BadLine {
+            line: index + 1,
+            text: shorten(line),
+        };
         if line.starts_with([' ', '\t']) {
-            match current.as_mut() {
-                Some((_, end, _, fields)) if !fields.is_empty() => {
-                    *end = line_end;
-                    let last = fields.last_mut().expect("not empty");
-                    // The value is a slice of `text`: extend it over this line.
-                    let value_start = last.1.as_ptr() as usize - text.as_ptr() as usize;
-                    last.1 = &text[value_start..line_end];
-                }
-                _ => {
-                    return Err(ControlError::BadLine {
-                        line: index + 1,
-                        text: shorten(line),
-                    });
-                }
-            }
+            let open = current.as_mut().ok_or_else(bad)?;
+            open.end = line_end;
+            let last = open.fields.last_mut().ok_or_else(bad)?;
+            // The value is a slice of `text`: extend it over this line.
+            let value_start = last.1.as_ptr() as usize - text.as_ptr() as usize;
+            last.1 = &text[value_start..line_end];
             continue;
         }
-        let Some(colon) = line.find(':') else {
-            return Err(ControlError::BadLine {
-                line: index + 1,
-                text: shorten(line),
-            });
-        };
+        let colon = line.find(':').ok_or_else(bad)?;
         let name = &line[..colon];
         if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(ControlError::BadLine {
-                line: index + 1,
-                text: shorten(line),
-            });
+            return Err(bad());
         }
         let value = &text[line_start + colon + 1..line_end];
         match current.as_mut() {
-            Some((_, end, _, fields)) => {
-                *end = line_end;
-                fields.push((name, value));
+            Some(open) => {
+                open.end = line_end;
+                open.fields.push((name, value));
             }
-            None => current = Some((line_start, line_end, index + 1, vec![(name, value)])),
+            None => {
+                current = Some(Open {
+                    start: line_start,
+                    end: line_end,
+                    line: index + 1,
+                    fields: vec![(name, value)],
+                })
+            }
         }
     }
-    if let Some((start, end, first, fields)) = current.take() {
-        out.push(Stanza {
-            text: &text[start..end],
-            line: first,
-            fields,
-        });
+    if let Some(open) = current.take() {
+        out.push(open.close(text));
     }
     Ok(out)
 }

@@ -160,7 +160,7 @@ pub enum AptError {
         /// URL.
         url: String,
         /// Why.
-        error: HttpError,
+        error: Box<HttpError>,
     },
     /// The store failed.
     #[error(transparent)]
@@ -753,7 +753,7 @@ pub async fn build(
                         package: deb.package.clone(),
                         version: deb.version.clone(),
                         url,
-                        error,
+                        error: Box::new(error),
                     })
             }
         })
