@@ -358,6 +358,12 @@ fn build_import_then_apt_get_installs_everything() {
         &f.repo.keyring,
     );
     ok(&mut f.build(&manifest, "bundle"));
+    // The same lock gives the same index.json, also when nothing is left to reuse.
+    ok(f.build(&manifest, "rebuilt").arg("--locked"));
+    assert_eq!(
+        std::fs::read(f.env.path().join("bundle/index.json")).unwrap(),
+        std::fs::read(f.env.path().join("rebuilt/index.json")).unwrap()
+    );
 
     // The lock records every package exactly.
     let lock: serde_json::Value =
@@ -939,4 +945,76 @@ fn real_debian_archive_resolves_like_apt_get() {
         Vec::<&String>::new(),
         "apt-get installs packages ferry did not take"
     );
+}
+
+/// Clearsigns every suite's Release of `repo` again with the key in `home`.
+fn resign(home: &Path, repo: &Path, extra: &[&str]) {
+    for suite in ["stable", "updates"] {
+        let dists = repo.join("dists").join(suite);
+        run(gpg(home)
+            .args(extra)
+            .args(["--clearsign", "-o"])
+            .arg(dists.join("InRelease"))
+            .arg(dists.join("Release")));
+    }
+}
+
+#[test]
+fn weak_and_expired_signatures_are_refused() {
+    let f = Fixture::new();
+    // SHA-1 signatures do not count, even by a key of the keyring.
+    let home = f.repo.root.join("gnupg-rsa");
+    let rsa_keyring = f.repo.root.join("rsa-keyring.gpg");
+    std::fs::create_dir_all(&home).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let _kill = Repo {
+        root: f.repo.root.clone(),
+        gnupg: home.clone(),
+        keyring: rsa_keyring.clone(),
+    };
+    run(gpg(&home).args([
+        "--quick-gen-key",
+        "rsa <rsa@ferry.invalid>",
+        "rsa2048",
+        "sign",
+        "0",
+    ]));
+    run(gpg(&home).arg("--export").arg("-o").arg(&rsa_keyring));
+    let dir = f.variant("sha1");
+    resign(&home, &dir, &["--digest-algo", "SHA1"]);
+    let manifest = f.manifest("sha1.yaml", "sha1", "[tool]", &rsa_keyring);
+    let e = fails(&mut f.build(&manifest, "b1"));
+    assert!(e.contains("uses SHA1, which is too weak"), "{e}");
+    // The same key with SHA-256 is fine: it was the hash that was refused.
+    let dir = f.variant("sha256");
+    resign(&home, &dir, &["--digest-algo", "SHA256"]);
+    let manifest = f.manifest("sha256.yaml", "sha256", "[tool]", &rsa_keyring);
+    ok(&mut f.build(&manifest, "b2"));
+
+    // A key that expired (made and used in 2020, valid for a day).
+    let home = f.repo.root.join("gnupg-old");
+    let old_keyring = f.repo.root.join("old-keyring.gpg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let _kill_old = Repo {
+        root: f.repo.root.clone(),
+        gnupg: home.clone(),
+        keyring: old_keyring.clone(),
+    };
+    run(gpg(&home).args([
+        "--faked-system-time",
+        "20200101T000000!",
+        "--quick-gen-key",
+        "old <old@ferry.invalid>",
+        "ed25519",
+        "sign",
+        "1d",
+    ]));
+    run(gpg(&home).arg("--export").arg("-o").arg(&old_keyring));
+    let dir = f.variant("expired");
+    resign(&home, &dir, &["--faked-system-time", "20200101T120000!"]);
+    let manifest = f.manifest("expired.yaml", "expired", "[tool]", &old_keyring);
+    let e = fails(&mut f.build(&manifest, "b3"));
+    assert!(e.contains("the key expired on"), "{e}");
 }
