@@ -474,3 +474,83 @@ pub fn differences(locked: Option<&LockedApt>, spec: Option<&AptSpec>) -> Vec<St
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::manifest::Manifest;
+
+    const HEAD: &str = "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {name: p, version: \"1\"}\nspec:\n  apt:\n";
+
+    fn parse(apt: &str) -> Result<Manifest, String> {
+        Manifest::parse(&format!("{HEAD}{apt}"), Path::new("m/platform.yaml"))
+            .map_err(|e| e.to_string())
+    }
+
+    const SOURCE: &str = "    sources:\n      - url: http://deb.debian.org/debian/\n        suites: [bookworm, bookworm-updates]\n        components: [main]\n        keyring: keys/debian.gpg\n";
+
+    #[test]
+    fn parses_sources_and_packages() {
+        let m = parse(&format!(
+            "{SOURCE}    packages: [curl, \"policycoreutils (>= 3.3)\", \"a | b\"]\n    recommends: true\n    exclude-installed: base.status\n"
+        ))
+        .unwrap();
+        let apt = m.spec.apt.unwrap();
+        let s = &apt.sources[0];
+        assert_eq!(s.url, "http://deb.debian.org/debian");
+        assert_eq!(s.architectures, ["amd64"]);
+        assert_eq!(s.keyring.path, Path::new("m/keys/debian.gpg"));
+        assert_eq!(
+            (s.keyring.location.line, s.keyring.location.column),
+            (10, 18)
+        );
+        assert_eq!(
+            apt.packages[1].relation.to_string(),
+            "policycoreutils (>= 3.3)"
+        );
+        assert_eq!(apt.packages[2].relation.alternatives.len(), 2);
+        assert!(apt.recommends);
+        assert_eq!(
+            apt.exclude_installed.unwrap().path,
+            Path::new("m/base.status")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let e = parse("    packages: [curl]\n").unwrap_err();
+        assert!(
+            e.starts_with("m/platform.yaml:6:5: apt.sources is missing"),
+            "{e}"
+        );
+        let e = parse(&format!("{SOURCE}    packages: [curl, \"bad (=> 1)\"]\n")).unwrap_err();
+        assert!(
+            e.starts_with("m/platform.yaml:11:22: invalid apt package \"bad (=> 1)\""),
+            "{e}"
+        );
+        let e = parse(&format!("{SOURCE}    packages: [curl, curl]\n")).unwrap_err();
+        assert!(
+            e.contains("11:22: apt package \"curl\" is already listed"),
+            "{e}"
+        );
+        let e = parse(&SOURCE.replace("http://deb.debian.org/debian/", "ftp://x")).unwrap_err();
+        assert!(
+            e.starts_with("m/platform.yaml:7:14: invalid apt source url \"ftp://x\""),
+            "{e}"
+        );
+        let e = parse(&SOURCE.replace("        keyring: keys/debian.gpg\n", "")).unwrap_err();
+        assert!(e.contains("7:9: keyring is missing"), "{e}");
+        let e = parse(&SOURCE.replace("[main]", "[../main]")).unwrap_err();
+        assert!(e.contains("9:22: invalid component \"../main\""), "{e}");
+        let e = parse(&format!(
+            "{SOURCE}        architectures: [all]\n    packages: [x]\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("`all` packages are always included"), "{e}");
+        let e = parse(&format!("{SOURCE}        keyrings: x\n    packages: [x]\n")).unwrap_err();
+        assert!(e.contains("unknown field \"keyrings\""), "{e}");
+        let e = parse(&format!("{SOURCE}    packages: []\n")).unwrap_err();
+        assert!(e.contains("apt.packages is empty"), "{e}");
+    }
+}

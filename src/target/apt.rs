@@ -147,6 +147,19 @@ pub fn pool_path(component: &str, package: &str, filename: &str) -> Option<Strin
     Some(format!("pool/{component}/{prefix}/{package}/{base}"))
 }
 
+/// A suite, component or architecture name fit for a path: plain parts, `/` between them.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'~')
+                })
+        })
+}
+
 /// The stanza with its `Filename` line replaced.
 fn rewrite_filename(stanza: &str, filename: &str) -> String {
     let mut out = String::with_capacity(stanza.len());
@@ -238,9 +251,13 @@ pub fn from_bundle(
             let list_arch = annotation(ANNOTATION_ARCHITECTURE)
                 .unwrap_or_default()
                 .to_string();
-            if target_suite.is_empty() || component.is_empty() || list_arch.is_empty() {
+            // Annotations become directory names: only plain names pass.
+            if ![&target_suite, &component, &list_arch]
+                .iter()
+                .all(|n| plain_name(n))
+            {
                 return Err(bad(format!(
-                    "Packages layer {} lacks its suite, component or architecture",
+                    "Packages layer {} has no usable suite, component or architecture ({target_suite:?}, {component:?}, {list_arch:?})",
                     layer.digest
                 )));
             }
@@ -704,6 +721,10 @@ mod tests {
         assert_eq!(pool_path("main", "curl", "pool/.."), None);
         assert_eq!(pool_path("..", "curl", "curl_1.deb"), None);
         assert_eq!(pool_path("main", "../x", "curl_1.deb"), None);
+        assert!(plain_name("bookworm-security") && plain_name("updates/main"));
+        assert!(
+            !plain_name("../etc") && !plain_name("") && !plain_name("a//b") && !plain_name("/abs")
+        );
     }
 
     #[test]
