@@ -1018,3 +1018,44 @@ fn weak_and_expired_signatures_are_refused() {
     let e = fails(&mut f.build(&manifest, "b3"));
     assert!(e.contains("the key expired on"), "{e}");
 }
+
+#[test]
+fn installed_packages_are_not_carried_and_a_changed_status_file_outdates_the_lock() {
+    let f = Fixture::new();
+    let status = f.env.path().join("base.status");
+    std::fs::write(
+        &status,
+        "Package: base\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\nPackage: editor-b\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\nPackage: data\nStatus: deinstall ok config-files\nVersion: 2\nArchitecture: all\n",
+    )
+    .unwrap();
+    let manifest = f.env.manifest(
+        "release.yaml",
+        &std::fs::read_to_string(f.manifest("x.yaml", "good", "[tool]", &f.repo.keyring))
+            .unwrap()
+            .replace(
+                "    packages: [tool]\n",
+                "    packages: [tool]\n    exclude-installed: base.status\n",
+            ),
+    );
+    ok(f.env.ferry().arg("lock").arg(&manifest));
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.env.path().join("release.lock")).unwrap()).unwrap();
+    let mut names: Vec<&str> = lock["apt"]["sources"][0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["package"].as_str().unwrap())
+        .collect();
+    names.sort();
+    // base is installed; editor-b (installed) satisfies `editor-a | editor-b`; data is only
+    // configured, not installed, so it is carried.
+    assert_eq!(names, ["app", "data", "libfoo", "postfix-lite", "tool"]);
+    assert_eq!(lock["apt"]["excludeInstalled"]["path"], "base.status");
+
+    std::fs::write(&status, "").unwrap();
+    let e = fails(f.build(&manifest, "b").arg("--locked"));
+    assert!(
+        e.contains("apt exclude-installed file base.status changed since the lock"),
+        "{e}"
+    );
+}
