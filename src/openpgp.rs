@@ -403,7 +403,7 @@ pub fn cleartext_body(document: &str) -> Option<String> {
     Some(message.signed_text().replace("\r\n", "\n"))
 }
 
-/// `YYYY-MM-DD` of a Unix time, for messages.
+/// `DD Mon YYYY` of a Unix time, for messages.
 fn date(secs: u64) -> String {
     crate::source::apt::release::format_date(secs)
         .split(' ')

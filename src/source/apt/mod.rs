@@ -341,7 +341,7 @@ async fn fetch_index(
                 },
                 other => other.into(),
             })?;
-        let actual = hex::encode(sha2::Sha256::digest_bytes(&bytes));
+        let actual = Digest::of_bytes(&bytes).hex().to_string();
         if bytes.len() as u64 != entry.size || actual != entry.sha256 {
             return Err(AptError::IndexMismatch {
                 url,
@@ -360,18 +360,6 @@ async fn fetch_index(
         return Ok(Some((url, text)));
     }
     Ok(None)
-}
-
-/// Small extension so hashing a byte slice reads plainly.
-trait DigestBytes {
-    fn digest_bytes(bytes: &[u8]) -> Vec<u8>;
-}
-
-impl DigestBytes for sha2::Sha256 {
-    fn digest_bytes(bytes: &[u8]) -> Vec<u8> {
-        use sha2::Digest as _;
-        sha2::Sha256::digest(bytes).to_vec()
-    }
 }
 
 fn decompress(bytes: &[u8], kind: &str) -> Result<String, String> {
