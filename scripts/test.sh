@@ -91,6 +91,28 @@ if [[ ! -x "$helm_venv/bin/python" ]] \
     "$helm_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/tools/requirements.txt
 fi
 export FERRY_HELM_PYTHON="$helm_venv/bin/python"
+# apt tests (tests/apt.rs): dpkg-deb builds the test packages, gpg signs the test
+# repository, gpgv and sqv check the mirror's signatures, apt-get installs from it, curl
+# probes. sqv is optional (Debian bookworm and later have it): without it gpgv checks alone.
+apt_missing=()
+for pair in dpkg-deb:dpkg gpg:gnupg gpgconf:gnupg gpgv:gpgv apt-get:apt curl:curl; do
+    tool="${pair%%:*}" package="${pair#*:}"
+    if ! command -v "$tool" >/dev/null && [[ " ${apt_missing[*]} " != *" $package "* ]]; then
+        apt_missing+=("$package")
+    fi
+done
+if ((${#apt_missing[@]})) || ! command -v sqv >/dev/null; then
+    step "installing ${apt_missing[*]} sqv (apt tests)"
+    sudo=()
+    if ((EUID != 0)); then sudo=(sudo); fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q
+    if ((${#apt_missing[@]})); then
+        "${sudo[@]}" apt-get install -y -q --no-install-recommends "${apt_missing[@]}"
+    fi
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends sqv ||
+        echo "sqv is not available here: the apt tests check signatures with gpgv only"
+fi
 
 step "tool versions"
 cargo --version

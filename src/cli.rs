@@ -120,6 +120,8 @@ pub enum ImportCommand {
     Files(ImportFilesArgs),
     /// Write the bundle's charts into a classic Helm chart repository directory.
     Charts(ImportChartsArgs),
+    /// Write (or add to) a signed apt mirror directory from a bundle's apt packages.
+    Apt(ImportAptArgs),
 }
 
 /// Arguments of `ferry import files`.
@@ -153,6 +155,28 @@ pub struct ImportChartsArgs {
     /// Signature check.
     #[command(flatten)]
     pub trust: TrustArgs,
+}
+
+/// Arguments of `ferry import apt`.
+#[derive(Debug, Args)]
+pub struct ImportAptArgs {
+    /// The bundle directory.
+    pub source: PathBuf,
+    /// The mirror directory to write; what it already holds is kept and merged.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The site's apt signing key (`ferry key generate --apt`; password from FERRY_KEY_PASSWORD).
+    #[arg(long, value_name = "KEY")]
+    pub signing_key: PathBuf,
+    /// Put every package into this one suite [default: keep the upstream suite names].
+    #[arg(long, value_name = "NAME")]
+    pub suite: Option<String>,
+    /// The URL hosts reach the mirror at, for ferry.sources [default: file://DIR].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// How the bundle's signature is checked before anything is taken from it.
@@ -257,6 +281,13 @@ pub struct ServeArgs {
     /// Check the bundle's signature with this public key before serving.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Serve the bundle's apt packages under /apt/ as a mirror signed with this key
+    /// (`ferry key generate --apt`; password from FERRY_KEY_PASSWORD).
+    #[arg(long, value_name = "KEY")]
+    pub apt_signing_key: Option<PathBuf>,
+    /// Put every apt package into this one suite [default: keep the upstream suite names].
+    #[arg(long, value_name = "NAME", requires = "apt_signing_key")]
+    pub apt_suite: Option<String>,
 }
 
 /// Key commands.
@@ -272,6 +303,10 @@ pub enum KeyCommand {
         /// Replace existing key files.
         #[arg(long)]
         force: bool,
+        /// Make the site's apt signing key instead (OpenPGP Ed25519): ferry-apt-secret.asc
+        /// (protected by the password), ferry-apt-public.asc and the keyring ferry-apt.gpg.
+        #[arg(long)]
+        apt: bool,
     },
 }
 

@@ -12,6 +12,7 @@ pub mod distribution;
 pub mod layout;
 pub mod manifest;
 pub mod mapping;
+pub mod openpgp;
 pub mod progress;
 pub mod serve;
 pub mod sign;

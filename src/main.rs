@@ -25,8 +25,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Key(KeyCommand::Generate { output_dir, force }) => {
-                commands::key::generate(&ui, output_dir, *force)
+            Command::Key(KeyCommand::Generate {
+                output_dir,
+                force,
+                apt,
+            }) => {
+                if *apt {
+                    commands::key::generate_apt(&ui, output_dir, *force)
+                } else {
+                    commands::key::generate(&ui, output_dir, *force)
+                }
             }
             Command::Lock(args) => commands::lock::run(&ui, args).await,
             Command::Build(args) => commands::build::run(&ui, args).await,
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
                 commands::import_registry::run(&ui, args).await
             }
             Command::Import(ImportCommand::Files(args)) => commands::import_files::run(&ui, args),
+            Command::Import(ImportCommand::Apt(args)) => commands::import_apt::run(&ui, args),
             Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
             Command::Login(args) => commands::login::run(&ui, args).await,
             Command::Serve(args) => commands::serve::run(&ui, args).await,
@@ -68,6 +77,9 @@ fn check_usage(cli: &Cli) {
         Command::Import(ImportCommand::Files(args)) => {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
+        Command::Import(ImportCommand::Apt(args)) => {
+            (args.trust.key.is_some(), args.trust.no_signature)
+        }
         Command::Import(ImportCommand::Charts(args)) => {
             (args.trust.key.is_some(), args.trust.no_signature)
         }
@@ -91,8 +103,10 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+        // rpgp warns about packet details that are no concern of ferry's users.
+        tracing_subscriber::EnvFilter::new(format!("ferry={level},warn,pgp=error"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -158,6 +158,17 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     extra
         .extend(super::files::build(ui, &layout, &lock, &args.registry, args.jobs as usize).await?);
     extra.extend(super::charts::build(ui, &lock, &layout, &args.registry).await?);
+    extra.extend(
+        super::apt::build_apt(
+            ui,
+            &layout,
+            &manifest,
+            &lock,
+            &args.registry,
+            args.jobs as usize,
+        )
+        .await?,
+    );
 
     let mut delta_annotations = BTreeMap::new();
     if let Some(base) = &base {

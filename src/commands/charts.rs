@@ -270,6 +270,7 @@ mod tests {
             },
             images: vec![],
             files: vec![],
+            apt: None,
             charts: vec![chart(&[
                 "quay.io/cilium/cilium:v1.16.5",
                 "docker.io/library/redis:7.4",

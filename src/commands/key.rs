@@ -64,3 +64,55 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+/// File names of the apt site key `ferry key generate --apt` writes.
+pub const APT_SECRET_FILE: &str = "ferry-apt-secret.asc";
+/// The armored public key.
+pub const APT_PUBLIC_FILE: &str = "ferry-apt-public.asc";
+/// The binary keyring hosts name in `Signed-By`.
+pub const APT_KEYRING_FILE: &str = crate::target::apt::KEYRING_FILE;
+
+#[derive(Serialize)]
+struct GeneratedApt {
+    secret_key: String,
+    public_key: String,
+    keyring: String,
+    fingerprint: String,
+}
+
+/// Writes the site's apt signing key: armored secret (password-protected) and public key, and
+/// the binary keyring.
+pub fn generate_apt(ui: &Ui, dir: &Path, force: bool) -> anyhow::Result<()> {
+    let password = super::key_password()?;
+    let paths = [
+        dir.join(APT_SECRET_FILE),
+        dir.join(APT_PUBLIC_FILE),
+        dir.join(APT_KEYRING_FILE),
+    ];
+    for p in &paths {
+        if p.exists() && !force {
+            bail!(
+                "{} already exists; move it away or pass --force to replace it",
+                p.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let key = crate::openpgp::SiteKey::generate("ferry apt site key", &password)?;
+    write_private(&paths[0], key.secret_armored.as_bytes())?;
+    crate::layout::write_atomic(&paths[1], key.public_armored.as_bytes())?;
+    crate::layout::write_atomic(&paths[2], &key.public_binary)?;
+    let result = GeneratedApt {
+        secret_key: paths[0].display().to_string(),
+        public_key: paths[1].display().to_string(),
+        keyring: paths[2].display().to_string(),
+        fingerprint: key.fingerprint,
+    };
+    ui.result(&result, || {
+        format!(
+            "wrote {} (protected by the password), {} and the keyring {}\nOpenPGP fingerprint {}\n",
+            result.secret_key, result.public_key, result.keyring, result.fingerprint
+        )
+    });
+    Ok(())
+}

@@ -84,6 +84,15 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
         n => format!(" and {n} files"),
     };
     out.push_str(&super::charts::summary(lock));
+    if let Some(apt) = &lock.apt {
+        for source in &apt.sources {
+            out.push_str(&format!(
+                "{}  {} apt packages\n",
+                source.url,
+                source.packages.len()
+            ));
+        }
+    }
     out.push_str(&format!(
         "locked {} images{}{files} into {}\n",
         lock.images.len(),
@@ -150,6 +159,7 @@ pub async fn resolve_all(
         }
     }
     let files = super::files::lock(ui, manifest, keep, registry, files).await?;
+    let apt = super::apt::lock_apt(ui, manifest, keep, registry).await?;
     let lock = Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
@@ -159,6 +169,7 @@ pub async fn resolve_all(
         images,
         files,
         charts,
+        apt,
     };
     super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
     Ok(lock)

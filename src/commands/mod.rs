@@ -1,10 +1,12 @@
 //! One module per command: parse nothing, print results through [`crate::progress::Ui`].
 
+pub mod apt;
 pub mod build;
 pub mod charts;
 pub mod check;
 pub mod diff;
 pub mod files;
+pub mod import_apt;
 pub mod import_charts;
 pub mod import_files;
 pub mod import_registry;
@@ -15,6 +17,7 @@ pub mod login;
 pub mod pack;
 pub mod registries_config;
 pub mod serve;
+pub mod serve_apt;
 pub mod sign;
 pub mod verify;
 

@@ -30,6 +30,13 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         .map(super::load_verifying_key)
         .transpose()?;
     let fingerprint = key.as_ref().map(|k| k.fingerprint());
+    // The apt key's password is checked before the bundle is read.
+    let apt_key = args
+        .apt_signing_key
+        .as_deref()
+        .map(super::import_apt::load_site_key)
+        .transpose()?;
+    super::import_apt::check_suite(args.apt_suite.as_deref())?;
     // A certificate that cannot be used fails before the bundle is read.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
@@ -38,9 +45,19 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let bundle_name = args.source.display().to_string();
     // Opening reads and hashes every manifest: blocking file work, kept off the runtime.
     let source = args.source.clone();
-    let bundle = tokio::task::spawn_blocking(move || Bundle::open(&source, key.as_ref()))
-        .await
-        .context("checking the bundle stopped unexpectedly")??;
+    let apt_suite = args.apt_suite.clone();
+    let (bundle, apt) = tokio::task::spawn_blocking(move || {
+        let bundle = Bundle::open(&source, key.as_ref())?;
+        let apt = match &apt_key {
+            Some(site) => {
+                super::serve_apt::open(&source, key.as_ref(), site, apt_suite.as_deref())?
+            }
+            None => None,
+        };
+        anyhow::Ok((bundle, apt))
+    })
+    .await
+    .context("checking the bundle stopped unexpectedly")??;
     match &fingerprint {
         Some(f) => ui.status(format!("signature OK: index.json signed by key {f}")),
         None => ui.warn(format!(
@@ -59,6 +76,10 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     }
     for (kind, count) in catalog.other_kinds() {
         if kind == crate::layout::files::KIND || kind == crate::source::helm::KIND {
+            continue;
+        }
+        if kind == "apt" {
+            super::serve_apt::report(ui, apt.as_deref(), *count);
             continue;
         }
         ui.status(format!(
@@ -97,6 +118,10 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let mirrors = Arc::new(bundle.charts)
         .routes()
         .merge(crate::serve::files::router(Arc::new(bundle.files)));
+    let mirrors = match apt {
+        Some(mirror) => mirrors.merge(crate::serve::apt::routes(mirror)),
+        None => mirrors,
+    };
     let app = server::router_with(Arc::new(bundle.registry), mirrors, ui.clone());
     server::run(listener, app, ui, server::shutdown_signal())
         .await

@@ -67,6 +67,9 @@ pub struct Lock {
     /// Helm charts in manifest order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub charts: Vec<LockedChart>,
+    /// apt packages, resolved (absent when the manifest has no `spec.apt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt: Option<super::apt::LockedApt>,
 }
 
 /// One Helm chart, resolved: the exact version, its `.tgz` and where it came from.
@@ -336,6 +339,10 @@ impl Lock {
             &self.files,
             &manifest.spec.files,
         ));
+        out.extend(super::apt::differences(
+            self.apt.as_ref(),
+            manifest.spec.apt.as_ref(),
+        ));
         out
     }
 }
@@ -389,6 +396,7 @@ mod tests {
             },
             images: vec![],
             files: vec![],
+            apt: None,
             charts: m.spec.charts.iter().map(locked).collect(),
         };
         assert!(lock.differences(&m).is_empty());

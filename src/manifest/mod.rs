@@ -25,6 +25,7 @@
 //! Adding a content kind (charts, files, apt) means one field in `raw::Spec`, one public
 //! type with its `Spec` field, and one `Validator` method, as images have.
 
+pub mod apt;
 pub mod files;
 pub mod helm_chart;
 pub mod lock;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{MessageFormatter, Spanned};
 
+pub use apt::{AptPackage, AptSource, AptSpec};
 pub use files::{FilePin, FileSpec};
 pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};
@@ -81,6 +83,8 @@ pub struct Spec {
     pub files: Vec<FileSpec>,
     /// Helm charts, in manifest order.
     pub charts: Vec<ChartSpec>,
+    /// apt packages and their sources (`spec.apt`), if any.
+    pub apt: Option<AptSpec>,
 }
 
 /// One container image to carry.
@@ -516,6 +520,7 @@ mod raw {
         pub images: Option<Vec<Spanned<Image>>>,
         pub files: Option<Vec<Spanned<super::files::RawFile>>>,
         pub charts: Option<Vec<Spanned<Chart>>>,
+        pub apt: Option<Spanned<super::apt::raw::Apt>>,
     }
 
     /// An entry of `spec.images`: a plain reference or a mapping.
@@ -726,11 +731,13 @@ impl Validator<'_> {
         let images = self.images(spec.images.unwrap_or_default(), &platforms)?;
         let files = self.files(spec.files.unwrap_or_default())?;
         let charts = self.charts(spec.charts.unwrap_or_default())?;
+        let apt = spec.apt.map(|a| self.apt(a)).transpose()?;
         Ok(Spec {
             platforms,
             images,
             files,
             charts,
+            apt,
         })
     }
 
@@ -1178,7 +1185,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt)"#);
     }
 
     #[test]

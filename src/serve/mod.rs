@@ -5,6 +5,7 @@
 //! `localhost_5000/app`), and also by the upstream path alone (`cilium/cilium`) when only one
 //! upstream registry has it, so a K3s mirror works with or without a rewrite rule.
 
+pub mod apt;
 pub mod catalog;
 pub mod charts;
 pub mod files;

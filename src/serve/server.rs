@@ -193,7 +193,7 @@ pub fn router(registry: Arc<Registry>, files: Arc<FileTree>, ui: Ui) -> Router {
     router_with(registry, crate::serve::files::router(files), ui)
 }
 
-/// The registry plus HTTP mirrors (`/charts/`, `/files/`), every request logged.
+/// The registry plus HTTP mirrors (`/charts/`, `/files/`, `/apt/`), every request logged.
 pub fn router_with(registry: Arc<Registry>, mirrors: Router, ui: Ui) -> Router {
     Router::new()
         .route("/v2", any(registry::handle))

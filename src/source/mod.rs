@@ -1,5 +1,6 @@
 //! Sources: transports that bring content from upstream into the store.
 
+pub mod apt;
 pub mod file;
 pub mod helm;
 pub mod http;

@@ -1,0 +1,139 @@
+//! `ferry import apt`: verify the bundle, then write (or add to) a signed apt mirror.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::cli::ImportAptArgs;
+use crate::layout::Layout;
+use crate::layout::graph::walk;
+use crate::layout::verify::read_verified_index;
+use crate::openpgp::SiteKey;
+use crate::progress::{Ui, human_bytes};
+use crate::target::apt::{self, KEYRING_FILE, SOURCES_FILE, WriteReport};
+
+#[derive(Serialize)]
+struct Imported {
+    mirror: String,
+    suites: Vec<String>,
+    #[serde(flatten)]
+    report: WriteReport,
+    sources_file: String,
+    keyring: String,
+    fingerprint: String,
+    seconds: f64,
+}
+
+/// Loads the site's apt signing key, with the password from the environment.
+pub fn load_site_key(path: &Path) -> anyhow::Result<SiteKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read apt signing key {}", path.display()))?;
+    let password = super::key_password()?;
+    Ok(SiteKey::from_armored(
+        &text,
+        &password,
+        &path.display().to_string(),
+    )?)
+}
+
+/// Checks a suite name given on the command line (it becomes a directory name).
+pub fn check_suite(suite: Option<&str>) -> anyhow::Result<()> {
+    if let Some(s) = suite
+        && (s.is_empty()
+            || s.starts_with('.')
+            || !s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'~')
+            }))
+    {
+        bail!("invalid suite name {s:?}: use letters, digits, '.', '_', '-', '+' or '~'");
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs `ferry import apt`.
+pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let key = super::trust_key(&args.trust)?;
+    check_suite(args.suite.as_deref())?;
+    // The site key first: a wrong password fails before the bundle is read.
+    let site = load_site_key(&args.signing_key)?;
+    let layout = Layout::open(&args.source)?;
+    super::verify::require_verified(ui, &layout, key.as_ref())?;
+    let (_, index) = read_verified_index(&layout, key.as_ref())?;
+    let walked = walk(&layout, &index);
+    let new = apt::from_bundle(&layout, &walked.entries, args.suite.as_deref())
+        .with_context(|| format!("cannot read the apt packages of {}", args.source.display()))?;
+    if new.packages.is_empty() {
+        bail!(
+            "{} carries no apt packages (its manifest had no spec.apt); nothing was written",
+            args.source.display()
+        );
+    }
+    let root = &args.to;
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create mirror directory {}", root.display()))?;
+    let old = apt::from_directory(root)
+        .with_context(|| format!("cannot merge with what {} holds", root.display()))?;
+    let kept = old.packages.len();
+    let merged = apt::merge(old, new.clone())
+        .with_context(|| format!("cannot merge the bundle into {}", root.display()))?;
+    let mut report = WriteReport::default();
+    apt::copy_pool(&layout, root, &new, &mut report)
+        .with_context(|| format!("cannot fill the pool of {}", root.display()))?;
+    let rendered = apt::render(&merged, &site, now())?;
+    apt::write_indexes(root, &rendered)
+        .with_context(|| format!("cannot write the indexes of {}", root.display()))?;
+    report.packages = merged.packages.len();
+
+    let absolute = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", absolute.display()));
+    let keyring = root.join(KEYRING_FILE);
+    apt::write_public(&keyring, &site.public_binary()?)?;
+    let sources = root.join(SOURCES_FILE);
+    apt::write_public(
+        &sources,
+        apt::sources_file(&url, &rendered.suites).as_bytes(),
+    )?;
+    if kept > 0 {
+        ui.status(format!(
+            "merged with the {kept} package entries {} already held",
+            root.display()
+        ));
+    }
+    let result = Imported {
+        mirror: root.display().to_string(),
+        suites: rendered.suites.keys().cloned().collect(),
+        report,
+        sources_file: sources.display().to_string(),
+        keyring: keyring.display().to_string(),
+        fingerprint: site.fingerprint(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    ui.result(&result, || {
+        format!(
+            "apt mirror {} (suites {}): {} package entries; {} .deb files copied ({}), {} already there\nsigned by {}\nfor hosts: {} and {}\n",
+            result.mirror,
+            result.suites.join(", "),
+            result.report.packages,
+            result.report.copied,
+            human_bytes(result.report.copied_bytes),
+            result.report.present,
+            result.fingerprint,
+            result.sources_file,
+            result.keyring
+        )
+    });
+    Ok(())
+}
