@@ -385,9 +385,10 @@ record() { echo "$2" >"$RUN/results/$1.value"; }
 
 # --- 4.1 pull -----------------------------------------------------------------------------------
 step "pull: ferry build vs skopeo sync, $RUNS runs each"
-bench pull.ferry "rm -rf $BUNDLE $RUN/manifest.lock" \
+# Write-heavy steps sync before each run, so no run pays for the previous run's writeback.
+bench pull.ferry "rm -rf $BUNDLE $RUN/manifest.lock; sync" \
     "$FERRY -q build $RUN/manifest.yaml -o $BUNDLE"
-bench pull.skopeo "rm -rf $SKOPEO_DIR" \
+bench pull.skopeo "rm -rf $SKOPEO_DIR; sync" \
     "$SKOPEO sync --all --preserve-digests --scoped --retry-times 2 --src yaml --dest dir $RUN/sync.yaml $SKOPEO_DIR"
 record pull.ferry.bytes "$(du -sb "$BUNDLE" | cut -f1)"
 record pull.skopeo.bytes "$(du -sb "$SKOPEO_DIR" | cut -f1)"
@@ -418,13 +419,13 @@ bench verify.openssl "" "bash $RUN/out/verify-openssl.sh"
 step "pack: ferry pack vs tar -cf, $RUNS runs each"
 mkdir -p "$RUN/out/pack"
 if "$FERRY" pack --help >/dev/null 2>&1; then
-    bench pack.ferry "rm -rf $RUN/out/pack/ferry" "$FERRY -q pack $BUNDLE -o $RUN/out/pack/ferry"
+    bench pack.ferry "rm -rf $RUN/out/pack/ferry; sync" "$FERRY -q pack $BUNDLE -o $RUN/out/pack/ferry"
     du -sb "$RUN/out/pack/ferry" | cut -f1 >"$RUN/results/pack.ferry.bytes.value"
 else
     note "ferry pack is not implemented yet: measuring tar only"
-    record pack.ferry.missing "ferry pack --help fails: not implemented yet"
+    record pack.ferry.missing "not implemented yet (ferry pack --help fails)"
 fi
-bench pack.tar "rm -f $RUN/out/pack/bundle.tar" "tar -cf $RUN/out/pack/bundle.tar -C $BUNDLE ."
+bench pack.tar "rm -f $RUN/out/pack/bundle.tar; sync" "tar -cf $RUN/out/pack/bundle.tar -C $BUNDLE ."
 rm -rf "$RUN/out/pack"
 
 # --- 4.4 push -----------------------------------------------------------------------------------
@@ -433,13 +434,13 @@ start_registry push-ferry 0 "$RUN/storage/push-ferry"
 start_registry push-skopeo 0 "$RUN/storage/push-skopeo"
 PUSH_FERRY="127.0.0.1:$(cat "$RUN/servers/push-ferry.port")"
 PUSH_SKOPEO="127.0.0.1:$(cat "$RUN/servers/push-skopeo.port")"
-bench push.ferry "bash $SELF __reset-registry push-ferry" \
+bench push.ferry "bash $SELF __reset-registry push-ferry; sync" \
     "$FERRY -q import registry $BUNDLE --to $PUSH_FERRY --no-signature"
 # The registry now holds everything: the second import has nothing to upload.
 bench push-again.ferry "" "$FERRY -q import registry $BUNDLE --to $PUSH_FERRY --no-signature"
 # skopeo sync --scoped wrote SKOPEO_DIR/<source host>/<repository>:<tag>; from the host's
 # directory, dir->docker sync names each image by its path below it.
-bench push.skopeo "bash $SELF __reset-registry push-skopeo" \
+bench push.skopeo "bash $SELF __reset-registry push-skopeo; sync" \
     "$SKOPEO sync --all --preserve-digests --retry-times 2 --src dir --dest docker --dest-tls-verify=false --dest-no-creds $SKOPEO_DIR/$SRC $PUSH_SKOPEO"
 stop_server push-ferry
 stop_server push-skopeo

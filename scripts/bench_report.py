@@ -115,7 +115,7 @@ def machine(run):
     for candidate in (name, re.sub(r"p?\d+$", "", name)):
         rot = Path(f"/sys/block/{candidate}/queue/rotational")
         if rot.exists():
-            rotational = "HDD" if rot.read_text().strip() == "1" else "SSD/virtual"
+            rotational = "rotational" if rot.read_text().strip() == "1" else "non-rotational"
             break
     return {
         "cpu": cpu or platform.processor(),
@@ -270,7 +270,7 @@ def render(rep):
         f"## `--scale {rep['scale']}`",
         "",
         f"Measured {rep['date']} with `{rep['command']}`: every command ran once to warm up, then "
-        f"{rep['runs']} times; the table shows the median (± standard deviation) of those runs. "
+        f"{rep['runs']} timed run(s); the table shows the median (± standard deviation). "
         f"The whole run took {rep['duration_seconds'] // 60} min {rep['duration_seconds'] % 60} s.",
         "",
         f"- **Machine:** {m['cpu']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.0f} GiB RAM, disk {m['disk']}; "
