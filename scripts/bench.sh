@@ -476,8 +476,9 @@ else
     bench serve-fetch.registry "bash $SELF __reset-containerd" "bash $RUN/out/fetch-registry.sh"
 
     if "$FERRY" serve --help >/dev/null 2>&1; then
-        # ferry serve prints its address (http://127.0.0.1:PORT) once it listens.
-        "$FERRY" serve "$BUNDLE" --listen 127.0.0.1:0 </dev/null >"$RUN/servers/serve.log" 2>&1 &
+        # ferry serve prints its address (http://127.0.0.1:PORT) once it listens; -q turns its
+        # request log off, as the registries here run with their access log off.
+        "$FERRY" -q serve "$BUNDLE" --listen 127.0.0.1:0 </dev/null >"$RUN/servers/serve.log" 2>&1 &
         SERVE_PID=$!
         SERVE_ADDR=""
         for _ in $(seq 1200); do
