@@ -5,7 +5,7 @@
 #   scripts/bench.sh [--scale small|full] [--runs N] [--work-dir DIR] [--keep]
 #
 #   --scale small   about 400 MiB of images, largest layer ~110 MiB: a few minutes (default)
-#   --scale full    about 4 GiB, one 1 GiB layer: needs ~40 GiB of free disk in the work dir
+#   --scale full    about 4 GiB, one 1 GiB layer: needs ~45 GiB of free disk in the work dir
 #   --runs N        timed runs per command (after one warm-up run); the median counts (default 5)
 #   --work-dir DIR  corpus cache and scratch space (default target/bench)
 #   --keep          keep the scratch outputs (bundle, copies, registries) after the run

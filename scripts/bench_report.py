@@ -164,10 +164,13 @@ def build_report(args, run):
             row["ratio"] = peer["median_s"] / ferry["median_s"]
         if ferry and step != "push-again":
             row["throughput_bytes_per_s"] = unique / ferry["median_s"]
-        if step == "serve" and ferry:
-            row["ferry_server_peak_rss_bytes"] = server_peak(run, "serve.ferry.server")
-        if step.startswith("serve") and peer:
-            row["peer_server_peak_rss_bytes"] = server_peak(run, "serve.registry.server")
+        if step.startswith("serve"):
+            # /usr/bin/time measured the ctr clients; what counts is the server (VmHWM).
+            for side, server in ((ferry, "serve.ferry.server"), (peer, "serve.registry.server")):
+                if side:
+                    side["client_peak_rss_bytes"] = side["peak_rss_bytes"]
+                    side["peak_rss_bytes"] = server_peak(run, server)
+                    side["peak_rss_is_server"] = True
         rows.append(row)
 
     stored = {
@@ -178,7 +181,10 @@ def build_report(args, run):
     }
     return {
         "scale": args.scale,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        # When the measurements ended (the report can be regenerated later from the raw results).
+        "date": datetime.datetime.fromtimestamp(
+            (run / "results" / "duration_seconds.value").stat().st_mtime, datetime.timezone.utc
+        ).strftime("%Y-%m-%d %H:%M UTC"),
         "command": args.command,
         "runs": int(args.runs),
         "duration_seconds": value(run, "duration_seconds"),
@@ -205,11 +211,15 @@ def targets(rows, stored):
     def ratio_target(text, ferry_name, peer_name, at_least):
         r = row(rows, ferry_name, peer_name)
         ratio = r.get("ratio")
-        out.append({
-            "target": text,
-            "measured": f"{ratio:.2f}x" if ratio else (r.get("ferry_missing") or "not measured"),
-            "met": None if ratio is None else ratio >= at_least,
-        })
+        measured = f"{ratio:.2f}x" if ratio else (r.get("ferry_missing") or "not measured")
+        if ratio is not None and ratio < at_least:
+            # Say so when the miss is smaller than the run-to-run spread of either side.
+            f, p = r["ferry"], r["peer"]
+            gap = abs(p["median_s"] / at_least - f["median_s"])
+            spread = max(f.get("stddev_s") or 0, p.get("stddev_s") or 0)
+            if gap < spread:
+                measured += f" (the miss, {gap:.2f} s, is within the run-to-run spread of ± {spread:.2f} s)"
+        out.append({"target": text, "measured": measured, "met": None if ratio is None else ratio >= at_least})
 
     ratio_target("pull at least 2x faster than skopeo sync", "pull.ferry", "pull.skopeo", 2.0)
     # The bundle holds the unique blobs plus index.json, oci-layout, the lock and directory entries.
@@ -237,8 +247,6 @@ def targets(rows, stored):
     for r in rows:
         if r["ferry"] and r["ferry"]["peak_rss_bytes"]:
             peaks.append((r["step"], r["ferry"]["peak_rss_bytes"]))
-        if r.get("ferry_server_peak_rss_bytes"):
-            peaks.append(("ferry serve (server)", r["ferry_server_peak_rss_bytes"]))
     worst = max(peaks, key=lambda p: p[1]) if peaks else None
     out.append({
         "target": "peak memory under 100 MiB for every step",
@@ -296,10 +304,8 @@ def render(rep):
         else:
             ratio = "—"
         tput = f"{r['throughput_bytes_per_s'] / MIB:,.0f} MiB/s" if r.get("throughput_bytes_per_s") else "—"
-        if r.get("ferry_server_peak_rss_bytes"):
-            mem = f"{r['ferry_server_peak_rss_bytes'] / MIB:.0f} MiB (server)"
-        elif f and f["peak_rss_bytes"]:
-            mem = f"{f['peak_rss_bytes'] / MIB:.0f} MiB"
+        if f and f["peak_rss_bytes"]:
+            mem = f"{f['peak_rss_bytes'] / MIB:.0f} MiB" + (" (server)" if f.get("peak_rss_is_server") else "")
         else:
             mem = "—"
         lines.append(f"| {r['step']} | {ferry_cell} | {peer_cell} | {ratio} | {tput} | {mem} |")
@@ -310,7 +316,7 @@ def render(rep):
         f"the corpus has {s['unique_bytes']:,} unique bytes.",
         "Ratio: the peer's median time over ferry's (above 1: ferry is faster). Throughput: the "
         "corpus' unique bytes over ferry's median time. Peak memory: the largest resident set of "
-        "any run of the ferry command (`/usr/bin/time`), for serve the server process (`VmHWM`).",
+        "any run of the ferry command (`/usr/bin/time`); for serve, the server process (`VmHWM`).",
         "",
         "| target | measured | met |",
         "| --- | --- | --- |",
