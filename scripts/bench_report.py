@@ -131,10 +131,12 @@ def machine(run):
 
 def versions(args):
     ferry = sh(args.ferry, "--version")
-    commit = sh("git", "-C", args.repo, "rev-parse", "--short", "HEAD")
-    dirty = sh("git", "-C", args.repo, "status", "--porcelain", "--untracked-files=no")
+    # The last commit that changed ferry's source, and whether the source differs from it.
+    source = ["--", "src", "Cargo.toml", "Cargo.lock"]
+    commit = sh("git", "-C", args.repo, "log", "-1", "--format=%h", *source)
+    dirty = sh("git", "-C", args.repo, "status", "--porcelain", "--untracked-files=no", *source)
     return {
-        "ferry": f"{ferry} (commit {commit}{', modified' if dirty else ''})",
+        "ferry": f"{ferry} (source of commit {commit}{', modified' if dirty else ''})",
         "skopeo": sh("skopeo", "--version"),
         "docker-registry": sh("docker-registry", "--version"),
         "containerd": sh("ctr", "--version"),
