@@ -2,11 +2,13 @@
 # ferry's performance benchmark: ferry against the tools people use without it, side by side,
 # on the same data, in the same run. Writes BENCHMARKS.md and benchmarks.json.
 #
-#   scripts/bench.sh [--scale small|full] [--runs N] [--work-dir DIR] [--keep]
+#   scripts/bench.sh [--scale small|full] [--runs N] [--steps LIST] [--work-dir DIR] [--keep]
 #
 #   --scale small   about 400 MiB of images, largest layer ~110 MiB: a few minutes (default)
 #   --scale full    about 4 GiB, one 1 GiB layer: needs ~45 GiB of free disk in the work dir
 #   --runs N        timed runs per command (after one warm-up run); the median counts (default 5)
+#   --steps LIST    which steps to measure (default pull,verify,pack,push,serve; the others'
+#                   inputs are still made, untimed)
 #   --work-dir DIR  corpus cache and scratch space (default target/bench)
 #   --keep          keep the scratch outputs (bundle, copies, registries) after the run
 #
@@ -201,12 +203,14 @@ SCALE=small
 RUNS=5
 WORK_DIR="$REPO/target/bench"
 KEEP=""
+STEPS=pull,verify,pack,push,serve
 COMMAND_LINE="scripts/bench.sh $*"
 while (($#)); do
     case "$1" in
     --scale) SCALE="${2:?--scale needs small or full}" && shift 2 ;;
     --runs) RUNS="${2:?--runs needs a number}" && shift 2 ;;
     --work-dir) WORK_DIR="${2:?--work-dir needs a directory}" && shift 2 ;;
+    --steps) STEPS="${2:?--steps needs a list}" && shift 2 ;;
     --keep) KEEP=yes && shift ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'
@@ -217,6 +221,9 @@ while (($#)); do
 done
 [[ "$SCALE" == small || "$SCALE" == full ]] || die "--scale is small or full, not $SCALE"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs is a positive number, not $RUNS"
+[[ "$STEPS" =~ ^(pull|verify|pack|push|serve)(,(pull|verify|pack|push|serve))*$ ]] ||
+    die "--steps is a comma-separated list of pull, verify, pack, push, serve; not $STEPS"
+wanted() { [[ ",$STEPS," == *",$1,"* ]]; }
 mkdir -p "$WORK_DIR"
 WORK_DIR="$(cd "$WORK_DIR" && pwd)"
 STARTED=$SECONDS
@@ -384,12 +391,19 @@ bench() {
 record() { echo "$2" >"$RUN/results/$1.value"; }
 
 # --- 4.1 pull -----------------------------------------------------------------------------------
-step "pull: ferry build vs skopeo sync, $RUNS runs each"
-# Write-heavy steps sync before each run, so no run pays for the previous run's writeback.
-bench pull.ferry "rm -rf $BUNDLE $RUN/manifest.lock; sync" \
-    "$FERRY -q build $RUN/manifest.yaml -o $BUNDLE"
-bench pull.skopeo "rm -rf $SKOPEO_DIR; sync" \
-    "$SKOPEO sync --all --preserve-digests --scoped --retry-times 2 --src yaml --dest dir $RUN/sync.yaml $SKOPEO_DIR"
+# Its outputs are the other steps' inputs: without "pull" in --steps, both run once, untimed.
+FERRY_PULL="$FERRY -q build $RUN/manifest.yaml -o $BUNDLE"
+SKOPEO_PULL="$SKOPEO sync --all --preserve-digests --scoped --retry-times 2 --src yaml --dest dir $RUN/sync.yaml $SKOPEO_DIR"
+if wanted pull; then
+    step "pull: ferry build vs skopeo sync, $RUNS runs each"
+    # Write-heavy steps sync before each run, so no run pays for the previous run's writeback.
+    bench pull.ferry "rm -rf $BUNDLE $RUN/manifest.lock; sync" "$FERRY_PULL"
+    bench pull.skopeo "rm -rf $SKOPEO_DIR; sync" "$SKOPEO_PULL"
+else
+    step "pull (untimed: the other steps' input)"
+    $FERRY_PULL >/dev/null
+    $SKOPEO_PULL >/dev/null
+fi
 record pull.ferry.bytes "$(du -sb "$BUNDLE" | cut -f1)"
 record pull.skopeo.bytes "$(du -sb "$SKOPEO_DIR" | cut -f1)"
 record unique_bytes "$UNIQUE_BYTES"
@@ -398,89 +412,74 @@ record bundle_blob_bytes "$BUNDLE_BLOB_BYTES"
 note "stored: ferry $(cat "$RUN/results/pull.ferry.bytes.value") bytes, skopeo $(cat "$RUN/results/pull.skopeo.bytes.value") bytes, unique $UNIQUE_BYTES bytes"
 
 # --- 4.2 verify ---------------------------------------------------------------------------------
-step "verify: ferry verify vs sha256sum and openssl dgst, $RUNS runs each"
-# The peers as small scripts: each hashes every blob file and compares it with its name.
-(cd "$BUNDLE/blobs/sha256" && for f in *; do echo "$f  $f"; done) >"$RUN/out/blobs.sha256sums"
-cat >"$RUN/out/verify-sha256sum.sh" <<EOF
+if wanted verify; then
+    step "verify: ferry verify vs sha256sum and openssl dgst, $RUNS runs each"
+    # The peers as small scripts: each hashes every blob file and compares it with its name.
+    (cd "$BUNDLE/blobs/sha256" && for f in *; do echo "$f  $f"; done) >"$RUN/out/blobs.sha256sums"
+    cat >"$RUN/out/verify-sha256sum.sh" <<EOF
 set -eo pipefail
 cd "$BUNDLE/blobs/sha256" && sha256sum --check --quiet "$RUN/out/blobs.sha256sums"
 EOF
-# openssl prints "<hex> *<file>"; awk fails the run if any file hashes to another name.
-cat >"$RUN/out/verify-openssl.sh" <<EOF
+    # openssl prints "<hex> *<file>"; awk fails the run if any file hashes to another name.
+    cat >"$RUN/out/verify-openssl.sh" <<EOF
 set -eo pipefail
 cd "$BUNDLE/blobs/sha256" && openssl dgst -sha256 -r -- * |
     awk '{ if (\$1 != substr(\$2, 2)) bad = 1 } END { exit bad }'
 EOF
-bench verify.ferry "" "$FERRY -q verify $BUNDLE --no-signature"
-bench verify.sha256sum "" "bash $RUN/out/verify-sha256sum.sh"
-bench verify.openssl "" "bash $RUN/out/verify-openssl.sh"
+    bench verify.ferry "" "$FERRY -q verify $BUNDLE --no-signature"
+    bench verify.sha256sum "" "bash $RUN/out/verify-sha256sum.sh"
+    bench verify.openssl "" "bash $RUN/out/verify-openssl.sh"
+fi
 
 # --- 4.3 pack -----------------------------------------------------------------------------------
-step "pack: ferry pack vs tar -cf, $RUNS runs each"
-mkdir -p "$RUN/out/pack"
-if "$FERRY" pack --help >/dev/null 2>&1; then
-    bench pack.ferry "rm -rf $RUN/out/pack/ferry; sync" "$FERRY -q pack $BUNDLE -o $RUN/out/pack/ferry"
-    du -sb "$RUN/out/pack/ferry" | cut -f1 >"$RUN/results/pack.ferry.bytes.value"
-else
-    note "ferry pack is not implemented yet: measuring tar only"
-    record pack.ferry.missing "not implemented yet (ferry pack --help fails)"
+if wanted pack; then
+    step "pack: ferry pack vs tar -cf, $RUNS runs each"
+    mkdir -p "$RUN/out/pack"
+    if "$FERRY" pack --help >/dev/null 2>&1; then
+        bench pack.ferry "rm -rf $RUN/out/pack/ferry; sync" "$FERRY -q pack $BUNDLE -o $RUN/out/pack/ferry"
+        du -sb "$RUN/out/pack/ferry" | cut -f1 >"$RUN/results/pack.ferry.bytes.value"
+    else
+        note "ferry pack is not implemented yet: measuring tar only"
+        record pack.ferry.missing "not implemented yet (ferry pack --help fails)"
+    fi
+    bench pack.tar "rm -f $RUN/out/pack/bundle.tar; sync" "tar -cf $RUN/out/pack/bundle.tar -C $BUNDLE ."
+    rm -rf "$RUN/out/pack"
 fi
-bench pack.tar "rm -f $RUN/out/pack/bundle.tar; sync" "tar -cf $RUN/out/pack/bundle.tar -C $BUNDLE ."
-rm -rf "$RUN/out/pack"
 
 # --- 4.4 push -----------------------------------------------------------------------------------
-step "push: ferry import registry vs skopeo sync into empty registries, $RUNS runs each"
-start_registry push-ferry 0 "$RUN/storage/push-ferry"
-start_registry push-skopeo 0 "$RUN/storage/push-skopeo"
-PUSH_FERRY="127.0.0.1:$(cat "$RUN/servers/push-ferry.port")"
-PUSH_SKOPEO="127.0.0.1:$(cat "$RUN/servers/push-skopeo.port")"
-bench push.ferry "bash $SELF __reset-registry push-ferry; sync" \
-    "$FERRY -q import registry $BUNDLE --to $PUSH_FERRY --no-signature"
-# The registry now holds everything: the second import has nothing to upload.
-bench push-again.ferry "" "$FERRY -q import registry $BUNDLE --to $PUSH_FERRY --no-signature"
-# skopeo sync --scoped wrote SKOPEO_DIR/<source host>/<repository>:<tag>; from the host's
-# directory, dir->docker sync names each image by its path below it.
-bench push.skopeo "bash $SELF __reset-registry push-skopeo; sync" \
-    "$SKOPEO sync --all --preserve-digests --retry-times 2 --src dir --dest docker --dest-tls-verify=false --dest-no-creds $SKOPEO_DIR/$SRC $PUSH_SKOPEO"
-stop_server push-ferry
-stop_server push-skopeo
-rm -rf "$RUN/storage"/push-*
+if wanted push; then
+    step "push: ferry import registry vs skopeo sync into empty registries, $RUNS runs each"
+    start_registry push-ferry 0 "$RUN/storage/push-ferry"
+    start_registry push-skopeo 0 "$RUN/storage/push-skopeo"
+    PUSH_FERRY="127.0.0.1:$(cat "$RUN/servers/push-ferry.port")"
+    PUSH_SKOPEO="127.0.0.1:$(cat "$RUN/servers/push-skopeo.port")"
+    bench push.ferry "bash $SELF __reset-registry push-ferry; sync" \
+        "$FERRY -q import registry $BUNDLE --to $PUSH_FERRY --no-signature"
+    # The registry now holds everything: the second import has nothing to upload.
+    bench push-again.ferry "" "$FERRY -q import registry $BUNDLE --to $PUSH_FERRY --no-signature"
+    # skopeo sync --scoped wrote SKOPEO_DIR/<source host>/<repository>:<tag>; from the host's
+    # directory, dir->docker sync names each image by its path below it.
+    bench push.skopeo "bash $SELF __reset-registry push-skopeo; sync" \
+        "$SKOPEO sync --all --preserve-digests --retry-times 2 --src dir --dest docker --dest-tls-verify=false --dest-no-creds $SKOPEO_DIR/$SRC $PUSH_SKOPEO"
+    stop_server push-ferry
+    stop_server push-skopeo
+    rm -rf "$RUN/storage"/push-*
+fi
 
 # --- 4.5 serve ----------------------------------------------------------------------------------
-step "serve: ctr pull from ferry serve vs from docker-registry, $RUNS runs each"
-if ((EUID != 0)); then
-    note "containerd needs root: serve not measured"
-    record serve.missing "not measured: containerd needs root"
-else
-    start_containerd
-    CTR="ctr --address $SOCKETS/containerd.sock -n bench"
-    # pull_script FILE HOST MODE REPO_PREFIX: one ctr call per image, one after another,
-    # the way a node fetches a release. MODE "pull": images pull (fetch and unpack);
-    # "fetch": content fetch (the server's part only).
-    pull_script() {
-        local file="$1" host="$2" mode="$3" prefix="$4"
-        {
-            echo "set -e"
-            while IFS=$'\t' read -r _ repository tag _ _; do
-                if [[ "$mode" == pull ]]; then
-                    echo "$CTR images pull --plain-http --all-platforms $host/$prefix$repository:$tag >/dev/null"
-                else
-                    echo "$CTR content fetch --plain-http --all-platforms $host/$prefix$repository:$tag >/dev/null"
-                fi
-            done <"$CORPUS/images.tsv"
-        } >"$file"
-    }
-    pull_script "$RUN/out/pull-registry.sh" "$SRC" pull ""
-    pull_script "$RUN/out/fetch-registry.sh" "$SRC" fetch ""
-    bench serve.registry "bash $SELF __reset-containerd" "bash $RUN/out/pull-registry.sh"
-    bench serve-fetch.registry "bash $SELF __reset-containerd" "bash $RUN/out/fetch-registry.sh"
-
+if wanted serve; then
+    step "serve: pulls from ferry serve vs from docker-registry, $RUNS runs each"
+    # Three views of the same content, each from the source registry and from ferry serve:
+    #   serve        ctr images pull --all-platforms of every image, one after another (fetch and
+    #                unpack, as a node does; needs root for containerd)
+    #   serve-fetch  ctr content fetch --all-platforms (the fetch alone)
+    #   serve-http   curl GETs every blob once over one connection (the server alone)
+    SERVE_ADDR=""
     if "$FERRY" serve --help >/dev/null 2>&1; then
         # ferry serve prints its address (http://127.0.0.1:PORT) once it listens; -q turns its
         # request log off, as the registries here run with their access log off.
         "$FERRY" -q serve "$BUNDLE" --listen 127.0.0.1:0 </dev/null >"$RUN/servers/serve.log" 2>&1 &
         SERVE_PID=$!
-        SERVE_ADDR=""
         for _ in $(seq 1200); do
             SERVE_ADDR="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$RUN/servers/serve.log" | head -n1 | sed 's|http://||')" || true
             [[ -z "$SERVE_ADDR" ]] || break
@@ -493,35 +492,92 @@ else
         elif [[ -z "$SERVE_ADDR" ]]; then
             cat "$RUN/servers/serve.log" >&2
             die "ferry serve did not print its address (log: $RUN/servers/serve.log)"
-        else
-            note "ferry serve: http://$SERVE_ADDR"
-            # The bundle's repositories are named as in the site registry: the source host
-            # mapped into the path (127.0.0.1:PORT -> 127.0.0.1_PORT), then the repository.
-            # Fall back to the short name if ferry serve answers only that.
-            IFS=$'\t' read -r _ first_repo first_tag _ _ <"$CORPUS/images.tsv"
-            prefix="${SRC/:/_}/"
-            accept="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
-            if ! curl -fsS -o /dev/null -H "Accept: $accept" \
-                "http://$SERVE_ADDR/v2/$prefix$first_repo/manifests/$first_tag" 2>/dev/null; then
-                prefix=""
-            fi
-            pull_script "$RUN/out/pull-ferry.sh" "$SERVE_ADDR" pull "$prefix"
-            pull_script "$RUN/out/fetch-ferry.sh" "$SERVE_ADDR" fetch "$prefix"
-            bench serve.ferry "bash $SELF __reset-containerd" "bash $RUN/out/pull-ferry.sh"
-            bench serve-fetch.ferry "bash $SELF __reset-containerd" "bash $RUN/out/fetch-ferry.sh"
-            # ferry serve's own peak memory (the pulls above ran under time, not the server).
-            awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status" >"$RUN/mem/serve.ferry.server"
         fi
+    else
+        note "ferry serve is not available yet in this build: measuring docker-registry only"
+        record serve.missing "not available yet (ferry serve --help fails)"
+    fi
+    # ferry serve names repositories as in the site registry: the source host mapped into the path
+    # (127.0.0.1:PORT -> 127.0.0.1_PORT/), then the repository. Fall back to the short name if
+    # that is all it answers.
+    SERVE_PREFIX="${SRC/:/_}/"
+    if [[ -n "$SERVE_ADDR" ]]; then
+        IFS=$'\t' read -r _ first_repo first_tag _ _ <"$CORPUS/images.tsv"
+        accept="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
+        if ! curl -fsS -o /dev/null -H "Accept: $accept" \
+            "http://$SERVE_ADDR/v2/$SERVE_PREFIX$first_repo/manifests/$first_tag" 2>/dev/null; then
+            SERVE_PREFIX=""
+        fi
+        note "ferry serve: http://$SERVE_ADDR/v2/$SERVE_PREFIX..."
+    fi
+
+    # Every distinct blob (configs and layers) with a repository that holds it, from the corpus.
+    python3 - "$CORPUS" >"$RUN/out/blobs.list" <<'EOF'
+import json, sys
+corpus = sys.argv[1]
+blobs = f"{corpus}/layout/blobs/sha256/"
+repo_of = {}
+for line in open(f"{corpus}/images.tsv"):
+    name, repository, *_ = line.rstrip("\n").split("\t")
+    repo_of[name] = repository
+seen = set()
+def walk(digest, repository):
+    doc = json.load(open(blobs + digest.split(":")[1]))
+    for child in doc.get("manifests", []):
+        walk(child["digest"], repository)
+    for blob in ([doc["config"]] + doc["layers"]) if "config" in doc else []:
+        if blob["digest"] not in seen:
+            seen.add(blob["digest"])
+            print(repository, blob["digest"])
+for entry in json.load(open(f"{corpus}/layout/index.json"))["manifests"]:
+    walk(entry["digest"], repo_of[entry["annotations"]["org.opencontainers.image.ref.name"]])
+EOF
+
+    # scripts SIDE HOST PREFIX: writes $RUN/out/{pull,fetch}-SIDE.sh (one ctr call per image, one
+    # after another, as a node fetches a release) and $RUN/out/http-SIDE.curl (a curl config).
+    scripts() {
+        local side="$1" host="$2" prefix="$3" ctr="ctr --address $SOCKETS/containerd.sock -n bench"
+        {
+            echo "set -e"
+            while IFS=$'\t' read -r _ repository tag _ _; do
+                echo "$ctr images pull --plain-http --all-platforms $host/$prefix$repository:$tag >/dev/null"
+            done <"$CORPUS/images.tsv"
+        } >"$RUN/out/pull-$side.sh"
+        sed 's/ images pull / content fetch /' "$RUN/out/pull-$side.sh" >"$RUN/out/fetch-$side.sh"
+        awk -v base="http://$host/v2/$prefix" \
+            '{ printf "url = \"%s%s/blobs/%s\"\noutput = \"/dev/null\"\n", base, $1, $2 }' \
+            "$RUN/out/blobs.list" >"$RUN/out/http-$side.curl"
+    }
+    scripts registry "$SRC" ""
+    [[ -z "$SERVE_ADDR" ]] || scripts ferry "$SERVE_ADDR" "$SERVE_PREFIX"
+
+    if ((EUID != 0)); then
+        note "containerd needs root: the ctr rows are not measured"
+        record serve.missing "not measured: containerd needs root"
+    else
+        start_containerd
+        for mode in pull fetch; do
+            name="serve"
+            [[ "$mode" == pull ]] || name="serve-$mode"
+            bench "$name.registry" "bash $SELF __reset-containerd" "bash $RUN/out/$mode-registry.sh"
+            [[ -z "$SERVE_ADDR" ]] ||
+                bench "$name.ferry" "bash $SELF __reset-containerd" "bash $RUN/out/$mode-ferry.sh"
+        done
+        stop_server containerd
+    fi
+    bench serve-http.registry "" "curl -fsS -K $RUN/out/http-registry.curl"
+    [[ -z "$SERVE_ADDR" ]] || bench serve-http.ferry "" "curl -fsS -K $RUN/out/http-ferry.curl"
+
+    # The servers' own peak memory (the runs above measured the clients).
+    awk '/VmHWM/ {print $2}' "/proc/$(cat "$RUN/servers/source.pid")/status" >"$RUN/mem/serve.registry.server"
+    if [[ -n "$SERVE_ADDR" ]]; then
+        awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status" >"$RUN/mem/serve.ferry.server"
+    fi
+    if [[ -n "${SERVE_PID:-}" ]]; then
         kill -TERM "$SERVE_PID" 2>/dev/null || true
         wait "$SERVE_PID" 2>/dev/null || true
         SERVE_PID=""
-    else
-        note "ferry serve is not available yet in this build: measuring docker-registry only"
-        record serve.missing "ferry serve --help fails: not available yet"
     fi
-    stop_server containerd
-    # The source registry served every pull of the docker-registry side.
-    awk '/VmHWM/ {print $2}' "/proc/$(cat "$RUN/servers/source.pid")/status" >"$RUN/mem/serve.registry.server"
 fi
 
 # --- 5. Report ----------------------------------------------------------------------------------
