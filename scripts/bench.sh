@@ -18,9 +18,9 @@
 #   3. generates the corpus (40 images, shared base layers, multi-arch indexes, gzip'd tar
 #      layers of text and random data) as an OCI layout and pushes it with skopeo into a
 #      docker-registry; both are cached under the work dir, keyed by scale and generator version;
-#   4. times each step with hyperfine (warm-up run first, so both sides read from a hot page
-#      cache; --prepare resets the state before every run) and records the peak resident memory
-#      of every run with /usr/bin/time:
+#   4. times each step with hyperfine, the two sides' runs interleaved (a warm-up run first, so
+#      both sides read from a hot page cache; --prepare resets the state before every run), and
+#      records the peak resident memory of every run with /usr/bin/time:
 #        pull    ferry build                       vs skopeo sync --src yaml --dest dir
 #        verify  ferry verify --no-signature       vs sha256sum --check, openssl dgst (sequential)
 #        pack    ferry pack (once it exists)       vs tar -cf
@@ -367,24 +367,47 @@ note "source: http://$SRC"
 BUNDLE="$RUN/out/bundle"
 SKOPEO_DIR="$RUN/out/skopeo-dir"
 
-# Runs hyperfine on one command: bench NAME PREPARE COMMAND. The command runs under
-# /usr/bin/time, which appends each run's peak resident memory (KiB) to $RUN/mem/NAME.
-# Results: $RUN/results/NAME.json. On failure, the command runs once more with its output shown.
+# Commands are measured in groups, interleaved: run 1 of every command of the group, then run 2
+# of each, and so on, so that a change in the machine's load during a group (other work on a
+# shared machine) weighs on both sides alike. `bench NAME PREPARE COMMAND` adds a command to the
+# group, `measure` runs it: hyperfine times each run (--runs 1, plus a warm-up run in the first
+# round; PREPARE resets the state before each run) and /usr/bin/time appends each run's peak
+# resident memory (KiB) to $RUN/mem/NAME. Results: $RUN/results/NAME.runN.json. If a command
+# fails, it runs once more with its output shown, and the benchmark stops.
+GROUP=()
 bench() {
-    local name="$1" prepare="$2" command="$3" args=()
-    [[ -z "$prepare" ]] || args+=(--prepare "$prepare")
-    echo "$command" >"$RUN/results/$name.command"
-    note "$name: $command"
-    if ! hyperfine --style basic --runs "$RUNS" --warmup 1 "${args[@]}" \
-        --export-json "$RUN/results/$name.json" --command-name "$name" \
-        "/usr/bin/time -f %M -a -o $RUN/mem/$name $command" >"$RUN/results/$name.log" 2>&1; then
-        cat "$RUN/results/$name.log" >&2
-        note "running it once more, showing its output:"
-        [[ -z "$prepare" ]] || bash -c "$prepare" || true
-        bash -c "$command" >&2 || true
-        die "benchmark $name failed"
-    fi
-    grep -E "Time|Range" "$RUN/results/$name.log" | sed 's/^/      /' >&2 || true
+    GROUP+=("$1"$'\x1f'"$2"$'\x1f'"$3")
+    echo "$3" >"$RUN/results/$1.command"
+    note "$1: $3"
+}
+measure() {
+    local round entry name prepare command args
+    for ((round = 1; round <= RUNS; round++)); do
+        for entry in "${GROUP[@]}"; do
+            IFS=$'\x1f' read -r name prepare command <<<"$entry"
+            args=(--runs 1)
+            ((round > 1)) || args+=(--warmup 1)
+            [[ -z "$prepare" ]] || args+=(--prepare "$prepare")
+            if ! hyperfine --style none "${args[@]}" --command-name "$name" \
+                --export-json "$RUN/results/$name.run$round.json" \
+                "/usr/bin/time -f %M -a -o $RUN/mem/$name $command" >"$RUN/results/$name.log" 2>&1; then
+                cat "$RUN/results/$name.log" >&2
+                note "running it once more, showing its output:"
+                [[ -z "$prepare" ]] || bash -c "$prepare" || true
+                bash -c "$command" >&2 || true
+                die "benchmark $name failed"
+            fi
+        done
+    done
+    for entry in "${GROUP[@]}"; do
+        python3 - "$RUN/results" "${entry%%$'\x1f'*}" <<'EOF' >&2
+import glob, json, statistics, sys
+results, name = sys.argv[1:]
+times = [json.load(open(f))["results"][0]["times"][0] for f in sorted(glob.glob(f"{results}/{name}.run*.json"))]
+print(f"      {name}: median {statistics.median(times):.3f} s of {len(times)} runs ({' '.join(f'{t:.3f}' for t in times)})")
+EOF
+    done
+    GROUP=()
 }
 
 # Records a number for the report: record KEY VALUE.
@@ -399,6 +422,7 @@ if wanted pull; then
     # Write-heavy steps sync before each run, so no run pays for the previous run's writeback.
     bench pull.ferry "rm -rf $BUNDLE $RUN/manifest.lock; sync" "$FERRY_PULL"
     bench pull.skopeo "rm -rf $SKOPEO_DIR; sync" "$SKOPEO_PULL"
+    measure
 else
     step "pull (untimed: the other steps' input)"
     $FERRY_PULL >/dev/null
@@ -429,6 +453,7 @@ EOF
     bench verify.ferry "" "$FERRY -q verify $BUNDLE --no-signature"
     bench verify.sha256sum "" "bash $RUN/out/verify-sha256sum.sh"
     bench verify.openssl "" "bash $RUN/out/verify-openssl.sh"
+    measure
 fi
 
 # --- 4.3 pack -----------------------------------------------------------------------------------
@@ -437,12 +462,13 @@ if wanted pack; then
     mkdir -p "$RUN/out/pack"
     if "$FERRY" pack --help >/dev/null 2>&1; then
         bench pack.ferry "rm -rf $RUN/out/pack/ferry; sync" "$FERRY -q pack $BUNDLE -o $RUN/out/pack/ferry"
-        du -sb "$RUN/out/pack/ferry" | cut -f1 >"$RUN/results/pack.ferry.bytes.value"
     else
         note "ferry pack is not implemented yet: measuring tar only"
         record pack.ferry.missing "not implemented yet (ferry pack --help fails)"
     fi
     bench pack.tar "rm -f $RUN/out/pack/bundle.tar; sync" "tar -cf $RUN/out/pack/bundle.tar -C $BUNDLE ."
+    measure
+    [[ ! -e "$RUN/out/pack/ferry" ]] || record pack.ferry.bytes "$(du -sb "$RUN/out/pack/ferry" | cut -f1)"
     rm -rf "$RUN/out/pack"
 fi
 
@@ -461,6 +487,7 @@ if wanted push; then
     # directory, dir->docker sync names each image by its path below it.
     bench push.skopeo "bash $SELF __reset-registry push-skopeo; sync" \
         "$SKOPEO sync --all --preserve-digests --retry-times 2 --src dir --dest docker --dest-tls-verify=false --dest-no-creds $SKOPEO_DIR/$SRC $PUSH_SKOPEO"
+    measure
     stop_server push-ferry
     stop_server push-skopeo
     rm -rf "$RUN/storage"/push-*
@@ -562,11 +589,13 @@ EOF
             bench "$name.registry" "bash $SELF __reset-containerd" "bash $RUN/out/$mode-registry.sh"
             [[ -z "$SERVE_ADDR" ]] ||
                 bench "$name.ferry" "bash $SELF __reset-containerd" "bash $RUN/out/$mode-ferry.sh"
+            measure
         done
         stop_server containerd
     fi
     bench serve-http.registry "" "curl -fsS -K $RUN/out/http-registry.curl"
     [[ -z "$SERVE_ADDR" ]] || bench serve-http.ferry "" "curl -fsS -K $RUN/out/http-ferry.curl"
+    measure
 
     # The servers' own peak memory (the runs above measured the clients).
     awk '/VmHWM/ {print $2}' "/proc/$(cat "$RUN/servers/source.pid")/status" >"$RUN/mem/serve.registry.server"

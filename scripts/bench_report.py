@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -59,11 +60,16 @@ def value(run, key, default=None):
 
 
 def timing(run, name):
-    """The hyperfine result of `name`, with its peak memory, or None if it did not run."""
-    path = run / "results" / f"{name}.json"
-    if not path.exists():
+    """The runs of `name` (one hyperfine JSON per run, or one for all), with its peak memory;
+    None if it did not run."""
+    files = sorted(run.glob(f"results/{name}.run*.json"), key=lambda f: int(f.stem.rsplit("run", 1)[1]))
+    files = files or sorted(run.glob(f"results/{name}.json"))
+    if not files:
         return None
-    r = json.loads(path.read_text())["results"][0]
+    results = [json.loads(f.read_text())["results"][0] for f in files]
+    times = [t for r in results for t in r["times"]]
+    user = statistics.mean(r["user"] for r in results)
+    system = statistics.mean(r["system"] for r in results)
     mem = run / "mem" / name
     peak = None
     if mem.exists():
@@ -72,14 +78,14 @@ def timing(run, name):
     command = (run / "results" / f"{name}.command").read_text().strip()
     return {
         "command": command,
-        "median_s": r["median"],
-        "mean_s": r["mean"],
-        "stddev_s": r.get("stddev"),
-        "min_s": r["min"],
-        "max_s": r["max"],
-        "user_s": r["user"],
-        "system_s": r["system"],
-        "times_s": r["times"],
+        "median_s": statistics.median(times),
+        "mean_s": statistics.mean(times),
+        "stddev_s": statistics.stdev(times) if len(times) > 1 else None,
+        "min_s": min(times),
+        "max_s": max(times),
+        "user_s": user,
+        "system_s": system,
+        "times_s": times,
         "peak_rss_bytes": peak,
     }
 
@@ -283,7 +289,8 @@ def render(rep):
         f"## `--scale {rep['scale']}`",
         "",
         f"Measured {rep['date']} with `{rep['command']}`: every command ran once to warm up, then "
-        f"{rep['runs']} timed run(s); the table shows the median (± standard deviation). "
+        f"{rep['runs']} timed run(s), interleaved with its peer's; the table shows the median "
+        f"(± standard deviation). "
         f"The whole run took {rep['duration_seconds'] // 60} min {rep['duration_seconds'] % 60} s.",
         "",
         f"- **Machine:** {m['cpu']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.0f} GiB RAM, disk {m['disk']}; "
@@ -338,12 +345,13 @@ INTRO = """# Benchmarks
 without it, side by side in the same run, on the same data: a generated corpus resembling a
 platform release (40 images, shared base layers, multi-arch indexes, gzip'd tar layers of
 compressible text and incompressible random data) served by a real `docker-registry` on
-loopback. Every command runs once to warm the page cache, then `--runs N` times with hyperfine
-(`--prepare` resets its state: output removed, target registry restarted empty, containerd
-restarted with an empty content store); the median counts.
+loopback. Every command runs once to warm the page cache, then `--runs N` times with hyperfine,
+its runs interleaved with its peer's so that a change of load on the machine weighs on both
+sides alike; `--prepare` resets the state before each run (output removed, target registry
+restarted empty, containerd restarted with an empty content store). The median counts.
 
 ```sh
-scripts/bench.sh --scale small      # ~400 MiB corpus, a few minutes
+scripts/bench.sh --scale small      # ~400 MiB corpus, about 10 minutes
 scripts/bench.sh --scale full       # ~4 GiB corpus with a 1 GiB layer; needs ~45 GiB of disk
 ```
 
@@ -352,8 +360,9 @@ The steps: **pull** `ferry build` vs `skopeo sync --all --src yaml --dest dir`; 
 (sequential); **pack** `ferry pack` vs `tar -cf`; **push** `ferry import registry` vs `skopeo
 sync --all --src dir --dest docker` into empty registries, then a second `ferry import` with
 nothing to upload; **serve** `ctr images pull --all-platforms` of every image from `ferry serve`
-vs from `docker-registry` (and `ctr content fetch`, the server's part alone).
-The numbers below are rewritten by each run; the rest of this file is kept.
+vs from `docker-registry`, then `ctr content fetch` (the fetch alone) and `curl` fetching every
+blob once (the server alone). The sections between the `GENERATED` markers are rewritten by each
+run of their scale; the rest of this file is kept.
 """
 
 
