@@ -101,6 +101,9 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         .values()
         .filter(|j| !omitted.contains_key(&j.digest))
         .partition(|j| layout.has_blob(&j.digest));
+    // Largest first: a big layer started last would leave the other connections idle.
+    let mut missing = missing;
+    missing.sort_by_key(|j| std::cmp::Reverse(j.size));
     let present_bytes: u64 = present.iter().map(|j| j.size).sum();
     let missing_bytes: u64 = missing.iter().map(|j| j.size).sum();
     if !present.is_empty() {

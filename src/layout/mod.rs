@@ -166,7 +166,7 @@ impl Layout {
         if self.has_blob(expected) {
             return Ok(());
         }
-        write_atomic(&self.blob_path(expected), bytes)
+        write_file(&self.blob_path(expected), bytes, false)
     }
 
     /// Reads a small blob (a manifest, index or config) into memory, checking its digest.
@@ -265,8 +265,17 @@ impl Layout {
         }
     }
 
+    /// Makes every blob's directory entry durable (one fsync of `blobs/sha256`).
+    pub fn sync_blobs(&self) {
+        if let Ok(dir) = File::open(self.root.join("blobs").join("sha256")) {
+            let _ = dir.sync_all();
+        }
+    }
+
     /// Replaces `index.json` atomically; a signature of other bytes is removed, never left stale.
+    /// The blobs' directory is synced first, so a durable index never names a lost blob.
     pub fn write_index(&self, bytes: &[u8]) -> Result<(), LayoutError> {
+        self.sync_blobs();
         let path = self.root.join(INDEX_FILE);
         if self.read_index_bytes()?.as_deref() == Some(bytes) {
             return Ok(());
@@ -369,13 +378,19 @@ impl BlobWriter {
         drop(file);
         let target = root.join("blobs").join("sha256").join(actual.hex());
         fs::rename(&self.partial, &target).map_err(io_err(&target))?;
-        sync_parent(&target);
+        // The directory entry is made durable once, by `sync_blobs`, before index.json is
+        // written: a directory fsync per blob costs more than the blob's own write.
         Ok((actual, size))
     }
 }
 
 /// Writes a file by temp file + fsync + rename, so readers see the old or the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    write_file(path, bytes, true)
+}
+
+/// As [`write_atomic`]; `sync_dir` also makes the rename itself durable at once.
+fn write_file(path: &Path, bytes: &[u8], sync_dir: bool) -> Result<(), LayoutError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".ferry-")
@@ -387,7 +402,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
         path: path.to_path_buf(),
         source: e.error,
     })?;
-    sync_parent(path);
+    if sync_dir {
+        sync_parent(path);
+    }
     Ok(())
 }
 

@@ -146,7 +146,12 @@ fn spawn_handshakes(
 async fn accept_tcp(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     loop {
         match listener.accept().await {
-            Ok(accepted) => return accepted,
+            Ok((stream, peer)) => {
+                // Responses are a header then a body in separate writes: with Nagle's algorithm
+                // and the client's delayed ACK each small response waits ~40 ms.
+                let _ = stream.set_nodelay(true);
+                return (stream, peer);
+            }
             Err(e) => {
                 tracing::warn!("cannot accept a connection: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
