@@ -109,9 +109,11 @@ http:
   addr: "127.0.0.1:$port"
   secret: ferry-bench-secret
 EOF
-        # REGISTRY_* variables would override config.yml: keep the caller's out.
-        env $(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u \1/p') \
-            docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
+        # REGISTRY_* variables (REGISTRY_AUTH_FILE, set for skopeo and ferry, among them) would
+        # override config.yml keys: keep them out.
+        local unset=()
+        mapfile -t unset < <(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
+        env "${unset[@]}" docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
         echo $! >"$RUN/servers/$name.pid"
         echo "$port" >"$RUN/servers/$name.port"
         for _ in $(seq 600); do
@@ -330,7 +332,7 @@ else
     touch "$CORPUS/.complete"
 fi
 UNIQUE_BYTES="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unique_bytes"])' "$CORPUS/corpus.json")"
-note "$(cat "$CORPUS/corpus.json" | tr -d '\n ' | cut -c1-300)"
+note "$(tr -d '\n ' <"$CORPUS/corpus.json" | cut -c1-300)"
 
 # --- The source registry and the inputs of both sides -------------------------------------------
 step "starting the source registry"
