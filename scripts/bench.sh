@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [--scale small|full] [--runs N] [--steps LIST] [--work-dir DIR] [--keep]
 #
-#   --scale small   about 400 MiB of images, largest layer ~110 MiB: a few minutes (default)
+#   --scale small   about 400 MiB of images, largest layer ~110 MiB: 8-10 minutes (default)
 #   --scale full    about 4 GiB, one 1 GiB layer: needs ~45 GiB of free disk in the work dir
 #   --runs N        timed runs per command (after one warm-up run); the median counts (default 5)
 #   --steps LIST    which steps to measure (default pull,verify,pack,push,serve; the others'
@@ -13,7 +13,8 @@
 #   --keep          keep the scratch outputs (bundle, copies, registries) after the run
 #
 # What it does:
-#   1. installs missing tools (apt-get): hyperfine, docker-registry, skopeo, containerd, time;
+#   1. installs missing tools (apt-get): hyperfine, docker-registry, skopeo, containerd, time,
+#      curl, python3 (the report);
 #   2. builds ferry and the corpus generator (examples/bench_corpus.rs) in release mode;
 #   3. generates the corpus (40 images, shared base layers, multi-arch indexes, gzip'd tar
 #      layers of text and random data) as an OCI layout and pushes it with skopeo into a
@@ -26,6 +27,7 @@
 #        pack    ferry pack (once it exists)       vs tar -cf
 #        push    ferry import registry (twice)     vs skopeo sync --src dir --dest docker
 #        serve   ctr pull from ferry serve         vs ctr pull from docker-registry
+#                (and ctr content fetch, and curl of every blob: the server alone)
 #   5. writes BENCHMARKS.md (the generated section for this scale; hand-written text such as the
 #      "Analysis" section is kept) and benchmarks.json (this scale's numbers; other scales kept).
 #
