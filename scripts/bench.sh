@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [--scale small|full] [--runs N] [--steps LIST] [--work-dir DIR] [--keep]
 #
-#   --scale small   about 400 MiB of images, largest layer ~110 MiB: a few minutes (default)
+#   --scale small   about 400 MiB of images, largest layer ~110 MiB: 8-10 minutes (default)
 #   --scale full    about 4 GiB, one 1 GiB layer: needs ~45 GiB of free disk in the work dir
 #   --runs N        timed runs per command (after one warm-up run); the median counts (default 5)
 #   --steps LIST    which steps to measure (default pull,verify,pack,push,serve; the others'
@@ -13,7 +13,8 @@
 #   --keep          keep the scratch outputs (bundle, copies, registries) after the run
 #
 # What it does:
-#   1. installs missing tools (apt-get): hyperfine, docker-registry, skopeo, containerd, time;
+#   1. installs missing tools (apt-get): hyperfine, docker-registry, skopeo, containerd, time,
+#      curl, python3 (the report);
 #   2. builds ferry and the corpus generator (examples/bench_corpus.rs) in release mode;
 #   3. generates the corpus (40 images, shared base layers, multi-arch indexes, gzip'd tar
 #      layers of text and random data) as an OCI layout and pushes it with skopeo into a
@@ -26,6 +27,7 @@
 #        pack    ferry pack (once it exists)       vs tar -cf
 #        push    ferry import registry (twice)     vs skopeo sync --src dir --dest docker
 #        serve   ctr pull from ferry serve         vs ctr pull from docker-registry
+#                (and ctr content fetch, and curl of every blob: the server alone)
 #   5. writes BENCHMARKS.md (the generated section for this scale; hand-written text such as the
 #      "Analysis" section is kept) and benchmarks.json (this scale's numbers; other scales kept).
 #
@@ -109,9 +111,11 @@ http:
   addr: "127.0.0.1:$port"
   secret: ferry-bench-secret
 EOF
-        # REGISTRY_* variables would override config.yml: keep the caller's out.
-        env $(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u \1/p') \
-            docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
+        # REGISTRY_* variables (REGISTRY_AUTH_FILE, set for skopeo and ferry, among them) would
+        # override config.yml keys: keep them out.
+        local unset=()
+        mapfile -t unset < <(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
+        env "${unset[@]}" docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
         echo $! >"$RUN/servers/$name.pid"
         echo "$port" >"$RUN/servers/$name.port"
         for _ in $(seq 600); do
@@ -330,7 +334,7 @@ else
     touch "$CORPUS/.complete"
 fi
 UNIQUE_BYTES="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unique_bytes"])' "$CORPUS/corpus.json")"
-note "$(cat "$CORPUS/corpus.json" | tr -d '\n ' | cut -c1-300)"
+note "$(tr -d '\n ' <"$CORPUS/corpus.json" | cut -c1-300)"
 
 # --- The source registry and the inputs of both sides -------------------------------------------
 step "starting the source registry"
