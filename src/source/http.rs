@@ -49,7 +49,9 @@ pub enum HttpError {
         size: u64,
     },
     /// The content had another size than promised.
-    #[error("{url}: received {actual} bytes, expected {expected}; nothing was stored")]
+    #[error(
+        "{url}: received {actual} bytes where {expected} were expected, so the content hashes to something else than pinned; nothing was stored. The file changed upstream: check the pinned checksum, or lock again"
+    )]
     SizeMismatch {
         /// The URL.
         url: String,
@@ -295,6 +297,8 @@ async fn stream_into(
     size: Option<u64>,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<(), Attempt> {
+    let announced = response.content_length();
+    let start = writer.written();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Attempt::Retry(error_chain(&e)))?;
@@ -312,8 +316,12 @@ async fn stream_into(
             .map_err(|e| Attempt::Fatal(e.into()))?;
         on_bytes(chunk.len() as u64);
     }
+    // A whole response of another size is other content (changed upstream), not a broken
+    // connection: let the digest check at commit say so instead of retrying.
+    let complete = announced.is_some_and(|n| writer.written() - start == n);
     if let Some(expected) = size
         && writer.written() != expected
+        && !complete
     {
         return Err(Attempt::Retry(format!(
             "the download ended after {} of {expected} bytes",
