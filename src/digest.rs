@@ -154,6 +154,80 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A buffered writer that hashes on a second thread: writing (I/O) and hashing (CPU) overlap,
+/// so writing a large file costs about the larger of the two, not their sum.
+pub struct BackgroundHashWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<(Sha256, u64)>>,
+}
+
+impl<W: Write> BackgroundHashWriter<W> {
+    /// Wraps `inner`; at most a few buffers of [`IO_BUFFER`] bytes are in flight.
+    pub fn new(inner: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let worker = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            let mut total = 0u64;
+            for chunk in rx {
+                hasher.update(&chunk);
+                total += chunk.len() as u64;
+            }
+            (hasher, total)
+        });
+        BackgroundHashWriter {
+            inner,
+            buf: Vec::with_capacity(IO_BUFFER),
+            tx: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    fn flush_buffer(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.inner.write_all(&self.buf)?;
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(IO_BUFFER));
+        self.tx
+            .as_ref()
+            .expect("present until finish")
+            .send(full)
+            .map_err(|_| io::Error::other("the hashing thread stopped"))
+    }
+
+    /// Writes what is buffered and returns the inner writer, the digest and the size.
+    pub fn finish(mut self) -> io::Result<(W, Digest, u64)> {
+        self.flush_buffer()?;
+        self.inner.flush()?;
+        drop(self.tx.take());
+        let (hasher, size) = self
+            .worker
+            .take()
+            .expect("present until finish")
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread panicked"))?;
+        Ok((self.inner, Digest::from_hasher(hasher), size))
+    }
+}
+
+impl<W: Write> Write for BackgroundHashWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = IO_BUFFER - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= IO_BUFFER {
+            self.flush_buffer()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buffer()?;
+        self.inner.flush()
+    }
+}
+
 /// Hashes everything `reader` yields; `on_progress` gets each chunk's length.
 pub fn hash_reader(
     mut reader: impl Read,
@@ -199,6 +273,21 @@ mod tests {
         assert!(Digest::parse("sha256:ABC").is_err());
         assert!(Digest::parse(&d.as_str().to_uppercase()).is_err());
         assert!(Digest::parse("sha256:../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn background_hash_writer_matches_of_bytes() {
+        let data: Vec<u8> = (0..(3 * IO_BUFFER + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut w = BackgroundHashWriter::new(Vec::new());
+        for chunk in data.chunks(7919) {
+            w.write_all(chunk).unwrap();
+        }
+        let (out, digest, size) = w.finish().unwrap();
+        assert_eq!(out, data);
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(digest, Digest::of_bytes(&data));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -11,7 +11,7 @@ use crate::archive::ArchiveError;
 use crate::archive::plan::{
     LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
 };
-use crate::digest::{Digest, HashingWriter, IO_BUFFER};
+use crate::digest::{BackgroundHashWriter, Digest};
 use crate::layout::graph::walk;
 use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index, is_index, is_manifest};
 use crate::layout::{Layout, SIGNATURE_FILE};
@@ -402,23 +402,19 @@ fn write_volume(
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
     let file = File::create(&tmp).map_err(io(&tmp))?;
-    let hashing = HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file));
-    let finish_hashing =
-        |hashing: HashingWriter<BufWriter<File>>| -> Result<VolumeFile, ArchiveError> {
-            let (buffered, sha256, size) = hashing.finish();
-            let file = buffered.into_inner().map_err(|e| ArchiveError::Io {
-                path: tmp.clone(),
-                source: e.into_error(),
-            })?;
-            file.sync_all().map_err(io(&tmp))?;
-            drop(file);
-            fs::rename(&tmp, path).map_err(io(path))?;
-            Ok(VolumeFile {
-                path: path.to_path_buf(),
-                size,
-                sha256,
-            })
-        };
+    // SHA256SUMS needs every volume's hash: compute it on a second thread while writing.
+    let hashing = BackgroundHashWriter::new(file);
+    let finish_hashing = |hashing: BackgroundHashWriter<File>| -> Result<VolumeFile, ArchiveError> {
+        let (file, sha256, size) = hashing.finish().map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(io(path))?;
+        Ok(VolumeFile {
+            path: path.to_path_buf(),
+            size,
+            sha256,
+        })
+    };
     if zstd {
         let encoder = zstd::stream::write::Encoder::new(hashing, 3).map_err(io(&tmp))?;
         let encoder = write_entries(layout, encoder, entries, on_bytes, &tmp)?;
