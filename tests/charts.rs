@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::ferry::{Env, assert_blobs_match_names, blob_files, fails, json, ok};
 use common::helm::HelmSdk;
-use common::static_http::StaticHttp;
+use common::static_server::StaticServer;
 use common::*;
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ struct Fixture {
     sdk: HelmSdk,
     env: Env,
     registry: Registry,
-    http: StaticHttp,
+    http: StaticServer,
     repo_dir: PathBuf,
     image: String,
     manifest: PathBuf,
@@ -86,7 +86,7 @@ impl Fixture {
         );
         sdk.call(&["package", &s(&src.join("app")), &s(&repo_dir), "0.5.0"]);
         sdk.call(&["index", &s(&repo_dir)]);
-        let http = StaticHttp::start(&repo_dir);
+        let http = StaticServer::start(&repo_dir);
 
         // cache: in the OCI registry, with a build-metadata version (tag 3.2.0_build.1).
         sdk.call(&["create", "cache", &s(&src)]);
@@ -364,7 +364,7 @@ fn charts_lock_build_import_serve_with_helm() {
     let first = json(&mut f.import_charts(&bundle, &site));
     assert_eq!(first["written"].as_array().unwrap().len(), 3, "{first}");
     assert_eq!(first["index_entries"], 4, "{first}");
-    let site_http = StaticHttp::start(&site);
+    let site_http = StaticServer::start(&site);
     let pulled = f.env.path().join("pulled-http");
     for (name, version, digest) in [
         ("web", "1.3.0", &web["digest"]),
@@ -547,7 +547,7 @@ fn chart_bad_paths() {
         broken.join("web-1.2.0.tgz"),
     )
     .unwrap();
-    let broken_http = StaticHttp::start(&broken);
+    let broken_http = StaticServer::start(&broken);
     let m = manifest(
         "missing.yaml",
         &format!(

@@ -122,19 +122,30 @@ impl RegistrySource {
         Ok(tags)
     }
 
+    /// The client reference, host and message name for a blob request, with the host's
+    /// credentials registered (blob calls do not take them as an argument).
+    async fn blob_request(
+        &self,
+        repository: &Reference,
+        digest: &Digest,
+    ) -> (oci_client::Reference, String, String) {
+        let image = to_oci(repository);
+        let host = repository.registry().to_string();
+        self.connection
+            .client
+            .store_auth_if_needed(image.resolve_registry(), &self.connection.auth(&host))
+            .await;
+        let what = format!("{}@{}", repository.name(), digest);
+        (image, host, what)
+    }
+
     /// Fetches a small blob (an image config) into memory, checking its digest.
     pub async fn fetch_small_blob(
         &self,
         repository: &Reference,
         digest: &Digest,
     ) -> Result<Vec<u8>, RegistryError> {
-        let image = to_oci(repository);
-        let host = repository.registry().to_string();
-        let what = format!("{}@{}", repository.name(), digest);
-        self.connection
-            .client
-            .store_auth_if_needed(image.resolve_registry(), &self.connection.auth(&host))
-            .await;
+        let (image, host, what) = self.blob_request(repository, digest).await;
         let buf = self
             .connection
             .retry(&host, &what, || async {
@@ -168,13 +179,7 @@ impl RegistrySource {
         layout: &Layout,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RegistryError> {
-        let image = to_oci(repository);
-        let host = repository.registry().to_string();
-        let what = format!("{}@{}", repository.name(), digest);
-        self.connection
-            .client
-            .store_auth_if_needed(image.resolve_registry(), &self.connection.auth(&host))
-            .await;
+        let (image, host, what) = self.blob_request(repository, digest).await;
         let mut writer = layout.blob_writer(digest)?;
         on_bytes(writer.written());
         let mut attempt = 0;

@@ -29,7 +29,6 @@ pub mod images;
 pub mod prism;
 pub mod registry;
 pub mod skopeo;
-pub mod static_http;
 pub mod static_server;
 pub mod token;
 pub mod util;

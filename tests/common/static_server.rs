@@ -53,6 +53,11 @@ impl StaticServer {
         format!("http://{}", self.addr)
     }
 
+    /// "127.0.0.1:PORT".
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     /// How often each path was asked for.
     pub fn requests(&self) -> BTreeMap<String, usize> {
         self.requests.lock().unwrap().clone()
