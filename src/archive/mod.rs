@@ -11,6 +11,7 @@
 pub mod pack;
 pub mod plan;
 pub mod unpack;
+pub mod volumes;
 
 /// Errors reading or writing volumes; each names the volume or entry and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,32 @@ pub enum ArchiveError {
         what: String,
         /// Details.
         reason: String,
+    },
+    /// A compressed volume, which cannot be read in place.
+    #[error(
+        "{volume} is zstd-compressed: ferry reads compressed volumes only through `ferry unpack VOLUMES -o DIR` (then give DIR). Pack without --zstd for media you import from directly"
+    )]
+    Compressed {
+        /// The volume.
+        volume: String,
+    },
+    /// A directory holding volumes of several packs.
+    #[error(
+        "{dir} holds volumes of several packs ({names}); give the path of one volume file instead of the directory"
+    )]
+    Ambiguous {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The packs' names.
+        names: String,
+    },
+    /// A directory with neither a bundle nor volumes.
+    #[error(
+        "{dir} holds neither a bundle (no oci-layout file) nor packed volumes (NAME.tar, NAME.001.tar, ...); give the bundle directory or the media's mount point, or add --wait to wait for the media"
+    )]
+    NoVolumes {
+        /// The directory.
+        dir: std::path::PathBuf,
     },
     /// A bad `--volume-size`.
     #[error(

@@ -17,7 +17,7 @@ use crate::digest::{Digest, IO_BUFFER};
 use crate::layout::{INDEX_FILE, Layout, LayoutError, SIGNATURE_FILE};
 
 /// zstd frame magic, to read compressed volumes without being told.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// What `unpack` did.
 #[derive(Debug, Default, Serialize)]
@@ -33,7 +33,7 @@ pub struct UnpackReport {
 }
 
 /// What a volume's entry is, by its name.
-enum Name {
+pub(crate) enum Name {
     OciLayout,
     Index,
     Signature,
@@ -44,7 +44,11 @@ enum Name {
     Directory,
 }
 
-fn classify(volume: &str, path: &str, kind: tar::EntryType) -> Result<Name, ArchiveError> {
+pub(crate) fn classify(
+    volume: &str,
+    path: &str,
+    kind: tar::EntryType,
+) -> Result<Name, ArchiveError> {
     let hostile = |reason: &str| ArchiveError::Hostile {
         volume: volume.to_string(),
         entry: path.to_string(),

@@ -5,6 +5,7 @@
 //! fsynced, and renamed into place only when the digest matches.
 
 pub mod artifact;
+pub mod blob_reader;
 pub mod delta;
 pub mod files;
 pub mod graph;
@@ -14,10 +15,12 @@ pub mod verify;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::Sha256;
 
 use crate::digest::{Digest, HashingWriter, IO_BUFFER, hash_reader};
+use crate::layout::blob_reader::{BlobReader, Extent, PackedStore};
 
 /// Content of the `oci-layout` file.
 pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -106,10 +109,12 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
     }
 }
 
-/// An OCI image layout directory.
+/// An OCI image layout: a directory, or (read-only) the tar volumes `ferry pack` wrote.
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// Set when the layout is read straight from packed volumes.
+    packed: Option<Arc<dyn PackedStore>>,
 }
 
 impl Layout {
@@ -123,6 +128,7 @@ impl Layout {
         }
         Ok(Layout {
             root: root.to_path_buf(),
+            packed: None,
         })
     }
 
@@ -135,22 +141,106 @@ impl Layout {
         }
         Ok(Layout {
             root: root.to_path_buf(),
+            packed: None,
         })
     }
 
-    /// The layout's directory.
+    /// A read-only layout over packed volumes; every write fails.
+    pub fn packed(store: Arc<dyn PackedStore>) -> Layout {
+        Layout {
+            root: PathBuf::from(store.describe()),
+            packed: Some(store),
+        }
+    }
+
+    /// Whether the layout is read from packed volumes rather than a directory.
+    pub fn is_packed(&self) -> bool {
+        self.packed.is_some()
+    }
+
+    /// The layout's directory (for a packed layout: the volume or directory it was opened from).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Where a blob lives.
+    /// Where a blob's file lives in a directory layout. Readers use [`Layout::open_blob`],
+    /// which also reads packed layouts; this is for the writers (build, pack, unpack).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        debug_assert!(self.packed.is_none(), "blob_path on a packed layout");
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
 
     /// Whether a blob is present (a present blob is a correct blob, by the store's invariant).
     pub fn has_blob(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).is_file()
+        match &self.packed {
+            Some(store) => store.parts(digest).is_some(),
+            None => self.blob_path(digest).is_file(),
+        }
+    }
+
+    /// A blob's size, or None when the layout does not hold it.
+    pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, LayoutError> {
+        match &self.packed {
+            Some(store) => Ok(store.parts(digest).map(|p| p.iter().map(|p| p.size).sum())),
+            None => {
+                let path = self.blob_path(digest);
+                match fs::metadata(&path) {
+                    Ok(m) => Ok(Some(m.len())),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(io_err(&path)(e)),
+                }
+            }
+        }
+    }
+
+    /// Opens a blob for reading; reading it through to the end checks its digest (the last
+    /// read fails on a mismatch).
+    pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, LayoutError> {
+        Ok(BlobReader::new(digest.clone(), self.extents(digest)?, true))
+    }
+
+    /// Opens a blob without checking its digest: for readers that already checked it, or that
+    /// read ranges (a registry client checks the digest of what it assembles).
+    pub fn open_blob_unchecked(&self, digest: &Digest) -> Result<BlobReader, LayoutError> {
+        Ok(BlobReader::new(
+            digest.clone(),
+            self.extents(digest)?,
+            false,
+        ))
+    }
+
+    /// A key that sorts blobs in the order the media holds them (volume, then position), so
+    /// importing from several USB sticks asks for each stick once.
+    pub fn blob_order_key(&self, digest: &Digest) -> (u32, u64) {
+        self.packed
+            .as_ref()
+            .and_then(|s| s.order_key(digest))
+            .unwrap_or((0, 0))
+    }
+
+    fn extents(&self, digest: &Digest) -> Result<Vec<Extent>, LayoutError> {
+        let missing = || LayoutError::MissingBlob {
+            path: self.root.clone(),
+            digest: digest.clone(),
+        };
+        match &self.packed {
+            Some(store) => Ok(store
+                .parts(digest)
+                .ok_or_else(missing)?
+                .into_iter()
+                .map(|part| Extent::Packed {
+                    store: store.clone(),
+                    part,
+                })
+                .collect()),
+            None => {
+                let size = self.blob_size(digest)?.ok_or_else(missing)?;
+                Ok(vec![Extent::File {
+                    path: self.blob_path(digest),
+                    size,
+                }])
+            }
+        }
     }
 
     /// Stores bytes under their digest, checking it first.
@@ -171,24 +261,24 @@ impl Layout {
 
     /// Reads a small blob (a manifest, index or config) into memory, checking its digest.
     pub fn read_document(&self, digest: &Digest) -> Result<Vec<u8>, LayoutError> {
-        let path = self.blob_path(digest);
-        let size = match fs::metadata(&path) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(LayoutError::MissingBlob {
-                    path: self.root.clone(),
-                    digest: digest.clone(),
-                });
-            }
-            Err(e) => return Err(io_err(&path)(e)),
-        };
+        let size = self
+            .blob_size(digest)?
+            .ok_or_else(|| LayoutError::MissingBlob {
+                path: self.root.clone(),
+                digest: digest.clone(),
+            })?;
         if size > MAX_MANIFEST_SIZE {
             return Err(LayoutError::TooLarge {
                 digest: digest.clone(),
                 size,
             });
         }
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        let read = io::Read::read_to_end(&mut self.open_blob_unchecked(digest)?, &mut bytes);
+        read.map_err(|source| LayoutError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
         let actual = Digest::of_bytes(&bytes);
         if &actual != digest {
             return Err(LayoutError::DigestMismatch {
@@ -257,6 +347,9 @@ impl Layout {
 
     /// The bytes of `index.json`, if the layout has one.
     pub fn read_index_bytes(&self) -> Result<Option<Vec<u8>>, LayoutError> {
+        if let Some(store) = &self.packed {
+            return Ok(Some(store.index_bytes().to_vec()));
+        }
         let path = self.root.join(INDEX_FILE);
         match fs::read(&path) {
             Ok(b) => Ok(Some(b)),
@@ -291,6 +384,9 @@ impl Layout {
 
     /// Reads `index.json.sig`, if present.
     pub fn read_signature(&self) -> Result<Option<String>, LayoutError> {
+        if let Some(store) = &self.packed {
+            return Ok(store.signature().map(str::to_string));
+        }
         let path = self.root.join(SIGNATURE_FILE);
         match fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s)),

@@ -1,14 +1,12 @@
 //! Verification of a bundle: signature, presence of every referenced blob, every digest.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::digest::{Digest, hash_file};
+use crate::digest::{Digest, hash_reader};
 use crate::layout::graph::{Walk, walk};
 use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index};
 use crate::layout::{Layout, LayoutError, SIGNATURE_FILE};
@@ -182,9 +180,7 @@ pub fn verify(
             path: layout.root().display().to_string(),
             reason: format!("annotation {ANNOTATION_LOCK_DIGEST}: {e}"),
         })?;
-        let size = fs::metadata(layout.blob_path(&digest))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let size = layout.blob_size(&digest)?.unwrap_or(0);
         blobs
             .entry(digest)
             .or_insert((size, Vec::new()))
@@ -294,17 +290,17 @@ fn check_blob(
     expected_size: u64,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Option<BlobFault> {
-    let path = layout.blob_path(digest);
-    let size = match fs::metadata(&path) {
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(BlobFault::Missing),
+    let reader = match layout.open_blob_unchecked(digest) {
+        Ok(r) => r,
+        Err(LayoutError::MissingBlob { .. }) => return Some(BlobFault::Missing),
         Err(e) => {
             return Some(BlobFault::Io {
                 reason: e.to_string(),
             });
         }
     };
-    match hash_file(&path, on_bytes) {
+    let size = reader.size();
+    match hash_reader(reader, on_bytes).map(|(h, n)| (Digest::from_hasher(h), n)) {
         Ok((actual, _)) if &actual != digest => Some(BlobFault::Corrupt { actual }),
         Ok(_) if size != expected_size => Some(BlobFault::WrongSize {
             expected: expected_size,

@@ -6,22 +6,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::serve::registry::blob_body;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use tokio_util::io::ReaderStream;
 
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::graph::Entry;
 use crate::openpgp::SiteKey;
 use crate::target::apt::{self, KEYRING_FILE, MirrorError, SOURCES_FILE};
-
-/// Chunk size for streaming `.deb` files.
-const CHUNK: usize = 256 << 10;
 
 /// The mirror served under `/apt/`.
 #[derive(Debug)]
@@ -141,20 +138,18 @@ async fn handle(
     let Some((digest, size)) = mirror.pool.get(&path) else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
-    let file = match tokio::fs::File::open(mirror.layout.blob_path(digest)).await {
-        Ok(f) => f,
-        Err(e) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("cannot read the bundle's file for {path}: {e}\n"),
-            );
-        }
-    };
     let body = if head {
         Body::empty()
     } else {
-        use tokio::io::AsyncReadExt;
-        Body::from_stream(ReaderStream::with_capacity(file.take(*size), CHUNK))
+        match blob_body(&mirror.layout, digest, 0, *size) {
+            Ok(body) => body,
+            Err(e) => {
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot read the bundle's file for {path}: {e}\n"),
+                );
+            }
+        }
     };
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(

@@ -3,7 +3,6 @@
 //! and byte ranges, and a `SHA256SUMS` to check what was downloaded.
 
 use std::collections::BTreeMap;
-use std::io::SeekFrom;
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,17 +11,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use crate::layout::Layout;
 use crate::layout::files::{self, BundleFile};
 use crate::layout::graph::Entry;
 use crate::manifest::files::SUMS_FILE;
-use crate::serve::registry::{ByteRange, parse_range};
-
-/// Chunk size for streaming files.
-const CHUNK: usize = 256 << 10;
+use crate::serve::registry::{ByteRange, blob_body, parse_range};
 
 /// The files a bundle serves, by name.
 #[derive(Debug)]
@@ -154,17 +148,6 @@ async fn file(
             head,
         );
     };
-    let path = tree.layout.blob_path(&file.digest);
-    let mut handle = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => {
-            return text_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read the bundle's content for {name}: {e}\n"),
-                head,
-            );
-        }
-    };
     let total = file.size;
     let etag = format!("\"{}\"", file.digest);
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
@@ -197,16 +180,16 @@ async fn file(
     let body = if head {
         Body::empty()
     } else {
-        if start > 0
-            && let Err(e) = handle.seek(SeekFrom::Start(start)).await
-        {
-            return text_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read the bundle's content for {name}: {e}\n"),
-                head,
-            );
+        match blob_body(&tree.layout, &file.digest, start, length) {
+            Ok(body) => body,
+            Err(e) => {
+                return text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot read the bundle's content for {name}: {e}\n"),
+                    head,
+                );
+            }
         }
-        Body::from_stream(ReaderStream::with_capacity(handle.take(length), CHUNK))
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();

@@ -14,7 +14,6 @@ pub mod route;
 pub mod server;
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -100,17 +99,13 @@ impl Bundle {
                 {
                     continue;
                 }
-                let problem = match fs::metadata(layout.blob_path(&blob.digest)) {
-                    Ok(m) if m.len() == blob.size => continue,
-                    Ok(m) => format!(
-                        "blob {} has {} bytes, its descriptor says {}",
-                        blob.digest,
-                        m.len(),
-                        blob.size
+                let problem = match layout.blob_size(&blob.digest) {
+                    Ok(Some(size)) if size == blob.size => continue,
+                    Ok(Some(size)) => format!(
+                        "blob {} has {size} bytes, its descriptor says {}",
+                        blob.digest, blob.size
                     ),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        format!("blob {} is missing", blob.digest)
-                    }
+                    Ok(None) => format!("blob {} is missing", blob.digest),
                     Err(e) => format!("blob {} cannot be read: {e}", blob.digest),
                 };
                 // A document already reported broken is not reported twice.

@@ -4,7 +4,6 @@
 //! converted or re-serialised, so every digest a cluster pinned keeps working. Blob files are
 //! streamed, never read into memory.
 
-use std::io::SeekFrom;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,11 +12,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use crate::digest::Digest;
 use crate::layout::Layout;
+use crate::layout::blob_reader::blob_stream;
 use crate::serve::catalog::{Catalog, Lookup, Repository};
 use crate::serve::route::{self, ManifestRef, Route, RouteError};
 
@@ -25,8 +23,6 @@ use crate::serve::route::{self, ManifestRef, Route, RouteError};
 pub const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 /// The header naming the digest of the content served.
 pub const DIGEST_HEADER: &str = "docker-content-digest";
-/// Chunk size for streaming files: large enough for few syscalls, small enough to stay flat.
-const CHUNK: usize = 256 << 10;
 
 /// What the registry serves from: the layout and its repositories.
 #[derive(Debug)]
@@ -419,6 +415,19 @@ pub fn parse_range(value: &str, total: u64) -> ByteRange {
     }
 }
 
+/// A response body streaming `length` bytes of a blob from `start`, from a directory or from
+/// packed volumes. Digests are not re-checked here: clients check what they pull, and
+/// `ferry serve` checked at startup that every blob is there with its size.
+pub(crate) fn blob_body(
+    layout: &Layout,
+    digest: &Digest,
+    start: u64,
+    length: u64,
+) -> Result<Body, crate::layout::LayoutError> {
+    let reader = layout.open_blob_unchecked(digest)?;
+    Ok(Body::from_stream(blob_stream(reader, start, length)))
+}
+
 /// Streams a blob file, whole or a byte range of it (`ranges` only for the blob endpoint).
 pub(crate) async fn serve_file(
     layout: &Layout,
@@ -428,11 +437,10 @@ pub(crate) async fn serve_file(
     head: bool,
     ranges: bool,
 ) -> Result<Response, ApiError> {
-    let path = layout.blob_path(digest);
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
+    let total = match layout.blob_size(digest) {
+        Ok(Some(size)) => size,
         // Checked at startup; gone now means someone removed it while serving.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Ok(None) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "BLOB_UNKNOWN",
@@ -442,11 +450,6 @@ pub(crate) async fn serve_file(
         }
         Err(e) => return Err(ApiError::internal(format!("cannot read {digest}: {e}"))),
     };
-    let total = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot read {digest}: {e}")))?
-        .len();
     let etag = format!("\"{digest}\"");
     let range = match request_headers
         .get(header::RANGE)
@@ -485,12 +488,8 @@ pub(crate) async fn serve_file(
     let body = if head {
         Body::empty()
     } else {
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(|e| ApiError::internal(format!("cannot read {digest}: {e}")))?;
-        }
-        Body::from_stream(ReaderStream::with_capacity(file.take(length), CHUNK))
+        blob_body(layout, digest, start, length)
+            .map_err(|e| ApiError::internal(format!("cannot read {digest}: {e}")))?
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();

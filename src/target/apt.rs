@@ -9,7 +9,7 @@
 //! daily.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -65,6 +65,9 @@ pub enum MirrorError {
     /// Signing failed.
     #[error(transparent)]
     Pgp(#[from] PgpError),
+    /// The bundle could not be read.
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
     /// I/O.
     #[error("{path}: {source}")]
     Io {
@@ -326,12 +329,24 @@ pub fn from_bundle(
 }
 
 fn read_blob_text(layout: &Layout, digest: &Digest) -> Result<String, String> {
-    let path = layout.blob_path(digest);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    layout
+        .open_blob(digest)
+        .map_err(|e| e.to_string())?
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
     if Digest::of_bytes(&bytes) != *digest {
         return Err(format!("blob {digest} is corrupt"));
     }
     String::from_utf8(bytes).map_err(|_| format!("blob {digest} is not UTF-8 text"))
+}
+
+/// Copies a blob (its digest checked on the way) to a new file.
+fn copy_blob(layout: &Layout, digest: &Digest, to: &Path) -> Result<(), MirrorError> {
+    let mut reader = layout.open_blob(digest)?;
+    let mut file = std::fs::File::create(to).map_err(io(to))?;
+    std::io::copy(&mut reader, &mut file).map_err(io(to))?;
+    Ok(())
 }
 
 /// Reads what an existing mirror directory holds (as ferry wrote it), to merge with.
@@ -641,7 +656,7 @@ pub fn copy_pool(
         let dir = target.parent().expect("pool paths have a directory");
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let tmp = dir.join(format!(".{}.ferry-tmp", p.digest.hex()));
-        std::fs::copy(layout.blob_path(&p.digest), &tmp).map_err(io(&tmp))?;
+        copy_blob(layout, &p.digest, &tmp)?;
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(io(&tmp))?;

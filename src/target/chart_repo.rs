@@ -151,11 +151,7 @@ pub fn bundle_charts(
         let layer = chart_layer(&manifest, &entry.reference)
             .map_err(|e| bad(e.to_string()))?
             .clone();
-        let path = layout.blob_path(&layer.digest);
-        let file = File::open(&path).map_err(|source| ChartRepoError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let file = layout.open_blob(&layer.digest)?;
         let read = archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
         chart_name(&read.metadata.name).map_err(&bad)?;
         chart_version(&read.metadata.version).map_err(&bad)?;
@@ -385,8 +381,8 @@ fn copy_checked(
         let path = path.to_path_buf();
         move |source| ChartRepoError::Io { path, source }
     };
-    let source_path = layout.blob_path(digest);
-    let mut source = File::open(&source_path).map_err(io(&source_path))?;
+    // Checked while copied (below).
+    let mut source = layout.open_blob_unchecked(digest)?;
     let tmp = tempfile::Builder::new()
         .prefix(".ferry-")
         .suffix(".partial")

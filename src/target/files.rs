@@ -142,8 +142,10 @@ pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outco
         _ => {}
     }
 
-    let blob = layout.blob_path(&file.digest);
-    let source = File::open(&blob).map_err(io_err(&blob))?;
+    // Checked while copied (below), so the reader need not check it too.
+    let source = layout
+        .open_blob_unchecked(&file.digest)
+        .map_err(|e| io_err(&target)(io::Error::other(e.to_string())))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".ferry-")
         .suffix(".partial")

@@ -20,9 +20,6 @@ use crate::layout::oci::{is_index, is_manifest};
 use crate::manifest::reference::Reference;
 use crate::mapping::Target;
 
-/// Read size when streaming a blob file to the registry.
-const UPLOAD_CHUNK: usize = 1 << 20;
-
 /// Called with the length of every chunk sent (progress); shared with the upload streams.
 pub type ByteCounter = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
@@ -307,18 +304,19 @@ impl RegistryTarget {
         what: &str,
         on_bytes: &ByteCounter,
     ) -> Result<(), RegistryError> {
-        let path = layout.blob_path(digest);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let file = tokio::fs::File::open(&path).await.map_err(|e| {
-                RegistryError::Layout(crate::layout::LayoutError::Io {
-                    path: path.clone(),
-                    source: e,
-                })
-            })?;
+            // A directory's blobs were hashed before the first push; packed volumes are read
+            // once, their digest checked on the way (a mismatch fails the upload before its
+            // last byte, and the registry checks the digest too).
+            let reader = if layout.is_packed() {
+                layout.open_blob(digest)?
+            } else {
+                layout.open_blob_unchecked(digest)?
+            };
             let progress = on_bytes.clone();
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK)
+            let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
                 .inspect_ok(move |chunk| progress(chunk.len() as u64))
                 .map_err(OciDistributionError::IoError);
             let result = self

@@ -1,0 +1,294 @@
+//! Reading a blob wherever the bundle keeps it: a file under `blobs/sha256/`, or entries
+//! inside packed tar volumes (a whole blob, or chunks across volumes).
+//!
+//! A blob is a list of extents (a file, an offset, a length). A reader that goes from the first
+//! byte to the last hashes what it returns and fails at the end when the digest differs, so
+//! every consumer that reads a blob whole gets its digest checked on the way.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::{Digest, IO_BUFFER};
+
+/// Where a packed bundle's blobs and table of contents live (implemented by the archive's
+/// volume reader, so the store does not need to know tar).
+pub trait PackedStore: Send + Sync + std::fmt::Debug {
+    /// What to call the bundle in messages (the volume or directory given).
+    fn describe(&self) -> String;
+    /// The bytes of `index.json`.
+    fn index_bytes(&self) -> &[u8];
+    /// The signature beside the index, if the pack has one.
+    fn signature(&self) -> Option<&str>;
+    /// The pieces of a blob, in order, or None when the pack does not hold it.
+    fn parts(&self, digest: &Digest) -> Option<Vec<PackedPart>>;
+    /// Where a piece is now: the volume file and the offset of its bytes. May wait for the
+    /// volume to be inserted, or fail naming the volumes that are missing.
+    fn locate(&self, part: &PackedPart) -> io::Result<(PathBuf, u64)>;
+    /// The volume and order key of a blob's first piece, to read blobs in volume order.
+    fn order_key(&self, digest: &Digest) -> Option<(u32, u64)>;
+}
+
+/// One piece of a packed blob: an entry of a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedPart {
+    /// Volume number, from 1.
+    pub volume: u32,
+    /// The entry's path inside the volume.
+    pub entry: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A run of a blob's bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum Extent {
+    /// A whole file of the directory store.
+    File { path: PathBuf, size: u64 },
+    /// An entry of a packed volume.
+    Packed {
+        store: Arc<dyn PackedStore>,
+        part: PackedPart,
+    },
+}
+
+impl Extent {
+    fn size(&self) -> u64 {
+        match self {
+            Extent::File { size, .. } => *size,
+            Extent::Packed { part, .. } => part.size,
+        }
+    }
+
+    fn open_at(&self, within: u64) -> io::Result<(File, PathBuf)> {
+        let (path, base) = match self {
+            Extent::File { path, .. } => (path.clone(), 0),
+            Extent::Packed { store, part } => store.locate(part)?,
+        };
+        let mut file = File::open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        if base + within > 0 {
+            file.seek(SeekFrom::Start(base + within))?;
+        }
+        Ok((file, path))
+    }
+}
+
+/// Reads one blob, sequentially or with seeks; see the module documentation.
+#[derive(Debug)]
+pub struct BlobReader {
+    digest: Digest,
+    extents: Vec<Extent>,
+    size: u64,
+    position: u64,
+    current: Option<Current>,
+    /// Hash of bytes 0..position while reading straight through; None after a seek.
+    hasher: Option<Sha256>,
+    checked: bool,
+}
+
+#[derive(Debug)]
+struct Current {
+    file: File,
+    path: PathBuf,
+    remaining: u64,
+}
+
+impl BlobReader {
+    pub(crate) fn new(digest: Digest, extents: Vec<Extent>, verify: bool) -> BlobReader {
+        let size = extents.iter().map(Extent::size).sum();
+        BlobReader {
+            digest,
+            extents,
+            size,
+            position: 0,
+            current: None,
+            hasher: verify.then(Sha256::new),
+            checked: false,
+        }
+    }
+
+    /// The blob's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The blob's digest.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    fn open_current(&mut self) -> io::Result<()> {
+        let mut start = 0;
+        for extent in &self.extents {
+            let end = start + extent.size();
+            if self.position < end {
+                let within = self.position - start;
+                let (file, path) = extent.open_at(within)?;
+                self.current = Some(Current {
+                    file,
+                    path,
+                    remaining: end - self.position,
+                });
+                return Ok(());
+            }
+            start = end;
+        }
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("read past the end of blob {}", self.digest),
+        ))
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.checked {
+            return Ok(());
+        }
+        self.checked = true;
+        if let Some(hasher) = self.hasher.take() {
+            let actual = Digest::from_hasher(hasher);
+            if actual != self.digest {
+                let places: Vec<String> = self
+                    .extents
+                    .iter()
+                    .map(|e| match e {
+                        Extent::File { path, .. } => path.display().to_string(),
+                        Extent::Packed { store, part } => {
+                            format!(
+                                "{} (volume {}, {})",
+                                store.describe(),
+                                part.volume,
+                                part.entry
+                            )
+                        }
+                    })
+                    .collect();
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "blob {} hashes to {actual}: its content in {} is corrupt. Copy the bundle again from the source media (check volumes with `sha256sum -c SHA256SUMS`)",
+                        self.digest,
+                        places.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.position >= self.size {
+                self.finish()?;
+                return Ok(0);
+            }
+            if self.current.as_ref().is_none_or(|c| c.remaining == 0) {
+                self.current = None;
+                self.open_current()?;
+            }
+            let current = self.current.as_mut().expect("opened above");
+            let want = buf
+                .len()
+                .min(current.remaining.min(usize::MAX as u64) as usize);
+            let n = current.file.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} ends {} bytes early inside blob {}: the file is truncated. Copy it again from the source media",
+                        current.path.display(),
+                        current.remaining,
+                        self.digest
+                    ),
+                ));
+            }
+            current.remaining -= n as u64;
+            self.position += n as u64;
+            if let Some(h) = self.hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+            if self.position >= self.size {
+                // Check now, so the last bytes are never handed over from a corrupt blob
+                // without the error that goes with them.
+                self.finish()?;
+            }
+            return Ok(n);
+        }
+    }
+}
+
+impl Seek for BlobReader {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.position.checked_add_signed(d),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        if target != self.position {
+            // Only a straight read from byte 0 can be checked against the digest.
+            self.hasher = None;
+            self.current = None;
+            self.position = target;
+        }
+        Ok(self.position)
+    }
+}
+
+/// Streams `length` bytes of a blob from `start` on a blocking thread, for async consumers
+/// (uploads, the registry server). Items are at most [`IO_BUFFER`] bytes.
+pub fn blob_stream(
+    mut reader: BlobReader,
+    start: u64,
+    length: u64,
+) -> impl futures_util::Stream<Item = io::Result<axum::body::Bytes>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<axum::body::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        if start > 0
+            && let Err(e) = reader.seek(SeekFrom::Start(start))
+        {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = length;
+        while left > 0 {
+            let mut buf = vec![0u8; IO_BUFFER.min(left as usize)];
+            let mut filled = 0;
+            // Fill the buffer: fewer, larger items keep the channel cheap.
+            while filled < buf.len() {
+                match reader.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            if filled == 0 {
+                let _ = tx.blocking_send(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("blob {} ended early", reader.digest()),
+                )));
+                return;
+            }
+            buf.truncate(filled);
+            left -= filled as u64;
+            if tx.blocking_send(Ok(buf.into())).is_err() {
+                return; // the consumer went away
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
