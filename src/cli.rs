@@ -68,9 +68,9 @@ pub enum Command {
 /// Arguments of `ferry diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The earlier bundle directory.
+    /// The earlier bundle: a directory, its packed volumes (a volume file) or its index.json.
     pub old: PathBuf,
-    /// The later bundle directory.
+    /// The later bundle: a directory, its packed volumes (a volume file) or its index.json.
     pub new: PathBuf,
 }
 
@@ -127,8 +127,12 @@ pub enum ImportCommand {
 /// Arguments of `ferry import files`.
 #[derive(Debug, Args)]
 pub struct ImportFilesArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
     pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// The directory to write the files into (created when missing), with a SHA256SUMS.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
@@ -144,8 +148,12 @@ pub struct ImportFilesArgs {
 /// Arguments of `ferry import charts`.
 #[derive(Debug, Args)]
 pub struct ImportChartsArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
     pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// The chart repository directory (created when missing; its index.yaml is merged).
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
@@ -160,8 +168,12 @@ pub struct ImportChartsArgs {
 /// Arguments of `ferry import apt`.
 #[derive(Debug, Args)]
 pub struct ImportAptArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
     pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// The mirror directory to write; what it already holds is kept and merged.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
@@ -177,6 +189,18 @@ pub struct ImportAptArgs {
     /// The URL hosts reach the mirror at, for ferry.sources [default: file://DIR].
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+}
+
+/// Where the volumes of a packed bundle are, when SOURCE is a volume or a USB mount point.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VolumeArgs {
+    /// Where the other volumes appear (e.g. the USB mount point) [default: beside SOURCE].
+    #[arg(long, value_name = "DIR")]
+    pub volumes_dir: Option<PathBuf>,
+    /// Wait for a missing volume to be inserted, also when not on a terminal (on a terminal
+    /// ferry always asks for it and waits).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// How the bundle's signature is checked before anything is taken from it.
@@ -210,8 +234,12 @@ pub struct HarborArgs {
 /// Arguments of `ferry import registry`.
 #[derive(Debug, Args)]
 pub struct ImportRegistryArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
     pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// The target registry: HOST[:PORT][/PREFIX].
     #[arg(long, value_name = "HOST[/PREFIX]")]
     pub to: String,
@@ -232,8 +260,12 @@ pub struct ImportRegistryArgs {
 /// Arguments of `ferry registries-config`.
 #[derive(Debug, Args)]
 pub struct RegistriesConfigArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
     pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// The site registry the mirrors point at: HOST[:PORT][/PREFIX].
     #[arg(long, value_name = "HOST[/PREFIX]")]
     pub to: String,
@@ -267,8 +299,12 @@ pub struct LoginArgs {
 /// Arguments of `ferry serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
     pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR")]
     pub listen: String,
@@ -390,8 +426,13 @@ pub struct SignArgs {
 /// Arguments of `ferry verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    #[arg(value_name = "SOURCE")]
     pub dir: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     /// The public key (cosign.pub) the bundle must be signed with.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
@@ -406,6 +447,11 @@ pub struct VerifyArgs {
 /// Arguments of `ferry inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The bundle directory.
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    #[arg(value_name = "SOURCE")]
     pub dir: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
 }

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::cli::DiffArgs;
 use crate::digest::Digest;
-use crate::layout::Layout;
 use crate::layout::graph::{Entry, walk};
 use crate::layout::oci::Index;
 use crate::progress::{Ui, human_bytes};
@@ -40,8 +39,8 @@ struct Diff {
     blobs_new: usize,
 }
 
-fn entries(path: &std::path::Path) -> anyhow::Result<Vec<Entry>> {
-    let layout = Layout::open(path)?;
+fn entries(ui: &Ui, path: &std::path::Path) -> anyhow::Result<Vec<Entry>> {
+    let layout = super::open_bundle(path, &Default::default(), ui, false)?;
     let bytes = layout
         .read_index_bytes()?
         .with_context(|| format!("{} has no index.json", path.display()))?;
@@ -60,8 +59,8 @@ fn entries(path: &std::path::Path) -> anyhow::Result<Vec<Entry>> {
 
 /// Runs `ferry diff`.
 pub fn run(ui: &Ui, args: &DiffArgs) -> anyhow::Result<()> {
-    let old = entries(&args.old)?;
-    let new = entries(&args.new)?;
+    let old = entries(ui, &args.old)?;
+    let new = entries(ui, &args.new)?;
     let key = |e: &Entry| (e.kind.clone(), e.reference.clone());
     let old_by: BTreeMap<_, &Entry> = old.iter().map(|e| (key(e), e)).collect();
     let new_by: BTreeMap<_, &Entry> = new.iter().map(|e| (key(e), e)).collect();

@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::ImportAptArgs;
-use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::openpgp::SiteKey;
@@ -66,7 +65,7 @@ pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
     check_suite(args.suite.as_deref())?;
     // The site key first: a wrong password fails before the bundle is read.
     let site = load_site_key(&args.signing_key)?;
-    let layout = Layout::open(&args.source)?;
+    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     super::verify::require_verified(ui, &layout, key.as_ref())?;
     let (_, index) = read_verified_index(&layout, key.as_ref())?;
     let walked = walk(&layout, &index);

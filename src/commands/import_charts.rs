@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::ImportChartsArgs;
-use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::progress::Ui;
@@ -40,7 +39,7 @@ pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
         }
     };
     let key = super::trust_key(&args.trust)?;
-    let layout = Layout::open(&args.source)?;
+    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     let started = Instant::now();
     // Nothing is written, not even the target directory, before the bundle is verified.
     super::verify::require_verified(ui, &layout, key.as_ref())?;

@@ -52,7 +52,7 @@ struct Imported {
 /// Runs `ferry import files`.
 pub fn run(ui: &Ui, args: &ImportFilesArgs) -> anyhow::Result<()> {
     let key = super::trust_key(&args.trust)?;
-    let layout = Layout::open(&args.source)?;
+    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     super::verify::require_verified(ui, &layout, key.as_ref())?;
     // The index was verified above; read it again with the same check, since it is the root
     // of every digest and name that follows.

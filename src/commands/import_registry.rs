@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::cli::ImportRegistryArgs;
 use crate::distribution::RegistryOptions;
-use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::verify::{hash_blobs, read_verified_index};
 use crate::manifest::helm_chart::registry_reference;
@@ -42,7 +41,7 @@ struct Imported {
 pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.to)?;
     let key = super::trust_key(&args.trust)?;
-    let layout = Layout::open(&args.source)?;
+    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     let started = Instant::now();
     // The signature first: index.json is the root of every digest that follows, and every
     // manifest is checked against it as it is read.
@@ -103,7 +102,18 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
         .collect();
     let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
     let verified_blobs = to_upload.len();
-    if !to_upload.is_empty() {
+    if layout.is_packed() {
+        // Read once from the media, each digest checked as the upload streams it.
+        let faults = crate::layout::verify::verify_structure(&layout, None)?.problems;
+        if let Some(problem) = faults.first() {
+            bail!(
+                "{}: blob {} is {:?}, so nothing was pushed. Run `ferry verify` on the volumes for a full report",
+                layout.root().display(),
+                problem.digest,
+                problem.fault
+            );
+        }
+    } else if !to_upload.is_empty() {
         let bar = ui.bytes_bar(upload_bytes, "verify");
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::cli::InspectArgs;
 use crate::digest::Digest;
-use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::oci::{
     ANNOTATION_LOCK_DIGEST, ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Index,
@@ -84,7 +83,8 @@ struct Inspection {
 
 /// Runs `ferry inspect`.
 pub fn run(ui: &Ui, args: &InspectArgs) -> anyhow::Result<()> {
-    let layout = Layout::open(&args.dir)?;
+    // The table of contents (volume 1) is all inspect reads.
+    let layout = super::open_bundle(&args.dir, &args.volumes, ui, false)?;
     let Some(bytes) = layout.read_index_bytes()? else {
         bail!(
             "{} has no index.json: it is not a complete bundle (run `ferry build` again)",

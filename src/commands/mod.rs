@@ -79,3 +79,66 @@ pub fn load_verifying_key(path: &std::path::Path) -> anyhow::Result<crate::sign:
     crate::sign::VerifyingKey::from_pem(&pem)
         .with_context(|| format!("cannot use public key {}", path.display()))
 }
+
+/// Opens a bundle given on the command line: a layout directory, or packed volumes read in
+/// place. `all_volumes`: the command reads blobs, so without `--wait` (or a terminal) every
+/// volume must be there before anything starts, and a missing one is named up front.
+pub fn open_bundle(
+    source: &std::path::Path,
+    volumes: &crate::cli::VolumeArgs,
+    ui: &crate::progress::Ui,
+    all_volumes: bool,
+) -> anyhow::Result<crate::layout::Layout> {
+    use crate::archive::volumes::{VolumeEvent, VolumeOptions, VolumeSet, is_packed_source};
+    use std::io::IsTerminal;
+    if !source.exists() {
+        anyhow::bail!(
+            "{}: no such bundle directory or volume; give the directory `ferry build` wrote, or a volume `ferry pack` wrote",
+            source.display()
+        );
+    }
+    if !is_packed_source(source) {
+        return Ok(crate::layout::Layout::open(source)?);
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let status = ui.clone();
+    let options = VolumeOptions {
+        dir: volumes.volumes_dir.clone(),
+        wait: volumes.wait || interactive,
+        observer: Some(std::sync::Arc::new(
+            move |event: &VolumeEvent| match event {
+                VolumeEvent::Waiting {
+                    number,
+                    count,
+                    file,
+                    dir,
+                } => {
+                    let of = if *count > 0 {
+                        format!(" of {count}")
+                    } else {
+                        String::new()
+                    };
+                    status.warn(format!(
+                    "volume {number}{of} is needed: insert the medium holding {file} (looking in {}); waiting, Ctrl-C to stop",
+                    dir.display()
+                ));
+                }
+                VolumeEvent::Reading {
+                    number,
+                    count,
+                    path,
+                } => status.status(format!(
+                    "reading volume {number} of {count}: {}",
+                    path.display()
+                )),
+            },
+        )),
+        poll: None,
+    };
+    let set = VolumeSet::open(source, options)
+        .with_context(|| format!("cannot read the packed bundle {}", source.display()))?;
+    if all_volumes {
+        set.require_all()?;
+    }
+    Ok(crate::layout::Layout::packed(std::sync::Arc::new(set)))
+}

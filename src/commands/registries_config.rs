@@ -109,9 +109,9 @@ pub fn upstream_registries(layout: &Layout) -> anyhow::Result<BTreeSet<String>> 
 }
 
 /// Runs `ferry registries-config`.
-pub fn run(_ui: &Ui, args: &RegistriesConfigArgs) -> anyhow::Result<()> {
+pub fn run(ui: &Ui, args: &RegistriesConfigArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.to)?;
-    let layout = Layout::open(&args.source)?;
+    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     let registries = upstream_registries(&layout)?;
     let auth = if args.auth_from_env {
         let username = std::env::var("FERRY_REGISTRY_USERNAME")

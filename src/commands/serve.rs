@@ -45,12 +45,15 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let bundle_name = args.source.display().to_string();
     // Opening reads and hashes every manifest: blocking file work, kept off the runtime.
     let source = args.source.clone();
+    let volumes = args.volumes.clone();
     let apt_suite = args.apt_suite.clone();
+    let opener = ui.clone();
     let (bundle, apt) = tokio::task::spawn_blocking(move || {
-        let bundle = Bundle::open(&source, key.as_ref())?;
+        let layout = super::open_bundle(&source, &volumes, &opener, true)?;
+        let bundle = Bundle::open(&layout, key.as_ref())?;
         let apt = match &apt_key {
             Some(site) => {
-                super::serve_apt::open(&source, key.as_ref(), site, apt_suite.as_deref())?
+                super::serve_apt::open(&layout, key.as_ref(), site, apt_suite.as_deref())?
             }
             None => None,
         };

@@ -1,6 +1,5 @@
 //! The `/apt/` part of `ferry serve`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -15,16 +14,19 @@ use crate::sign::VerifyingKey;
 
 /// Renders the bundle's apt mirror, signed with the site key (blocking file work).
 pub fn open(
-    root: &Path,
+    layout: &Layout,
     key: Option<&VerifyingKey>,
     site: &SiteKey,
     suite: Option<&str>,
 ) -> anyhow::Result<Option<Arc<AptMirror>>> {
-    let layout = Layout::open(root)?;
-    let (_, index) = read_verified_index(&layout, key)?;
-    let walked = walk(&layout, &index);
-    let mirror = AptMirror::open(&layout, &walked.entries, site, suite)
-        .with_context(|| format!("cannot serve the apt packages of {}", root.display()))?;
+    let (_, index) = read_verified_index(layout, key)?;
+    let walked = walk(layout, &index);
+    let mirror = AptMirror::open(layout, &walked.entries, site, suite).with_context(|| {
+        format!(
+            "cannot serve the apt packages of {}",
+            layout.root().display()
+        )
+    })?;
     Ok(mirror.map(Arc::new))
 }
 

@@ -156,6 +156,24 @@ pub fn verify(
     threads: usize,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, VerifyError> {
+    verify_with(layout, key, Some((threads, on_bytes)))
+}
+
+/// As [`verify`], but blobs other than manifests and configs are only checked for presence
+/// and size, not hashed: for importers that read each blob once, checking its digest on
+/// the way (reading packed volumes twice from USB media would double the import's time).
+pub fn verify_structure(
+    layout: &Layout,
+    key: Option<&VerifyingKey>,
+) -> Result<VerifyReport, VerifyError> {
+    verify_with(layout, key, None)
+}
+
+fn verify_with(
+    layout: &Layout,
+    key: Option<&VerifyingKey>,
+    hashing: Option<(usize, &(dyn Fn(u64) + Sync))>,
+) -> Result<VerifyReport, VerifyError> {
     let (_, index) = read_verified_index(layout, key)?;
     let Walk {
         entries,
@@ -227,7 +245,10 @@ pub fn verify(
         .filter(|(d, _)| !checked_documents.contains(*d) && !problems.contains_key(*d))
         .map(|(d, (size, _))| (d.clone(), *size))
         .collect();
-    let (found, hashed) = hash_blobs(layout, work, threads, on_bytes);
+    let (found, hashed) = match hashing {
+        Some((threads, on_bytes)) => hash_blobs(layout, work, threads, on_bytes),
+        None => check_sizes(layout, work)?,
+    };
     problems.extend(found);
 
     let checked_bytes: u64 = checked_documents
@@ -250,6 +271,25 @@ pub fn verify(
             })
             .collect(),
     })
+}
+
+/// Checks that blobs are present with the expected sizes, without reading them.
+fn check_sizes(
+    layout: &Layout,
+    work: Vec<(Digest, u64)>,
+) -> Result<(Vec<(Digest, BlobFault)>, u64), VerifyError> {
+    let mut found = Vec::new();
+    let mut present = 0;
+    for (digest, expected) in work {
+        match layout.blob_size(&digest)? {
+            None => found.push((digest, BlobFault::Missing)),
+            Some(actual) if actual != expected => {
+                found.push((digest, BlobFault::WrongSize { expected, actual }))
+            }
+            Some(actual) => present += actual,
+        }
+    }
+    Ok((found, present))
 }
 
 /// Hashes blobs in parallel, largest first so the threads finish together; returns the

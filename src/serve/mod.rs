@@ -15,7 +15,7 @@ pub mod server;
 
 use std::collections::BTreeSet;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::layout::graph::walk;
 use crate::layout::verify::{VerifyError, read_verified_index};
@@ -82,8 +82,8 @@ impl Bundle {
     /// index (each hashed against its digest), and checks that every blob file is there with
     /// the size its descriptor says. Blobs are not hashed (that is `ferry verify`'s work;
     /// clients check every digest they pull).
-    pub fn open(root: &Path, key: Option<&VerifyingKey>) -> Result<Bundle, ServeError> {
-        let layout = Layout::open(root)?;
+    pub fn open(layout: &Layout, key: Option<&VerifyingKey>) -> Result<Bundle, ServeError> {
+        let root = layout.root();
         let (_, index) = read_verified_index(&layout, key)?;
         let walked = walk(&layout, &index);
         let mut problems: Vec<String> = walked
@@ -132,7 +132,7 @@ impl Bundle {
             })?;
         notes.extend(chart_notes);
         Ok(Bundle {
-            registry: Registry::new(layout, catalog),
+            registry: Registry::new(layout.clone(), catalog),
             files,
             notes,
             charts,

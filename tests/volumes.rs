@@ -1,0 +1,247 @@
+//! End-to-end: verify, inspect, import and serve a bundle straight from its packed volumes,
+//! without unpacking; missing, foreign and damaged volumes are refused with clear errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::ferry::{Env, fails, json, ok};
+use common::*;
+
+struct Packed {
+    env: Env,
+    _registry: Registry,
+    seeded: SeededImages,
+    bundle: PathBuf,
+    public: PathBuf,
+    usb: PathBuf,
+    volumes: Vec<PathBuf>,
+}
+
+/// A signed bundle of several images, packed into 3 MiB volumes (the big image's layer is
+/// chunked across volumes).
+fn packed() -> Packed {
+    let registry = Registry::start_plain();
+    let seeded = seed_registry(&registry);
+    let addr = registry.addr();
+    let env = Env::new();
+    let (key, public) = env.keys();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  images:\n    - {{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n    - {addr}/app/big:1\n"
+        ),
+    );
+    let bundle = env.path().join("bundle");
+    ok(env
+        .ferry()
+        .arg("build")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&key));
+    let usb = env.path().join("usb");
+    let report = json(
+        env.ferry()
+            .args(["--output", "json", "pack"])
+            .arg(&bundle)
+            .arg("-o")
+            .arg(usb.join("release"))
+            .args(["--volume-size", "3M"]),
+    );
+    assert!(report["chunked_blobs"].as_u64().unwrap() >= 1, "{report}");
+    let volumes: Vec<PathBuf> = report["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| PathBuf::from(v["path"].as_str().unwrap()))
+        .collect();
+    assert!(volumes.len() >= 3, "{volumes:?}");
+    Packed {
+        env,
+        _registry: registry,
+        seeded,
+        bundle,
+        public,
+        usb,
+        volumes,
+    }
+}
+
+fn mapped(host: &str) -> String {
+    host.replace(':', "_")
+}
+
+fn inspect_digest(target: &Registry, reference: &str) -> String {
+    digest_bytes(&skopeo_inspect_raw(reference, target))
+}
+
+#[test]
+fn verify_inspect_and_import_straight_from_volumes() {
+    let p = packed();
+    // verify from the mount point, and from the last volume (it finds volume 1 beside it).
+    let report = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "verify"])
+            .arg(&p.usb)
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
+    let direct = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "verify"])
+            .arg(&p.bundle)
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert_eq!(report["bytes"], direct["bytes"]);
+    assert_eq!(report["blobs"], direct["blobs"]);
+    let inspected = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "inspect"])
+            .arg(p.volumes.last().unwrap()),
+    );
+    assert_eq!(
+        inspected["entries"].as_array().unwrap().len(),
+        4,
+        "{inspected}"
+    );
+
+    let target = Registry::start_plain();
+    let imported = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "import", "registry"])
+            .arg(&p.volumes[0])
+            .arg("--to")
+            .arg(target.addr())
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert!(
+        imported["uploaded_blobs"].as_u64().unwrap() > 0,
+        "{imported}"
+    );
+    // Every entry lands with the digest the bundle names (alpine's filtered index included).
+    let m = mapped(&p._registry.addr());
+    for entry in inspected["entries"].as_array().unwrap() {
+        let reference = entry["reference"].as_str().unwrap();
+        let path = format!("{m}/{}", reference.split_once('/').unwrap().1);
+        assert_eq!(
+            inspect_digest(&target, &path),
+            entry["digest"].as_str().unwrap(),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        inspect_digest(&target, &format!("{m}/app/big:1")),
+        p.seeded.big.top.digest
+    );
+}
+
+#[test]
+fn missing_volumes_are_named_and_waited_for() {
+    let p = packed();
+    let away = p.env.path().join("away");
+    std::fs::create_dir_all(&away).unwrap();
+    let last = p.volumes.last().unwrap();
+    let moved = away.join(last.file_name().unwrap());
+    std::fs::rename(last, &moved).unwrap();
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("verify")
+            .arg(&p.volumes[0])
+            .arg("--key")
+            .arg(&p.public),
+    );
+    let name = last.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        err.contains("volumes missing") && err.contains(&name),
+        "{err}"
+    );
+    // inspect needs volume 1 only.
+    ok(p.env.ferry().arg("inspect").arg(&p.volumes[0]));
+
+    // --volumes-dir points at another place; --wait waits until the volume appears there.
+    let child = p
+        .env
+        .ferry()
+        .arg("verify")
+        .arg(&p.volumes[0])
+        .arg("--key")
+        .arg(&p.public)
+        .arg("--wait")
+        .arg("--volumes-dir")
+        .arg(&p.usb)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::fs::rename(&moved, last).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is needed") && stderr.contains(&name),
+        "{stderr}"
+    );
+}
+
+/// Overwrites bytes of a file in place.
+fn poke(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn damaged_volumes_are_refused() {
+    let p = packed();
+    // A flipped byte inside a large blob: verify names the blob, import pushes nothing of it.
+    let last = p.volumes.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    poke(last, len / 2, b"\xff\xfe\xfd\xfc");
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("verify")
+            .arg(&p.usb)
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert!(err.contains("damaged") || err.contains("corrupt"), "{err}");
+
+    // A truncated volume.
+    let second = &p.volumes[1];
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(second)
+        .unwrap();
+    f.set_len(std::fs::metadata(second).unwrap().len() / 2)
+        .unwrap();
+    let out = p
+        .env
+        .ferry()
+        .arg("verify")
+        .arg(&p.usb)
+        .arg("--key")
+        .arg(&p.public)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("truncated"), "{said}");
+    let _ = &p.seeded;
+}
