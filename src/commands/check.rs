@@ -1,5 +1,8 @@
 //! `ferry check`: the images the release's charts would pull that the release does not carry.
 //!
+//! Without a lock (a manifest not yet locked on a connected machine) it checks the manifest
+//! alone and says that the charts' images wait for the lock.
+//!
 //! It works offline from the lock: `lock` reads every chart archive once and records the
 //! images its values.yaml files and `artifacthub.io/images` annotation name (packed charts
 //! included), so the check needs neither the network nor a bundle.
@@ -14,6 +17,17 @@ use crate::cli::CheckArgs;
 use crate::manifest::Manifest;
 use crate::manifest::lock::{Lock, default_path};
 use crate::progress::Ui;
+
+#[derive(Serialize)]
+struct ManifestOnly {
+    manifest: String,
+    lock: Option<String>,
+    images: usize,
+    charts: usize,
+    files: usize,
+    apt_packages: usize,
+    note: String,
+}
 
 #[derive(Serialize)]
 struct Checked {
@@ -32,11 +46,33 @@ pub fn run(ui: &Ui, args: &CheckArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_path(&args.manifest));
     if !lock_path.exists() {
-        bail!(
-            "there is no lock file {}; run `ferry lock {}` first (the check reads the charts' images from the lock)",
-            lock_path.display(),
-            args.manifest.display()
-        );
+        if args.lock.is_some() {
+            bail!("there is no lock file {}", lock_path.display());
+        }
+        let result = ManifestOnly {
+            manifest: manifest.path.display().to_string(),
+            lock: None,
+            images: manifest.spec.images.len(),
+            charts: manifest.spec.charts.len(),
+            files: manifest.spec.files.len(),
+            apt_packages: manifest.spec.apt.as_ref().map_or(0, |a| a.packages.len()),
+            note: format!(
+                "not locked yet: the images the charts pull are checked once `ferry lock {}` has run on a connected machine",
+                args.manifest.display()
+            ),
+        };
+        ui.result(&result, || {
+            format!(
+                "{}: valid ({} images, {} charts, {} files, {} apt packages)\n{}\n",
+                result.manifest,
+                result.images,
+                result.charts,
+                result.files,
+                result.apt_packages,
+                result.note
+            )
+        });
+        return Ok(());
     }
     let lock = Lock::load(&lock_path)
         .with_context(|| format!("cannot read lock file {}", lock_path.display()))?;
