@@ -982,3 +982,75 @@ fn hostile_names_tampered_bundles_and_incomplete_layouts_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!env.path().join("site").exists());
 }
+
+#[test]
+fn a_delta_of_files_imports_only_on_top_of_its_base() {
+    let release = Release::start();
+    let env = Env::new();
+    let (key, public) = env.keys();
+    // Release 1: K3s alone. Release 2: the same K3s and the Cilium CLI, as a delta of 1.
+    let sums = release.url(&format!("{K3S}/sha256sum-amd64.txt"));
+    let k3s_entry = format!(
+        "    - url: {}\n      checksums: {sums}\n      mode: \"0755\"\n",
+        release.url(&format!("{K3S}/k3s"))
+    );
+    let cilium_entry = format!(
+        "    - url: {}\n      sha256: {}\n",
+        release.url(CILIUM),
+        sha256_hex(&release.cilium)
+    );
+    let one = env.manifest("one.yaml", &manifest(&k3s_entry));
+    let two = env.manifest("two.yaml", &manifest(&format!("{k3s_entry}{cilium_entry}")));
+    let (b1, b2) = (env.path().join("b1"), env.path().join("b2"));
+    ok(env
+        .ferry()
+        .arg("build")
+        .arg(&one)
+        .arg("-o")
+        .arg(&b1)
+        .arg("--key")
+        .arg(&key));
+    let built = json(
+        env.ferry()
+            .args(["--output", "json", "build"])
+            .arg(&two)
+            .arg("-o")
+            .arg(&b2)
+            .arg("--key")
+            .arg(&key)
+            .arg("--since")
+            .arg(&b1),
+    );
+    assert_eq!(built["omitted_blobs"], 1, "{built}");
+
+    // Into an empty directory the delta is refused, naming the file, and nothing is written.
+    let site = env.path().join("site");
+    let err = fails(
+        env.ferry()
+            .args(["import", "files"])
+            .arg(&b2)
+            .arg("--to")
+            .arg(&site)
+            .arg("--key")
+            .arg(&public),
+    );
+    assert!(err.contains("base release") && err.contains("k3s"), "{err}");
+    assert!(!site.join("cilium-linux-amd64.tar.gz").exists());
+
+    // On top of release 1 it completes.
+    for bundle in [&b1, &b2] {
+        ok(env
+            .ferry()
+            .args(["import", "files"])
+            .arg(bundle)
+            .arg("--to")
+            .arg(&site)
+            .arg("--key")
+            .arg(&public));
+    }
+    assert_eq!(std::fs::read(site.join("k3s")).unwrap(), release.k3s);
+    assert_eq!(
+        std::fs::read(site.join("cilium-linux-amd64.tar.gz")).unwrap(),
+        release.cilium
+    );
+}

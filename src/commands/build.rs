@@ -84,12 +84,18 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     // A delta leaves out what the base bundle already carries to site.
     let base = match &args.since {
         Some(path) => Some(
-            read_base(path, &layout)
-                .with_context(|| format!("cannot read the base bundle {}", path.display()))?,
+            if path.extension().is_some_and(|e| e == "json") {
+                read_base(path, &layout)
+            } else {
+                // A directory, or the base's packed volumes (only volume 1 is read).
+                let base = super::open_bundle(path, &Default::default(), ui, false)?;
+                crate::layout::delta::read_base_layout(&base)
+            }
+            .with_context(|| format!("cannot read the base bundle {}", path.display()))?,
         ),
         None => None,
     };
-    let omitted: BTreeMap<Digest, u64> = match &base {
+    let mut omitted: BTreeMap<Digest, u64> = match &base {
         Some(base) => jobs
             .values()
             .filter(|j| base.blobs.contains(&j.digest))
@@ -175,6 +181,37 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
 
     let mut delta_annotations = BTreeMap::new();
     if let Some(base) = &base {
+        // Charts, files and apt packages are fetched by their own sources; what the base
+        // already carries is dropped from this bundle here: the content layers that a site's
+        // targets can find again (a file, a chart archive, a .deb), never the documents or
+        // the apt indexes an import reads.
+        let content = [
+            crate::layout::files::LAYER_MEDIA_TYPE,
+            crate::source::helm::artifact::CHART_LAYER_MEDIA_TYPE,
+            crate::source::helm::artifact::LEGACY_CHART_LAYER_MEDIA_TYPE,
+            crate::source::apt::MEDIA_DEB,
+        ];
+        for descriptor in &extra {
+            let bytes = layout.read_document(&descriptor.digest)?;
+            let manifest: crate::layout::oci::Manifest = serde_json::from_slice(&bytes)
+                .with_context(|| format!("artifact manifest {}", descriptor.digest))?;
+            for layer in manifest.layers {
+                if base.blobs.contains(&layer.digest)
+                    && content.contains(&layer.media_type.as_str())
+                {
+                    let path = layout.blob_path(&layer.digest);
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(e)
+                                .with_context(|| format!("cannot remove {}", path.display()));
+                        }
+                    }
+                    omitted.insert(layer.digest, layer.size);
+                }
+            }
+        }
         let list = Omitted {
             base: base.index_digest.clone(),
             blobs: omitted.clone(),

@@ -78,6 +78,17 @@ pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
         );
     }
     let root = &args.to;
+    // A delta's packages left to its base must already be in the mirror's pool.
+    let missing: Vec<String> = new
+        .packages
+        .iter()
+        .filter(|p| !layout.has_blob(&p.digest))
+        .filter(|p| !crate::layout::delta::file_holds(&root.join(&p.pool_path), &p.digest, p.size))
+        .map(|p| format!("{} {} ({})", p.package, p.version, p.pool_path))
+        .collect();
+    if !missing.is_empty() {
+        bail!(crate::layout::delta::missing_base_message(root, &missing));
+    }
     std::fs::create_dir_all(root)
         .with_context(|| format!("cannot create mirror directory {}", root.display()))?;
     let old = apt::from_directory(root)

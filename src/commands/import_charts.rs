@@ -53,7 +53,14 @@ pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
             .unwrap_or(0),
     );
     let (charts, report) = tokio::task::spawn_blocking(move || {
-        let charts = chart_repo::bundle_charts(&layout, &walked.entries)?;
+        let mut missing = Vec::new();
+        let charts =
+            chart_repo::bundle_charts_over(&layout, &walked.entries, Some(&to), &mut missing)?;
+        if !missing.is_empty() {
+            return Err(chart_repo::ChartRepoError::MissingBase {
+                message: crate::layout::delta::missing_base_message(&to, &missing),
+            });
+        }
         let report = chart_repo::import(&layout, &charts, &to, base_url.as_deref(), &generated)?;
         Ok::<_, chart_repo::ChartRepoError>((charts.len(), report))
     })

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::ImportFilesArgs;
@@ -93,6 +93,26 @@ pub fn run(ui: &Ui, args: &ImportFilesArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // A delta's files left to its base must already be in place, in every directory.
+    let mut missing = Vec::new();
+    for (dir, list) in std::iter::once((&args.to, &placements))
+        .chain(airgap.as_ref().map(|(dir, k3s)| (*dir, &k3s.placements)))
+    {
+        for p in list.iter().filter(|p| !layout.has_blob(&p.file.digest)) {
+            if !crate::layout::delta::file_holds(&dir.join(&p.name), &p.file.digest, p.file.size) {
+                missing.push(format!(
+                    "{} ({})",
+                    dir.join(&p.name).display(),
+                    p.file.digest
+                ));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        bail!(crate::layout::delta::missing_base_message(
+            &args.to, &missing
+        ));
+    }
     let to = write_dir(ui, &layout, &args.to, &placements)?;
     let (k3s_airgap_dir, k3s_arches) = match airgap {
         Some((dir, k3s)) => {

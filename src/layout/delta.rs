@@ -40,21 +40,27 @@ pub struct Base {
 /// Reads a base: a bundle directory, or a bare `index.json` whose documents are looked up in
 /// `fallback` (the new bundle, which holds every document it shares with the base).
 pub fn read_base(path: &Path, fallback: &Layout) -> Result<Base, LayoutError> {
-    let (index_bytes, layout) = if path.is_dir() {
-        let layout = Layout::open(path)?;
-        let bytes = layout
-            .read_index_bytes()?
-            .ok_or_else(|| LayoutError::NotALayout {
-                path: path.to_path_buf(),
-            })?;
-        (bytes, layout)
-    } else {
-        let bytes = std::fs::read(path).map_err(|source| LayoutError::Io {
-            path: path.to_path_buf(),
-            source,
+    if path.is_dir() {
+        return read_base_layout(&Layout::open(path)?);
+    }
+    let bytes = std::fs::read(path).map_err(|source| LayoutError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    base_of(path, bytes, fallback)
+}
+
+/// Reads a base that is an opened bundle (a directory or packed volumes).
+pub fn read_base_layout(layout: &Layout) -> Result<Base, LayoutError> {
+    let bytes = layout
+        .read_index_bytes()?
+        .ok_or_else(|| LayoutError::NotALayout {
+            path: layout.root().to_path_buf(),
         })?;
-        (bytes, fallback.clone())
-    };
+    base_of(layout.root(), bytes, layout)
+}
+
+fn base_of(path: &Path, index_bytes: Vec<u8>, layout: &Layout) -> Result<Base, LayoutError> {
     let index: Index =
         serde_json::from_slice(&index_bytes).map_err(|e| LayoutError::BadDocument {
             what: "index",
@@ -62,11 +68,11 @@ pub fn read_base(path: &Path, fallback: &Layout) -> Result<Base, LayoutError> {
             reason: format!("{}: {e}", path.join(INDEX_FILE).display()),
         })?;
     let mut blobs = BTreeSet::new();
-    for entry in walk(&layout, &index).entries {
+    for entry in walk(layout, &index).entries {
         blobs.extend(entry.blobs.into_iter().map(|b| b.digest));
     }
     // A base that is itself a delta still stands for what its own base had.
-    if let Some(omitted) = read_omitted(&layout, &index)? {
+    if let Some(omitted) = read_omitted(layout, &index)? {
         blobs.extend(omitted.blobs.into_keys());
     }
     if let Some(lock) = index.annotations.get(ANNOTATION_LOCK_DIGEST)
@@ -97,4 +103,25 @@ pub fn read_omitted(layout: &Layout, index: &Index) -> Result<Option<Omitted>, L
         reason: e.to_string(),
     })?;
     Ok(Some(omitted))
+}
+
+/// Whether a file on site holds exactly the blob (size first, then its hash): how a delta's
+/// importer checks that a mirror already has what the delta left to its base.
+pub fn file_holds(path: &Path, digest: &Digest, size: u64) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == size => {
+            matches!(crate::digest::hash_file(path, |_| {}), Ok((d, _)) if &d == digest)
+        }
+        _ => false,
+    }
+}
+
+/// The error text for a delta whose base is not on site; `missing` names each item.
+pub fn missing_base_message(target: &Path, missing: &[String]) -> String {
+    format!(
+        "this delta bundle relies on {} item(s) of its base release that {} does not hold:\n  {}\nnothing was written. Import the base release into it first, or use a full bundle",
+        missing.len(),
+        target.display(),
+        missing.join("\n  ")
+    )
 }

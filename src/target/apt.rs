@@ -642,7 +642,7 @@ pub fn copy_pool(
         }
         let target = root.join(&p.pool_path);
         if target.is_file() {
-            let actual = Digest::of_bytes(&std::fs::read(&target).map_err(io(&target))?);
+            let (actual, _) = crate::digest::hash_file(&target, |_| {}).map_err(io(&target))?;
             if actual == p.digest {
                 report.present += 1;
                 continue;

@@ -32,6 +32,12 @@ const MAX_EXISTING_INDEX: u64 = 64 << 20;
 /// Errors writing a chart repository; each names the file or chart and the next step.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartRepoError {
+    /// A delta bundle whose base charts are not in the repository.
+    #[error("{message}")]
+    MissingBase {
+        /// What is missing and what to do.
+        message: String,
+    },
     /// The bundle's store failed.
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -139,6 +145,31 @@ pub fn bundle_charts(
     layout: &Layout,
     entries: &[Entry],
 ) -> Result<Vec<BundleChart>, ChartRepoError> {
+    let mut missing = Vec::new();
+    let charts = bundle_charts_over(layout, entries, None, &mut missing)?;
+    match missing.first() {
+        Some(first) => Err(ChartRepoError::BadEntry {
+            reference: first.clone(),
+            reason: "its chart archive is not in the bundle (a delta leaves it to its base)"
+                .to_string(),
+        }),
+        None => Ok(charts),
+    }
+}
+
+/// As [`bundle_charts`], for a delta bundle imported into `repo`: a chart archive the delta
+/// left to its base is read from the repository when its index.yaml lists it with the same
+/// digest; otherwise the chart is named in `missing`.
+pub fn bundle_charts_over(
+    layout: &Layout,
+    entries: &[Entry],
+    repo: Option<&Path>,
+    missing: &mut Vec<String>,
+) -> Result<Vec<BundleChart>, ChartRepoError> {
+    let on_site = match repo {
+        Some(dir) => read_index(&dir.join("index.yaml"))?.0,
+        None => Default::default(),
+    };
     let mut charts = Vec::new();
     for entry in entries.iter().filter(|e| e.kind == KIND) {
         let bad = |reason: String| ChartRepoError::BadEntry {
@@ -151,8 +182,29 @@ pub fn bundle_charts(
         let layer = chart_layer(&manifest, &entry.reference)
             .map_err(|e| bad(e.to_string()))?
             .clone();
-        let file = layout.open_blob(&layer.digest)?;
-        let read = archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
+        let read = if layout.has_blob(&layer.digest) {
+            let file = layout.open_blob(&layer.digest)?;
+            archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?
+        } else {
+            let held = repo.and_then(|dir| {
+                on_site
+                    .values()
+                    .flatten()
+                    .filter(|v| v.get("digest").and_then(Value::as_str) == Some(layer.digest.hex()))
+                    .filter_map(|v| v.get("urls")?.get(0)?.as_str()?.rsplit('/').next())
+                    .map(|name| dir.join(name))
+                    .find(|path| crate::layout::delta::file_holds(path, &layer.digest, layer.size))
+            });
+            let Some(path) = held else {
+                missing.push(format!("{} ({})", entry.reference, layer.digest));
+                continue;
+            };
+            let file = File::open(&path).map_err(|source| ChartRepoError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?
+        };
         chart_name(&read.metadata.name).map_err(&bad)?;
         chart_version(&read.metadata.version).map_err(&bad)?;
         let annotated: Option<String> =
