@@ -245,3 +245,160 @@ fn damaged_volumes_are_refused() {
     assert!(said.contains("truncated"), "{said}");
     let _ = &p.seeded;
 }
+
+#[test]
+fn import_from_volumes_killed_half_way_resumes_and_containerd_pulls() {
+    use common::faultproxy::{FaultProxy, Faults};
+    use std::time::Duration;
+    let p = packed();
+    let target = Registry::start_plain();
+    let slow = FaultProxy::start(
+        &target.addr(),
+        Faults {
+            delay: Some(Duration::from_millis(150)),
+            ..Default::default()
+        },
+    );
+    let import = |to: &str| {
+        let mut cmd = p.env.ferry();
+        cmd.args(["--output", "json", "import", "registry"])
+            .arg(&p.usb)
+            .arg("--to")
+            .arg(to)
+            .arg("--key")
+            .arg(&p.public);
+        cmd
+    };
+    let mut child = import(slow.addr())
+        .arg("--jobs")
+        .arg("1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let uploads = |p: &FaultProxy| {
+        p.request_heads()
+            .iter()
+            .filter(|h| h.starts_with("PUT ") && h.contains("/blobs/uploads/"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while uploads(&slow) < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = uploads(&slow);
+    assert!(
+        done_before >= 3,
+        "the killed import uploaded {done_before} blobs"
+    );
+
+    let resumed = json(&mut import(&target.addr()));
+    assert!(
+        resumed["skipped_blobs"].as_u64().unwrap() > 0,
+        "nothing was kept from the killed run: {resumed}"
+    );
+    let again = json(&mut import(&target.addr()));
+    assert_eq!(again["uploaded_blobs"], 0, "{again}");
+
+    // containerd, as K3s runs it, pulls and unpacks from the registry the volumes filled.
+    let m = mapped(&p._registry.addr());
+    let containerd = Containerd::start();
+    let reference = format!("{}/{m}/app/big:1", target.addr());
+    run(containerd
+        .ctr()
+        .args([
+            "images",
+            "pull",
+            "--plain-http",
+            "--platform",
+            "linux/amd64",
+        ])
+        .arg(&reference));
+    let listing =
+        String::from_utf8_lossy(&run(containerd.ctr().args(["images", "ls"])).stdout).into_owned();
+    assert!(
+        listing.contains(&reference) && listing.contains(&p.seeded.big.top.digest),
+        "{listing}"
+    );
+    assert_eq!(
+        inspect_digest(&target, &format!("{m}/app/big:1")),
+        p.seeded.big.top.digest
+    );
+}
+
+#[test]
+fn foreign_volumes_wrong_keys_and_hostile_entries_are_refused_in_place() {
+    let p = packed();
+    // A table of contents signed by another key: refused before any blob is read.
+    let other = Env::new();
+    let (_, other_public) = other.keys();
+    let err = fails(
+        p.env
+            .ferry()
+            .args(["import", "registry"])
+            .arg(&p.usb)
+            .arg("--to")
+            .arg("127.0.0.1:9")
+            .arg("--key")
+            .arg(&other_public),
+    );
+    assert!(err.contains("signature"), "{err}");
+
+    // A volume of another bundle under the same name: the same bundle with another index.
+    let other_bundle = p.env.path().join("other");
+    std::fs::create_dir_all(&other_bundle).unwrap();
+    run(std::process::Command::new("cp")
+        .arg("-r")
+        .arg(p.bundle.join("."))
+        .arg(&other_bundle));
+    let index = std::fs::read_to_string(other_bundle.join("index.json")).unwrap();
+    std::fs::write(
+        other_bundle.join("index.json"),
+        index.replace("\"1\"", "\"2\""),
+    )
+    .unwrap();
+    let elsewhere = p.env.path().join("elsewhere");
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(&other_bundle)
+        .arg("-o")
+        .arg(elsewhere.join("release"))
+        .args(["--volume-size", "3M"]));
+    let second = p.volumes[1].file_name().unwrap();
+    std::fs::copy(elsewhere.join(second), &p.volumes[1]).unwrap();
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("verify")
+            .arg(&p.volumes[0])
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert!(err.contains("another bundle"), "{err}");
+
+    // Hostile entries in a single-volume pack given as SOURCE.
+    for (i, name) in ["../evil", "/tmp/ferry-evil-abs", "etc/passwd"]
+        .iter()
+        .enumerate()
+    {
+        let tar = p.env.path().join(format!("hostile-{i}.tar"));
+        let mut header = tar::Header::new_ustar();
+        {
+            let raw = header.as_old_mut();
+            raw.name = [0; 100];
+            raw.name[..name.len()].copy_from_slice(name.as_bytes());
+        }
+        header.set_size(2);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut builder = tar::Builder::new(std::fs::File::create(&tar).unwrap());
+        builder.append(&header, &b"{}"[..]).unwrap();
+        builder.finish().unwrap();
+        let err = fails(p.env.ferry().arg("inspect").arg(&tar));
+        assert!(err.contains("refusing entry"), "{name}: {err}");
+    }
+    assert!(!p.env.path().join("evil").exists());
+}

@@ -239,6 +239,8 @@ pub struct VolumeSet {
     poll: Duration,
     observer: Option<ObserverBox>,
     volumes: Mutex<BTreeMap<u32, Indexed>>,
+    /// Volumes whose reading was announced.
+    announced: Mutex<BTreeSet<u32>>,
 }
 
 struct ObserverBox(VolumeObserver);
@@ -314,6 +316,7 @@ impl VolumeSet {
             poll,
             observer: options.observer.clone().map(ObserverBox),
             volumes: Mutex::new(BTreeMap::new()),
+            announced: Mutex::new(BTreeSet::new()),
         };
         let volume_one = match &first.label {
             None => {
@@ -483,8 +486,15 @@ impl VolumeSet {
             .collect()
     }
 
-    /// Fails, naming every missing volume, unless all are present or ferry may wait.
+    /// Checks every volume that is present (its tar index and its label: a volume of another
+    /// bundle is refused now, not half-way), and fails naming every missing volume unless
+    /// ferry may wait for them.
     pub fn require_all(&self) -> Result<(), ArchiveError> {
+        for number in 1..=self.count {
+            if self.candidate(number).is_some() {
+                self.volume(number)?;
+            }
+        }
         let missing = self.missing();
         if missing.is_empty() || self.wait {
             return Ok(());
@@ -614,13 +624,8 @@ impl VolumeSet {
             entries: Arc::new(scanned.entries),
         };
         volumes.insert(number, indexed.clone());
-        if let Some(observer) = &self.observer {
-            (observer.0)(&VolumeEvent::Reading {
-                number,
-                count: self.count,
-                path,
-            });
-        }
+        // A volume indexed again (a stick inserted again) is announced again when read.
+        self.announced.lock().expect("volume state").remove(&number);
         Ok(indexed)
     }
 
@@ -654,6 +659,20 @@ impl PackedStore for VolumeSet {
 
     fn locate(&self, part: &PackedPart) -> io::Result<(PathBuf, u64)> {
         let volume = self.volume(part.volume).map_err(io::Error::other)?;
+        if self.count > 1
+            && self
+                .announced
+                .lock()
+                .expect("volume state")
+                .insert(part.volume)
+            && let Some(observer) = &self.observer
+        {
+            (observer.0)(&VolumeEvent::Reading {
+                number: part.volume,
+                count: self.count,
+                path: volume.path.clone(),
+            });
+        }
         match volume.entries.get(&part.entry) {
             Some((offset, size)) if *size == part.size => Ok((volume.path, *offset)),
             Some((_, size)) => Err(io::Error::other(ArchiveError::Damaged {

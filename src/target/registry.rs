@@ -213,23 +213,25 @@ impl RegistryTarget {
         on_bytes: &ByteCounter,
     ) -> Result<PushReport, RegistryError> {
         let counters = Counters::default();
-        let results: Vec<Result<(), RegistryError>> =
-            futures_util::stream::iter(survey.blobs.iter())
-                .map(|(digest, (size, repositories))| {
-                    let present = survey.present.get(digest);
-                    self.place_blob(
-                        layout,
-                        digest,
-                        *size,
-                        repositories,
-                        present,
-                        &counters,
-                        on_bytes,
-                    )
-                })
-                .buffer_unordered(jobs.max(1))
-                .collect()
-                .await;
+        // In the order the media holds them: from USB sticks, each volume is needed once.
+        let mut blobs: Vec<_> = survey.blobs.iter().collect();
+        blobs.sort_by_key(|(digest, _)| layout.blob_order_key(digest));
+        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(blobs)
+            .map(|(digest, (size, repositories))| {
+                let present = survey.present.get(digest);
+                self.place_blob(
+                    layout,
+                    digest,
+                    *size,
+                    repositories,
+                    present,
+                    &counters,
+                    on_bytes,
+                )
+            })
+            .buffer_unordered(jobs.max(1))
+            .collect()
+            .await;
         for r in results {
             r?;
         }
