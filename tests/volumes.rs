@@ -402,3 +402,44 @@ fn foreign_volumes_wrong_keys_and_hostile_entries_are_refused_in_place() {
     }
     assert!(!p.env.path().join("evil").exists());
 }
+
+#[test]
+fn serve_straight_from_volumes() {
+    let p = packed();
+    let served =
+        common::served::Served::start(&p.env, &p.usb, &["--key", p.public.to_str().unwrap()]);
+    let s = &served.addr;
+    let m = mapped(&p._registry.addr());
+    // skopeo copies the chunked image out of the served volumes, digest for digest.
+    let out = p.env.path().join("copied");
+    run(std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--src-no-creds",
+        ])
+        .arg(format!("docker://{s}/{m}/app/big:1"))
+        .arg(format!("oci:{}:big", out.display())));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["digest"].as_str().unwrap(),
+        p.seeded.big.top.digest
+    );
+    // containerd pulls and unpacks from it, as K3s would before Harbor runs.
+    let containerd = Containerd::start();
+    let reference = format!("{s}/{m}/app/web:1");
+    run(containerd
+        .ctr()
+        .args([
+            "images",
+            "pull",
+            "--plain-http",
+            "--platform",
+            "linux/amd64",
+        ])
+        .arg(&reference));
+    let (status, log) = served.terminate();
+    assert!(status.success(), "{log}");
+}

@@ -28,6 +28,7 @@ pub mod helm;
 pub mod images;
 pub mod prism;
 pub mod registry;
+pub mod served;
 pub mod skopeo;
 pub mod static_server;
 pub mod token;
