@@ -21,6 +21,10 @@ struct Packed {
 /// A signed bundle of several images, packed into 3 MiB volumes (the big image's layer is
 /// chunked across volumes).
 fn packed() -> Packed {
+    packed_with(&[])
+}
+
+fn packed_with(pack_flags: &[&str]) -> Packed {
     let registry = Registry::start_plain();
     let seeded = seed_registry(&registry);
     let addr = registry.addr();
@@ -48,7 +52,8 @@ fn packed() -> Packed {
             .arg(&bundle)
             .arg("-o")
             .arg(usb.join("release"))
-            .args(["--volume-size", "3M"]),
+            .args(["--volume-size", "3M"])
+            .args(pack_flags),
     );
     assert!(report["chunked_blobs"].as_u64().unwrap() >= 1, "{report}");
     let volumes: Vec<PathBuf> = report["volumes"]
@@ -442,4 +447,55 @@ fn serve_straight_from_volumes() {
         .arg(&reference));
     let (status, log) = served.terminate();
     assert!(status.success(), "{log}");
+}
+
+#[test]
+fn compressed_volumes_are_read_in_place() {
+    let p = packed_with(&["--zstd"]);
+    assert!(
+        p.volumes
+            .iter()
+            .all(|v| v.to_string_lossy().ends_with(".tar.zst")),
+        "{:?}",
+        p.volumes
+    );
+    let report = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "verify"])
+            .arg(&p.usb)
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
+    let target = Registry::start_plain();
+    json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "import", "registry"])
+            .arg(p.volumes.last().unwrap())
+            .arg("--to")
+            .arg(target.addr())
+            .arg("--key")
+            .arg(&p.public),
+    );
+    let m = mapped(&p._registry.addr());
+    assert_eq!(
+        inspect_digest(&target, &format!("{m}/app/big:1")),
+        p.seeded.big.top.digest
+    );
+    // A frame cut short is named.
+    let last = p.volumes.last().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    f.set_len(std::fs::metadata(last).unwrap().len() - 100)
+        .unwrap();
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("verify")
+            .arg(&p.usb)
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert!(err.contains("truncated"), "{err}");
 }

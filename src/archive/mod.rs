@@ -12,6 +12,7 @@ pub mod pack;
 pub mod plan;
 pub mod unpack;
 pub mod volumes;
+pub mod zstd_frames;
 
 /// Errors reading or writing volumes; each names the volume or entry and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -81,14 +82,6 @@ pub enum ArchiveError {
         what: String,
         /// Details.
         reason: String,
-    },
-    /// A compressed volume, which cannot be read in place.
-    #[error(
-        "{volume} is zstd-compressed: ferry reads compressed volumes only through `ferry unpack VOLUMES -o DIR` (then give DIR). Pack without --zstd for media you import from directly"
-    )]
-    Compressed {
-        /// The volume.
-        volume: String,
     },
     /// A directory holding volumes of several packs.
     #[error(

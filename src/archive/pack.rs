@@ -11,6 +11,7 @@ use crate::archive::ArchiveError;
 use crate::archive::plan::{
     LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
 };
+use crate::archive::zstd_frames::FramedWriter;
 use crate::digest::{BackgroundHashWriter, Digest};
 use crate::layout::graph::walk;
 use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index, is_index, is_manifest};
@@ -416,30 +417,44 @@ fn write_volume(
         })
     };
     if zstd {
-        let encoder = zstd::stream::write::Encoder::new(hashing, 3).map_err(io(&tmp))?;
-        let encoder = write_entries(layout, encoder, entries, on_bytes, &tmp)?;
-        let hashing = encoder.finish().map_err(io(&tmp))?;
+        // One frame per entry, so importers can read a blob without decompressing what is
+        // before it.
+        let framed = FramedWriter::new(hashing).map_err(io(&tmp))?;
+        let framed = write_entries(
+            layout,
+            framed,
+            entries,
+            on_bytes,
+            &tmp,
+            &mut FramedWriter::next_frame,
+        )?;
+        let hashing = framed.finish().map_err(io(&tmp))?;
         finish_hashing(hashing)
     } else {
-        let hashing = write_entries(layout, hashing, entries, on_bytes, &tmp)?;
+        let hashing = write_entries(layout, hashing, entries, on_bytes, &tmp, &mut |_| Ok(()))?;
         finish_hashing(hashing)
     }
 }
 
-/// Writes the tar entries with fixed metadata (deterministic output) and the end marker.
+/// Writes the tar entries with fixed metadata (deterministic output) and the end marker;
+/// `between` runs before every entry but the first and before the end marker.
 fn write_entries<W: Write>(
     layout: &Layout,
     writer: W,
     entries: &[Entry],
     on_bytes: &dyn Fn(u64),
     volume: &Path,
+    between: &mut dyn FnMut(&mut W) -> io::Result<()>,
 ) -> Result<W, ArchiveError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| ArchiveError::Io { path: p, source }
     };
     let mut builder = tar::Builder::new(writer);
-    for entry in entries {
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            between(builder.get_mut()).map_err(io(volume))?;
+        }
         let mut header = tar::Header::new_ustar();
         header.set_path(&entry.path).map_err(io(volume))?;
         header.set_size(entry.size);
@@ -464,6 +479,7 @@ fn write_entries<W: Write>(
             }
         }
     }
+    between(builder.get_mut()).map_err(io(volume))?;
     builder.into_inner().map_err(io(volume))
 }
 

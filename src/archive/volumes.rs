@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -20,7 +20,7 @@ use crate::archive::plan::{LABEL_FILE, PLAN_FILE, VolumeLabel, VolumePlan, volum
 use crate::archive::unpack::{Name, ZSTD_MAGIC, classify};
 use crate::digest::Digest;
 use crate::layout::MAX_MANIFEST_SIZE;
-use crate::layout::blob_reader::{PackedPart, PackedStore};
+use crate::layout::blob_reader::{PackedLocation, PackedPart, PackedStore};
 
 /// What happened to a volume, for progress output.
 #[derive(Debug, Clone)]
@@ -78,6 +78,17 @@ pub fn is_packed_source(path: &Path) -> bool {
     path.is_file() || (path.is_dir() && !path.join("oci-layout").exists())
 }
 
+/// Where an entry's data is in its volume file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    /// Plain: offset of the data. Compressed: offset of the entry's zstd frame.
+    offset: u64,
+    /// Bytes of data.
+    size: u64,
+    /// Compressed: decompressed bytes of the frame before the data.
+    zstd_skip: Option<u64>,
+}
+
 /// One volume's tar index.
 #[derive(Debug)]
 struct Scanned {
@@ -85,7 +96,7 @@ struct Scanned {
     len: u64,
     modified: Option<SystemTime>,
     /// Entry name -> (offset of its data, size).
-    entries: HashMap<String, (u64, u64)>,
+    entries: HashMap<String, Place>,
     label: Option<VolumeLabel>,
     plan: Option<VolumePlan>,
     index: Option<Vec<u8>>,
@@ -113,11 +124,6 @@ fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
     let (len, modified) = stamp(path).map_err(io_err)?;
     let mut magic = [0u8; 4];
     let got = file.read(&mut magic).map_err(io_err)?;
-    if got == 4 && magic == ZSTD_MAGIC {
-        return Err(ArchiveError::Compressed { volume });
-    }
-    let file = File::open(path).map_err(io_err)?;
-    let mut archive = tar::Archive::new(file);
     let mut scanned = Scanned {
         path: path.to_path_buf(),
         len,
@@ -129,37 +135,122 @@ fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
         signature: None,
         blobs: Vec::new(),
     };
+    if got == 4 && magic == ZSTD_MAGIC {
+        scan_zstd(path, len, &mut scanned)?;
+        return Ok(scanned);
+    }
+    let file = File::open(path).map_err(io_err)?;
+    let mut archive = tar::Archive::new(file);
     let mut end = 0u64;
     for entry in archive.entries_with_seek().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let kind = classify(&volume, &name, entry.header().entry_type())?;
-        if matches!(kind, Name::Directory) {
-            continue;
-        }
-        let trimmed = name.trim_start_matches("./").to_string();
         let offset = entry.raw_file_position();
         let size = entry.size();
         if offset.checked_add(size).is_none_or(|e| e > len) {
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             return Err(ArchiveError::Damaged {
                 volume,
                 reason: format!(
-                    "{trimmed} needs {size} bytes from offset {offset}, but the file has {len}: it is truncated"
+                    "{name} needs {size} bytes from offset {offset}, but the file has {len}: it is truncated"
                 ),
             });
         }
         end = end.max(offset + size);
-        if scanned
-            .entries
-            .insert(trimmed.clone(), (offset, size))
-            .is_some()
-        {
-            return Err(ArchiveError::Hostile {
+        let place = Place {
+            offset,
+            size,
+            zstd_skip: None,
+        };
+        record(&volume, &mut entry, place, &mut scanned)?;
+    }
+    // A tar ends with two zero blocks; a volume cut right after its last entry lost them.
+    if len < end.div_ceil(512) * 512 + 1024 {
+        return Err(ArchiveError::Damaged {
+            volume,
+            reason: "the end-of-archive blocks are missing: it is truncated".to_string(),
+        });
+    }
+    Ok(scanned)
+}
+
+/// Indexes a compressed volume: one zstd frame per tar entry, each frame's tar header read by
+/// decompressing only the start of the frame.
+fn scan_zstd(path: &Path, len: u64, scanned: &mut Scanned) -> Result<(), ArchiveError> {
+    let volume = path.display().to_string();
+    let io_err = |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let damaged = |e: io::Error| ArchiveError::Damaged {
+        volume: volume.clone(),
+        reason: e.to_string(),
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let frames = crate::archive::zstd_frames::frames(&mut file, len).map_err(damaged)?;
+    let mut ended = false;
+    for frame in frames.iter().filter(|f| !f.skippable) {
+        if ended {
+            return Err(ArchiveError::Damaged {
                 volume,
-                entry: name,
-                reason: "the same name twice in one volume".to_string(),
+                reason: "data after the end of the archive".to_string(),
             });
         }
+        let mut file = File::open(path).map_err(io_err)?;
+        file.seek(SeekFrom::Start(frame.offset)).map_err(io_err)?;
+        let decoder = zstd::stream::read::Decoder::new(file.take(frame.length))
+            .map_err(io_err)?
+            .single_frame();
+        let mut archive = tar::Archive::new(decoder);
+        let mut entries = archive.entries().map_err(damaged)?;
+        let Some(entry) = entries.next() else {
+            // The end-of-archive blocks.
+            ended = true;
+            continue;
+        };
+        let mut entry = entry.map_err(damaged)?;
+        let place = Place {
+            offset: frame.offset,
+            size: entry.size(),
+            zstd_skip: Some(entry.raw_file_position()),
+        };
+        record(&volume, &mut entry, place, scanned)?;
+    }
+    if !ended {
+        return Err(ArchiveError::Damaged {
+            volume,
+            reason: "the end-of-archive blocks are missing: it is truncated".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Adds one tar entry to a volume's index, reading the small table-of-contents files.
+fn record<R: Read>(
+    volume: &str,
+    entry: &mut tar::Entry<'_, R>,
+    place: Place,
+    scanned: &mut Scanned,
+) -> Result<(), ArchiveError> {
+    let damaged = |e: io::Error| ArchiveError::Damaged {
+        volume: volume.to_string(),
+        reason: e.to_string(),
+    };
+    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let kind = classify(volume, &name, entry.header().entry_type())?;
+    if matches!(kind, Name::Directory) {
+        return Ok(());
+    }
+    let trimmed = name.trim_start_matches("./").to_string();
+    let size = place.size;
+    if scanned.entries.insert(trimmed.clone(), place).is_some() {
+        return Err(ArchiveError::Hostile {
+            volume: volume.to_string(),
+            entry: name,
+            reason: "the same name twice in one volume".to_string(),
+        });
+    }
+    {
+        let volume = volume.to_string();
         let mut small = || -> Result<Vec<u8>, ArchiveError> {
             if size > MAX_MANIFEST_SIZE {
                 return Err(ArchiveError::Hostile {
@@ -169,7 +260,7 @@ fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
                 });
             }
             let mut buf = Vec::with_capacity(size as usize);
-            (&mut entry).read_to_end(&mut buf).map_err(damaged)?;
+            entry.read_to_end(&mut buf).map_err(damaged)?;
             Ok(buf)
         };
         match kind {
@@ -201,14 +292,7 @@ fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
             Name::OciLayout | Name::Chunk(..) | Name::Directory => {}
         }
     }
-    // A tar ends with two zero blocks; a volume cut right after its last entry lost them.
-    if len < end.div_ceil(512) * 512 + 1024 {
-        return Err(ArchiveError::Damaged {
-            volume,
-            reason: "the end-of-archive blocks are missing: it is truncated".to_string(),
-        });
-    }
-    Ok(scanned)
+    Ok(())
 }
 
 /// A volume ferry has indexed, and what it was when indexed.
@@ -217,7 +301,7 @@ struct Indexed {
     path: PathBuf,
     len: u64,
     modified: Option<SystemTime>,
-    entries: Arc<HashMap<String, (u64, u64)>>,
+    entries: Arc<HashMap<String, Place>>,
 }
 
 /// A packed bundle read in place from its volumes.
@@ -239,6 +323,8 @@ pub struct VolumeSet {
     poll: Duration,
     observer: Option<ObserverBox>,
     volumes: Mutex<BTreeMap<u32, Indexed>>,
+    /// Whether the volumes are compressed (their names end in `.tar.zst`).
+    zstd: bool,
     /// Volumes whose reading was announced.
     announced: Mutex<BTreeSet<u32>>,
 }
@@ -259,7 +345,10 @@ fn volume_files(dir: &Path) -> BTreeMap<String, Vec<(u32, PathBuf)>> {
     };
     for entry in read.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = file_name.strip_suffix(".tar") else {
+        let Some(stem) = file_name
+            .strip_suffix(".tar")
+            .or_else(|| file_name.strip_suffix(".tar.zst"))
+        else {
             continue;
         };
         if !entry.path().is_file() {
@@ -317,6 +406,7 @@ impl VolumeSet {
             observer: options.observer.clone().map(ObserverBox),
             volumes: Mutex::new(BTreeMap::new()),
             announced: Mutex::new(BTreeSet::new()),
+            zstd: first_file.to_string_lossy().ends_with(".zst"),
         };
         let volume_one = match &first.label {
             None => {
@@ -324,7 +414,11 @@ impl VolumeSet {
                 set.single = Some(first_file.clone());
                 set.name = first_file
                     .file_name()
-                    .map(|n| n.to_string_lossy().trim_end_matches(".tar").to_string())
+                    .map(|n| {
+                        let n = n.to_string_lossy();
+                        let n = n.strip_suffix(".zst").unwrap_or(&n);
+                        n.strip_suffix(".tar").unwrap_or(n).to_string()
+                    })
                     .unwrap_or_default();
                 first
             }
@@ -422,7 +516,7 @@ impl VolumeSet {
                 volume_one
                     .entries
                     .get(&first.entry)
-                    .map(|e| e.0)
+                    .map(|e| e.offset)
                     .unwrap_or(i as u64)
             } else {
                 i as u64
@@ -509,7 +603,7 @@ impl VolumeSet {
                 "{} (looked in {}; pass --volumes-dir for another place, or --wait to wait for them)",
                 missing
                     .iter()
-                    .map(|n| volume_file_name(&self.name, *n, false))
+                    .map(|n| volume_file_name(&self.name, *n, self.zstd))
                     .collect::<Vec<_>>()
                     .join(", "),
                 self.dir.display()
@@ -522,8 +616,10 @@ impl VolumeSet {
         if let Some(single) = &self.single {
             return single.is_file().then(|| single.clone());
         }
-        let path = self.dir.join(volume_file_name(&self.name, number, false));
-        path.is_file().then_some(path)
+        [false, true]
+            .into_iter()
+            .map(|zstd| self.dir.join(volume_file_name(&self.name, number, zstd)))
+            .find(|path| path.is_file())
     }
 
     fn remember(&self, number: u32, scanned: &Scanned) {
@@ -583,7 +679,7 @@ impl VolumeSet {
                     (observer.0)(&VolumeEvent::Waiting {
                         number,
                         count: self.count,
-                        file: volume_file_name(&self.name, number, false),
+                        file: volume_file_name(&self.name, number, self.zstd),
                         dir: self.dir.clone(),
                     });
                 }
@@ -657,7 +753,7 @@ impl PackedStore for VolumeSet {
         self.blobs.get(digest).cloned()
     }
 
-    fn locate(&self, part: &PackedPart) -> io::Result<(PathBuf, u64)> {
+    fn locate(&self, part: &PackedPart) -> io::Result<PackedLocation> {
         let volume = self.volume(part.volume).map_err(io::Error::other)?;
         if self.count > 1
             && self
@@ -674,12 +770,16 @@ impl PackedStore for VolumeSet {
             });
         }
         match volume.entries.get(&part.entry) {
-            Some((offset, size)) if *size == part.size => Ok((volume.path, *offset)),
-            Some((_, size)) => Err(io::Error::other(ArchiveError::Damaged {
+            Some(place) if place.size == part.size => Ok(PackedLocation {
+                path: volume.path,
+                offset: place.offset,
+                zstd_skip: place.zstd_skip,
+            }),
+            Some(place) => Err(io::Error::other(ArchiveError::Damaged {
                 volume: volume.path.display().to_string(),
                 reason: format!(
-                    "{} has {size} bytes, the plan says {}",
-                    part.entry, part.size
+                    "{} has {} bytes, the plan says {}",
+                    part.entry, place.size, part.size
                 ),
             })),
             None => Err(io::Error::other(ArchiveError::Damaged {

@@ -25,9 +25,9 @@ pub trait PackedStore: Send + Sync + std::fmt::Debug {
     fn signature(&self) -> Option<&str>;
     /// The pieces of a blob, in order, or None when the pack does not hold it.
     fn parts(&self, digest: &Digest) -> Option<Vec<PackedPart>>;
-    /// Where a piece is now: the volume file and the offset of its bytes. May wait for the
-    /// volume to be inserted, or fail naming the volumes that are missing.
-    fn locate(&self, part: &PackedPart) -> io::Result<(PathBuf, u64)>;
+    /// Where a piece is now. May wait for the volume to be inserted, or fail naming the
+    /// volumes that are missing.
+    fn locate(&self, part: &PackedPart) -> io::Result<PackedLocation>;
     /// The volume and order key of a blob's first piece, to read blobs in volume order.
     fn order_key(&self, digest: &Digest) -> Option<(u32, u64)>;
 }
@@ -41,6 +41,19 @@ pub struct PackedPart {
     pub entry: String,
     /// Bytes.
     pub size: u64,
+}
+
+/// Where a piece of a packed blob is in its volume file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedLocation {
+    /// The volume file.
+    pub path: PathBuf,
+    /// Plain tar: offset of the piece's bytes. Compressed: offset of the zstd frame that
+    /// holds the entry.
+    pub offset: u64,
+    /// Compressed volumes: decompressed bytes before the piece's data in its frame (the tar
+    /// header).
+    pub zstd_skip: Option<u64>,
 }
 
 /// A run of a blob's bytes.
@@ -63,17 +76,40 @@ impl Extent {
         }
     }
 
-    fn open_at(&self, within: u64) -> io::Result<(File, PathBuf)> {
-        let (path, base) = match self {
-            Extent::File { path, .. } => (path.clone(), 0),
+    fn open_at(&self, within: u64) -> io::Result<(Box<dyn Read + Send>, PathBuf)> {
+        let location = match self {
+            Extent::File { path, .. } => PackedLocation {
+                path: path.clone(),
+                offset: 0,
+                zstd_skip: None,
+            },
             Extent::Packed { store, part } => store.locate(part)?,
         };
+        let path = location.path;
         let mut file = File::open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        if base + within > 0 {
-            file.seek(SeekFrom::Start(base + within))?;
+        match location.zstd_skip {
+            None => {
+                if location.offset + within > 0 {
+                    file.seek(SeekFrom::Start(location.offset + within))?;
+                }
+                Ok((Box::new(file), path))
+            }
+            Some(skip) => {
+                // The entry's frame, decompressed from its start; what precedes the wanted
+                // byte is decompressed and dropped.
+                file.seek(SeekFrom::Start(location.offset))?;
+                let mut decoder = zstd::stream::read::Decoder::new(file)?.single_frame();
+                let dropped = io::copy(&mut (&mut decoder).take(skip + within), &mut io::sink())?;
+                if dropped != skip + within {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{}: a compressed entry ends early", path.display()),
+                    ));
+                }
+                Ok((Box::new(decoder), path))
+            }
         }
-        Ok((file, path))
     }
 }
 
@@ -90,11 +126,19 @@ pub struct BlobReader {
     checked: bool,
 }
 
-#[derive(Debug)]
 struct Current {
-    file: File,
+    file: Box<dyn Read + Send>,
     path: PathBuf,
     remaining: u64,
+}
+
+impl std::fmt::Debug for Current {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Current")
+            .field("path", &self.path)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
 }
 
 impl BlobReader {
