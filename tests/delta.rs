@@ -6,14 +6,8 @@ mod common;
 use common::ferry::{Env, fails, json, ok};
 use common::*;
 
-fn manifest(addr: &str, images: &[&str]) -> String {
-    let mut text = String::from(
-        "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {name: platform, version: \"1\"}\nspec:\n  images:\n",
-    );
-    for i in images {
-        text.push_str(&format!("    - {addr}/{i}\n"));
-    }
-    text
+fn images(addr: &str, names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("{addr}/{n}")).collect()
 }
 
 #[test]
@@ -23,24 +17,16 @@ fn delta_release_imports_only_on_top_of_its_base() {
     let addr = source.addr();
     let env = Env::new();
     let (key, public) = env.keys();
-    let n = env.manifest(
+    let n = env.images_manifest(
         "n.yaml",
-        &manifest(&addr, &["app/web:1", "app/base:1", "library/alpine:3.20"]),
+        &images(&addr, &["app/web:1", "app/base:1", "library/alpine:3.20"]),
     );
-    let next = env.manifest(
+    let next = env.images_manifest(
         "n1.yaml",
-        &manifest(&addr, &["app/web:1", "app/worker:1", "app/big:1"]),
+        &images(&addr, &["app/web:1", "app/worker:1", "app/big:1"]),
     );
-    let bundle_n = env.path().join("n");
+    let bundle_n = env.build_signed(&n, "n");
     let bundle_next = env.path().join("n1");
-    ok(env
-        .ferry()
-        .arg("build")
-        .arg(&n)
-        .arg("-o")
-        .arg(&bundle_n)
-        .arg("--key")
-        .arg(&key));
     let built = json(
         env.ferry()
             .args(["--output", "json", "build"])

@@ -3,73 +3,41 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::faultproxy::{FaultProxy, Faults};
 use common::ferry::{Env, fails, json, ok};
+use common::fixture::SeededBundle;
 use common::*;
 use serde_json::Value;
 
 /// A signed bundle of the standard images from a plain source registry.
-struct Built {
-    env: Env,
-    _source: Registry,
-    seeded: SeededImages,
-    source_addr: String,
-    bundle: PathBuf,
-    public: PathBuf,
+fn build_bundle() -> SeededBundle {
+    SeededBundle::build(|addr, seeded| {
+        vec![
+            format!(
+                "{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64, linux/arm/v7]}}"
+            ),
+            format!("{addr}/app/web:1"),
+            format!("{addr}/app/worker:1"),
+            format!("{addr}/app/big:1"),
+            seeded.base.by_digest(),
+        ]
+    })
 }
 
-fn build_bundle() -> Built {
-    let source = Registry::start_plain();
-    let seeded = seed_registry(&source);
-    let addr = source.addr();
-    let env = Env::new();
-    let (key, public) = env.keys();
-    let manifest = env.manifest(
-        "release.yaml",
-        &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  images:\n    - {{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64, linux/arm/v7]}}\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n    - {addr}/app/big:1\n    - {}\n",
-            seeded.base.by_digest()
-        ),
-    );
-    let bundle = env.path().join("bundle");
-    ok(env
-        .ferry()
-        .arg("build")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&bundle)
+/// `ferry --output json import registry BUNDLE --to TO --key ...`.
+fn import(b: &SeededBundle, to: &str) -> Command {
+    let mut cmd = b.env.ferry();
+    cmd.args(["--output", "json", "import", "registry"])
+        .arg(&b.bundle)
+        .arg("--to")
+        .arg(to)
         .arg("--key")
-        .arg(&key));
-    Built {
-        env,
-        _source: source,
-        seeded,
-        source_addr: addr,
-        bundle,
-        public,
-    }
-}
-
-impl Built {
-    fn import(&self, to: &str) -> Command {
-        let mut cmd = self.env.ferry();
-        cmd.args(["--output", "json", "import", "registry"])
-            .arg(&self.bundle)
-            .arg("--to")
-            .arg(to)
-            .arg("--key")
-            .arg(&self.public);
-        cmd
-    }
-
-    /// The mapped path of the source registry ("127.0.0.1_PORT").
-    fn mapped(&self) -> String {
-        self.source_addr.replace(':', "_")
-    }
+        .arg(&b.public);
+    cmd
 }
 
 fn inspect_digest(target: &Registry, reference: &str) -> String {
@@ -85,7 +53,7 @@ fn import_into_tls_registry_with_auth_then_again_uploads_nothing() {
         ..Default::default()
     });
     let to = format!("{}/platform", target.addr());
-    let mut cmd = b.import(&to);
+    let mut cmd = import(&b, &to);
     cmd.env("FERRY_REGISTRY_USERNAME", "site")
         .env("FERRY_REGISTRY_PASSWORD", "site-pw")
         .arg("--ca-file")
@@ -130,7 +98,7 @@ fn import_into_tls_registry_with_auth_then_again_uploads_nothing() {
         assert_eq!(inspect_digest(&target, &path), digest, "{path}");
     }
     // Again: nothing uploaded, and it says so.
-    let mut cmd = b.import(&to);
+    let mut cmd = import(&b, &to);
     cmd.env("FERRY_REGISTRY_USERNAME", "site")
         .env("FERRY_REGISTRY_PASSWORD", "site-pw")
         .arg("--ca-file")
@@ -154,7 +122,7 @@ fn import_into_tls_registry_with_auth_then_again_uploads_nothing() {
     assert!(text.contains("nothing to upload"), "{text}");
 
     // Wrong credentials: a clear error naming the registry.
-    let mut cmd = b.import(&to);
+    let mut cmd = import(&b, &to);
     cmd.env("FERRY_REGISTRY_USERNAME", "site")
         .env("FERRY_REGISTRY_PASSWORD", "nope")
         .arg("--ca-file")
@@ -225,7 +193,7 @@ fn unverified_bundle_is_never_pushed() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 1;
     std::fs::write(&path, bytes).unwrap();
-    let err = fails(&mut b.import(&target.addr()));
+    let err = fails(&mut import(&b, &target.addr()));
     assert!(
         err.contains(&layer.digest) && err.contains("nothing was pushed"),
         "{err}"
@@ -273,7 +241,7 @@ fn import_survives_faults_and_a_killed_run_finishes_on_the_next() {
             ..Default::default()
         },
     );
-    let report = json(&mut b.import(proxy.addr()));
+    let report = json(&mut import(&b, proxy.addr()));
     assert!(
         proxy.injected() >= 3,
         "only {} faults injected",
@@ -296,8 +264,7 @@ fn import_survives_faults_and_a_killed_run_finishes_on_the_next() {
             ..Default::default()
         },
     );
-    let mut child = b
-        .import(slow.addr())
+    let mut child = import(&b, slow.addr())
         .arg("--jobs")
         .arg("1")
         .stdout(std::process::Stdio::null())
@@ -317,7 +284,7 @@ fn import_survives_faults_and_a_killed_run_finishes_on_the_next() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let resumed = json(&mut b.import(&target2.addr()));
+    let resumed = json(&mut import(&b, &target2.addr()));
     assert!(
         resumed["skipped_blobs"].as_u64().unwrap() > 0,
         "nothing was kept from the killed run: {resumed}"
@@ -347,7 +314,7 @@ fn registries_config_and_login() {
         .arg("/etc/ssl/certs/site-ca.pem")
         .arg(&b.bundle));
     let yaml: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let mirror = &yaml["mirrors"][&b.source_addr];
+    let mirror = &yaml["mirrors"][&b.source.addr()];
     assert_eq!(mirror["endpoint"][0], "https://harbor.site.local");
     assert_eq!(
         mirror["rewrite"]["^(.*)$"],
@@ -395,7 +362,7 @@ fn registries_config_and_login() {
     let config = std::fs::read_to_string(b.env.path().join("home/.docker/config.json")).unwrap();
     assert!(config.contains(&target.addr()) && !config.contains("pw-123"));
     // The saved credentials are used by import.
-    let report = json(&mut b.import(&target.addr()));
+    let report = json(&mut import(&b, &target.addr()));
     assert!(report["uploaded_blobs"].as_u64().unwrap() > 0);
 }
 
@@ -414,7 +381,7 @@ fn harbor_projects_are_created_before_the_push() {
             ..Default::default()
         },
     );
-    let mut cmd = b.import(&format!("{}/platform", target.addr()));
+    let mut cmd = import(&b, &format!("{}/platform", target.addr()));
     cmd.args(["--harbor", "--harbor-public", "--harbor-api"])
         .arg(prism.api_base_via(proxy.addr()))
         .env("FERRY_REGISTRY_USERNAME", "admin")
@@ -450,7 +417,7 @@ fn harbor_projects_are_created_before_the_push() {
             ..Default::default()
         },
     );
-    let mut cmd = b.import(&empty.addr());
+    let mut cmd = import(&b, &empty.addr());
     cmd.args(["--harbor", "--harbor-api"])
         .arg(prism.api_base_via(failing.addr()))
         .env("FERRY_REGISTRY_USERNAME", "admin")

@@ -7,44 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::ferry::{Env, fails, json, ok};
+use common::fixture::SeededBundle;
 use common::*;
 
-struct Packed {
-    env: Env,
-    _registry: Registry,
-    seeded: SeededImages,
-    bundle: PathBuf,
-    public: PathBuf,
-}
-
-fn built() -> Packed {
-    let registry = Registry::start_plain();
-    let seeded = seed_registry(&registry);
-    let addr = registry.addr();
-    let env = Env::new();
-    let (key, public) = env.keys();
-    let manifest = env.manifest(
-        "release.yaml",
-        &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  images:\n    - {{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n    - {addr}/app/big:1\n"
-        ),
-    );
-    let bundle = env.path().join("bundle");
-    ok(env
-        .ferry()
-        .arg("build")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&bundle)
-        .arg("--key")
-        .arg(&key));
-    Packed {
-        env,
-        _registry: registry,
-        seeded,
-        bundle,
-        public,
-    }
+fn built() -> SeededBundle {
+    SeededBundle::build(|addr, _| {
+        vec![
+            format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
+            format!("{addr}/app/web:1"),
+            format!("{addr}/app/worker:1"),
+            format!("{addr}/app/big:1"),
+        ]
+    })
 }
 
 /// Every file of a bundle (relative path, sha256), temporary files excluded.

@@ -6,16 +6,21 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::ferry::{Env, fails, json, ok};
+use common::fixture::SeededBundle;
 use common::*;
 
+/// A signed bundle of several images and its volumes.
 struct Packed {
-    env: Env,
-    _registry: Registry,
-    seeded: SeededImages,
-    bundle: PathBuf,
-    public: PathBuf,
+    built: SeededBundle,
     usb: PathBuf,
     volumes: Vec<PathBuf>,
+}
+
+impl std::ops::Deref for Packed {
+    type Target = SeededBundle;
+    fn deref(&self) -> &SeededBundle {
+        &self.built
+    }
 }
 
 /// A signed bundle of several images, packed into 3 MiB volumes (the big image's layer is
@@ -25,31 +30,21 @@ fn packed() -> Packed {
 }
 
 fn packed_with(pack_flags: &[&str]) -> Packed {
-    let registry = Registry::start_plain();
-    let seeded = seed_registry(&registry);
-    let addr = registry.addr();
-    let env = Env::new();
-    let (key, public) = env.keys();
-    let manifest = env.manifest(
-        "release.yaml",
-        &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  images:\n    - {{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n    - {addr}/app/big:1\n"
-        ),
-    );
-    let bundle = env.path().join("bundle");
-    ok(env
-        .ferry()
-        .arg("build")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&bundle)
-        .arg("--key")
-        .arg(&key));
-    let usb = env.path().join("usb");
+    let built = SeededBundle::build(|addr, _| {
+        vec![
+            format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
+            format!("{addr}/app/web:1"),
+            format!("{addr}/app/worker:1"),
+            format!("{addr}/app/big:1"),
+        ]
+    });
+    let usb = built.env.path().join("usb");
     let report = json(
-        env.ferry()
+        built
+            .env
+            .ferry()
             .args(["--output", "json", "pack"])
-            .arg(&bundle)
+            .arg(&built.bundle)
             .arg("-o")
             .arg(usb.join("release"))
             .args(["--volume-size", "3M"])
@@ -64,18 +59,10 @@ fn packed_with(pack_flags: &[&str]) -> Packed {
         .collect();
     assert!(volumes.len() >= 3, "{volumes:?}");
     Packed {
-        env,
-        _registry: registry,
-        seeded,
-        bundle,
-        public,
+        built,
         usb,
         volumes,
     }
-}
-
-fn mapped(host: &str) -> String {
-    host.replace(':', "_")
 }
 
 fn inspect_digest(target: &Registry, reference: &str) -> String {
@@ -133,7 +120,7 @@ fn verify_inspect_and_import_straight_from_volumes() {
         "{imported}"
     );
     // Every entry lands with the digest the bundle names (alpine's filtered index included).
-    let m = mapped(&p._registry.addr());
+    let m = p.mapped();
     for entry in inspected["entries"].as_array().unwrap() {
         let reference = entry["reference"].as_str().unwrap();
         let path = format!("{m}/{}", reference.split_once('/').unwrap().1);
@@ -308,7 +295,7 @@ fn import_from_volumes_killed_half_way_resumes_and_containerd_pulls() {
     assert_eq!(again["uploaded_blobs"], 0, "{again}");
 
     // containerd, as K3s runs it, pulls and unpacks from the registry the volumes filled.
-    let m = mapped(&p._registry.addr());
+    let m = p.mapped();
     let containerd = Containerd::start();
     let reference = format!("{}/{m}/app/big:1", target.addr());
     run(containerd
@@ -414,7 +401,7 @@ fn serve_straight_from_volumes() {
     let served =
         common::served::Served::start(&p.env, &p.usb, &["--key", p.public.to_str().unwrap()]);
     let s = &served.addr;
-    let m = mapped(&p._registry.addr());
+    let m = p.mapped();
     // skopeo copies the chunked image out of the served volumes, digest for digest.
     let out = p.env.path().join("copied");
     run(std::process::Command::new("skopeo")
@@ -479,7 +466,7 @@ fn compressed_volumes_are_read_in_place() {
             .arg("--key")
             .arg(&p.public),
     );
-    let m = mapped(&p._registry.addr());
+    let m = p.mapped();
     assert_eq!(
         inspect_digest(&target, &format!("{m}/app/big:1")),
         p.seeded.big.top.digest

@@ -95,7 +95,7 @@ pub enum ArchiveError {
     },
     /// A directory with neither a bundle nor volumes.
     #[error(
-        "{dir} holds neither a bundle (no oci-layout file) nor packed volumes (NAME.tar, NAME.001.tar, ...); give the bundle directory or the media's mount point, or add --wait to wait for the media"
+        "{dir} is not a ferry bundle: it has no oci-layout file and no packed volumes (NAME.tar, NAME.001.tar, ...); give the bundle directory or the media's mount point, or add --wait to wait for the media"
     )]
     NoVolumes {
         /// The directory.

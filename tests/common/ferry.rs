@@ -72,6 +72,39 @@ impl Env {
         std::fs::write(&path, text).unwrap();
         path
     }
+
+    /// Writes a release manifest with these `spec.images` items (each a YAML flow value: a
+    /// reference, or `{ref: ..., platforms: [...]}`) and returns its path.
+    pub fn images_manifest(&self, name: &str, images: &[String]) -> PathBuf {
+        self.manifest(name, &images_manifest_text(images))
+    }
+
+    /// `ferry build MANIFEST -o OUT --key keys/cosign.key`, signed with this environment's key;
+    /// returns OUT.
+    pub fn build_signed(&self, manifest: &Path, out: &str) -> PathBuf {
+        let (key, _) = self.keys();
+        let bundle = self.path().join(out);
+        ok(self
+            .ferry()
+            .arg("build")
+            .arg(manifest)
+            .arg("-o")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&key));
+        bundle
+    }
+}
+
+/// A release manifest (`name: t, version: "1"`) with these `spec.images` items.
+pub fn images_manifest_text(images: &[String]) -> String {
+    let mut text = String::from(
+        "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {name: t, version: \"1\"}\nspec:\n  images:\n",
+    );
+    for image in images {
+        text.push_str(&format!("    - {image}\n"));
+    }
+    text
 }
 
 /// Runs and requires success; returns stdout.

@@ -24,6 +24,7 @@ pub mod containerd;
 pub mod faultproxy;
 pub mod ferry;
 pub mod fileserver;
+pub mod fixture;
 pub mod helm;
 pub mod images;
 pub mod prism;
