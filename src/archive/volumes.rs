@@ -109,17 +109,24 @@ fn stamp(path: &Path) -> io::Result<(u64, Option<SystemTime>)> {
     Ok((m.len(), m.modified().ok()))
 }
 
+fn io_error(path: &Path) -> impl Fn(io::Error) -> ArchiveError + Copy + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn damaged_error(volume: &str) -> impl Fn(io::Error) -> ArchiveError + Copy + '_ {
+    move |e| ArchiveError::Damaged {
+        volume: volume.to_string(),
+        reason: e.to_string(),
+    }
+}
+
 /// Walks a volume's tar headers, refusing anything `pack` never writes.
 fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
     let volume = path.display().to_string();
-    let io_err = |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let damaged = |e: io::Error| ArchiveError::Damaged {
-        volume: volume.clone(),
-        reason: e.to_string(),
-    };
+    let (io_err, damaged) = (io_error(path), damaged_error(&volume));
     let mut file = File::open(path).map_err(io_err)?;
     let (len, modified) = stamp(path).map_err(io_err)?;
     let mut magic = [0u8; 4];
@@ -177,14 +184,7 @@ fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
 /// decompressing only the start of the frame.
 fn scan_zstd(path: &Path, len: u64, scanned: &mut Scanned) -> Result<(), ArchiveError> {
     let volume = path.display().to_string();
-    let io_err = |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let damaged = |e: io::Error| ArchiveError::Damaged {
-        volume: volume.clone(),
-        reason: e.to_string(),
-    };
+    let (io_err, damaged) = (io_error(path), damaged_error(&volume));
     let mut file = File::open(path).map_err(io_err)?;
     let frames = crate::archive::zstd_frames::frames(&mut file, len).map_err(damaged)?;
     let mut ended = false;
@@ -231,10 +231,7 @@ fn record<R: Read>(
     place: Place,
     scanned: &mut Scanned,
 ) -> Result<(), ArchiveError> {
-    let damaged = |e: io::Error| ArchiveError::Damaged {
-        volume: volume.to_string(),
-        reason: e.to_string(),
-    };
+    let damaged = damaged_error(volume);
     let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
     let kind = classify(volume, &name, entry.header().entry_type())?;
     if matches!(kind, Name::Directory) {

@@ -123,7 +123,8 @@ pub struct BlobReader {
     current: Option<Current>,
     /// Hash of bytes 0..position while reading straight through; None after a seek.
     hasher: Option<Sha256>,
-    checked: bool,
+    /// The digest check's outcome once made; a failure is repeated on every later read.
+    checked: Option<Result<(), String>>,
 }
 
 struct Current {
@@ -151,7 +152,7 @@ impl BlobReader {
             position: 0,
             current: None,
             hasher: verify.then(Sha256::new),
-            checked: false,
+            checked: None,
         }
     }
 
@@ -188,10 +189,17 @@ impl BlobReader {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if self.checked {
-            return Ok(());
+        if self.checked.is_none() {
+            let outcome = self.check();
+            self.checked = Some(outcome);
         }
-        self.checked = true;
+        match self.checked.as_ref().expect("set above") {
+            Ok(()) => Ok(()),
+            Err(message) => Err(io::Error::new(io::ErrorKind::InvalidData, message.clone())),
+        }
+    }
+
+    fn check(&mut self) -> Result<(), String> {
         if let Some(hasher) = self.hasher.take() {
             let actual = Digest::from_hasher(hasher);
             if actual != self.digest {
@@ -210,13 +218,10 @@ impl BlobReader {
                         }
                     })
                     .collect();
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "blob {} hashes to {actual}: its content in {} is corrupt. Copy the bundle again from the source media (check volumes with `sha256sum -c SHA256SUMS`)",
-                        self.digest,
-                        places.join(", ")
-                    ),
+                return Err(format!(
+                    "blob {} hashes to {actual}: its content in {} is corrupt. Copy the bundle again from the source media (check volumes with `sha256sum -c SHA256SUMS`)",
+                    self.digest,
+                    places.join(", ")
                 ));
             }
         }
@@ -229,43 +234,41 @@ impl Read for BlobReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
-            if self.position >= self.size {
-                self.finish()?;
-                return Ok(0);
-            }
-            if self.current.as_ref().is_none_or(|c| c.remaining == 0) {
-                self.current = None;
-                self.open_current()?;
-            }
-            let current = self.current.as_mut().expect("opened above");
-            let want = buf
-                .len()
-                .min(current.remaining.min(usize::MAX as u64) as usize);
-            let n = current.file.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "{} ends {} bytes early inside blob {}: the file is truncated. Copy it again from the source media",
-                        current.path.display(),
-                        current.remaining,
-                        self.digest
-                    ),
-                ));
-            }
-            current.remaining -= n as u64;
-            self.position += n as u64;
-            if let Some(h) = self.hasher.as_mut() {
-                h.update(&buf[..n]);
-            }
-            if self.position >= self.size {
-                // Check now, so the last bytes are never handed over from a corrupt blob
-                // without the error that goes with them.
-                self.finish()?;
-            }
-            return Ok(n);
+        if self.position >= self.size {
+            self.finish()?;
+            return Ok(0);
         }
+        if self.current.as_ref().is_none_or(|c| c.remaining == 0) {
+            self.current = None;
+            self.open_current()?;
+        }
+        let current = self.current.as_mut().expect("opened above");
+        let want = buf
+            .len()
+            .min(current.remaining.min(usize::MAX as u64) as usize);
+        let n = current.file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} ends {} bytes early inside blob {}: the file is truncated. Copy it again from the source media",
+                    current.path.display(),
+                    current.remaining,
+                    self.digest
+                ),
+            ));
+        }
+        current.remaining -= n as u64;
+        self.position += n as u64;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        if self.position >= self.size {
+            // Check now, so the last bytes are never handed over from a corrupt blob
+            // without the error that goes with them.
+            self.finish()?;
+        }
+        Ok(n)
     }
 }
 
@@ -335,4 +338,51 @@ pub fn blob_stream(
     futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek, SeekFrom};
+
+    use crate::digest::Digest;
+    use crate::layout::Layout;
+
+    #[test]
+    fn whole_reads_are_checked_ranges_are_not_and_truncation_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let digest = Digest::of_bytes(&bytes);
+        layout.write_blob(&digest, &bytes).unwrap();
+        let mut whole = Vec::new();
+        layout
+            .open_blob(&digest)
+            .unwrap()
+            .read_to_end(&mut whole)
+            .unwrap();
+        assert_eq!(whole, bytes);
+
+        // Corrupt one byte: a whole read fails (and keeps failing), a range read does not.
+        let path = layout.blob_path(&digest);
+        let mut corrupt = bytes.clone();
+        corrupt[5000] ^= 1;
+        std::fs::write(&path, &corrupt).unwrap();
+        let mut reader = layout.open_blob(&digest).unwrap();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("corrupt"), "{err}");
+        assert!(reader.read(&mut [0u8; 16]).is_err());
+        let mut ranged = layout.open_blob(&digest).unwrap();
+        ranged.seek(SeekFrom::Start(10)).unwrap();
+        let mut tail = Vec::new();
+        ranged.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, corrupt[10..]);
+
+        // Truncated after the size was taken: the reader names the file.
+        let mut reader = layout.open_blob(&digest).unwrap();
+        std::fs::write(&path, &bytes[..1000]).unwrap();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
 }
