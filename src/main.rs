@@ -44,9 +44,7 @@ fn main() -> ExitCode {
             Command::Import(ImportArgs {
                 command: Some(ImportCommand::Registry(args)),
                 ..
-            }) => {
-                commands::import_registry::run(&ui, args).await
-            }
+            }) => commands::import_registry::run(&ui, args).await,
             Command::Import(ImportArgs {
                 command: Some(ImportCommand::Files(args)),
                 ..
@@ -69,9 +67,7 @@ fn main() -> ExitCode {
             Command::Import(ImportArgs {
                 command: Some(ImportCommand::Charts(args)),
                 ..
-            }) => {
-                commands::import_charts::run(&ui, args).await
-            }
+            }) => commands::import_charts::run(&ui, args).await,
         }
     });
     match result {
@@ -88,29 +84,21 @@ fn check_usage(cli: &Cli) {
     let (key, no_signature) = match &cli.command {
         Command::Verify(args) => (args.key.is_some(), args.no_signature),
         Command::Import(ImportArgs {
-                command: Some(ImportCommand::Registry(args)),
-                ..
-            }) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
+            command: Some(ImportCommand::Registry(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
         Command::Import(ImportArgs {
-                command: Some(ImportCommand::Files(args)),
-                ..
-            }) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
+            command: Some(ImportCommand::Files(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
         Command::Import(ImportArgs {
-                command: Some(ImportCommand::Apt(args)),
-                ..
-            }) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
+            command: Some(ImportCommand::Apt(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
         Command::Import(ImportArgs {
-                command: Some(ImportCommand::Charts(args)),
-                ..
-            }) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
+            command: Some(ImportCommand::Charts(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
         Command::Import(ImportArgs {
             command: None,
             source,

@@ -696,19 +696,30 @@ mod tests {
         assert_eq!(r.target.prefix, "platform");
         assert_eq!(r.ca_file.unwrap(), Path::new("/etc/ferry/ca.crt"));
         assert!(r.system_default_registry && r.harbor.unwrap().public);
-        assert_eq!(site.apt.unwrap().signing_key, Path::new("/etc/ferry/apt-key.asc"));
+        assert_eq!(
+            site.apt.unwrap().signing_key,
+            Path::new("/etc/ferry/apt-key.asc")
+        );
         let c = site.charts.unwrap();
         assert_eq!(c.dir, Path::new("/etc/ferry/charts"));
         assert_eq!(c.base_url.unwrap(), "http://mirror.plant-a.lan/charts");
-        assert_eq!(site.install.unwrap().workdir.unwrap(), Path::new("/etc/ferry/ansible"));
+        assert_eq!(
+            site.install.unwrap().workdir.unwrap(),
+            Path::new("/etc/ferry/ansible")
+        );
         assert_eq!(site.output, Path::new("/etc/ferry/ferry-site"));
     }
 
     #[test]
     fn unknown_field_names_its_position() {
         let text = GOOD.replace("    suite: ferry\n", "    suite: ferry\n    sute: x\n");
-        let e = Site::parse(&text, Path::new("site.yaml")).unwrap_err().to_string();
-        assert!(e.starts_with("site.yaml:15:5: unknown field \"sute\""), "{e}");
+        let e = Site::parse(&text, Path::new("site.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("site.yaml:15:5: unknown field \"sute\""),
+            "{e}"
+        );
         assert!(e.contains("did you mean \"suite\""), "{e}");
     }
 

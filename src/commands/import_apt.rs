@@ -169,15 +169,15 @@ pub fn import(
 /// The result for people.
 pub fn text(result: &Imported) -> String {
     format!(
-            "apt mirror {} (suites {}): {} package entries; {} .deb files copied ({}), {} already there\nsigned by {}\nfor hosts: {} and {}\n",
-            result.mirror,
-            result.suites.join(", "),
-            result.report.packages,
-            result.report.copied,
-            human_bytes(result.report.copied_bytes),
-            result.report.present,
-            result.fingerprint,
-            result.sources_file,
-            result.keyring
-        )
+        "apt mirror {} (suites {}): {} package entries; {} .deb files copied ({}), {} already there\nsigned by {}\nfor hosts: {} and {}\n",
+        result.mirror,
+        result.suites.join(", "),
+        result.report.packages,
+        result.report.copied,
+        human_bytes(result.report.copied_bytes),
+        result.report.present,
+        result.fingerprint,
+        result.sources_file,
+        result.keyring
+    )
 }

@@ -260,8 +260,8 @@ fn check_apt(root: &Path, key: &crate::openpgp::SiteKey) -> anyhow::Result<Check
     let dists = root.join("dists");
     let mut problems = Vec::new();
     let mut checked = 0;
-    let suites = std::fs::read_dir(&dists)
-        .with_context(|| format!("cannot read {}", dists.display()))?;
+    let suites =
+        std::fs::read_dir(&dists).with_context(|| format!("cannot read {}", dists.display()))?;
     for suite in suites {
         let suite = suite?.path();
         if !suite.is_dir() {
@@ -296,9 +296,7 @@ fn check_apt(root: &Path, key: &crate::openpgp::SiteKey) -> anyhow::Result<Check
                     problems.push(format!("{}: {e}", release.display()));
                 }
             }
-            (Err(e), _) | (_, Err(e)) => {
-                problems.push(format!("{}(.gpg): {e}", release.display()))
-            }
+            (Err(e), _) | (_, Err(e)) => problems.push(format!("{}(.gpg): {e}", release.display())),
         }
     }
     if checked == 0 {

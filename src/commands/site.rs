@@ -429,8 +429,9 @@ async fn import_one(
             let Some(r) = r else {
                 return Ok(summary(0, 0, 0, 0, serde_json::Value::Null));
             };
-            let dirs: Vec<&super::import_files::DirReport> =
-                std::iter::once(&r.to).chain(r.k3s_airgap_dir.iter()).collect();
+            let dirs: Vec<&super::import_files::DirReport> = std::iter::once(&r.to)
+                .chain(r.k3s_airgap_dir.iter())
+                .collect();
             let bytes = dirs
                 .iter()
                 .flat_map(|d| d.files.iter())
@@ -447,7 +448,10 @@ async fn import_one(
         }
         "apt" => {
             let a = p.site.apt.as_ref().expect("the site names apt");
-            let site_key = p.apt_key.as_ref().expect("loaded when the site was checked");
+            let site_key = p
+                .apt_key
+                .as_ref()
+                .expect("loaded when the site was checked");
             let r = super::import_apt::import(
                 ui,
                 &p.layout,
