@@ -169,7 +169,7 @@ fn scan(path: &Path) -> Result<Scanned, ArchiveError> {
                 });
             }
             let mut buf = Vec::with_capacity(size as usize);
-            (&mut entry).read_to_end(&mut buf).map_err(damaged)?;
+            entry.read_to_end(&mut buf).map_err(damaged)?;
             Ok(buf)
         };
         match kind {

@@ -185,7 +185,7 @@ impl Read for BlobReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
+        {
             if self.position >= self.size {
                 self.finish()?;
                 return Ok(0);
@@ -220,7 +220,7 @@ impl Read for BlobReader {
                 // without the error that goes with them.
                 self.finish()?;
             }
-            return Ok(n);
+            Ok(n)
         }
     }
 }

@@ -84,8 +84,8 @@ impl Bundle {
     /// clients check every digest they pull).
     pub fn open(layout: &Layout, key: Option<&VerifyingKey>) -> Result<Bundle, ServeError> {
         let root = layout.root();
-        let (_, index) = read_verified_index(&layout, key)?;
-        let walked = walk(&layout, &index);
+        let (_, index) = read_verified_index(layout, key)?;
+        let walked = walk(layout, &index);
         let mut problems: Vec<String> = walked
             .broken
             .iter()
@@ -121,10 +121,10 @@ impl Bundle {
             });
         }
         let (catalog, mut notes) = Catalog::build(&walked.entries);
-        let (files, file_notes) = FileTree::build(&layout, &walked.entries);
+        let (files, file_notes) = FileTree::build(layout, &walked.entries);
         notes.extend(file_notes);
         let (charts, chart_notes) =
-            charts::ChartRepo::build(&layout, &walked.entries).map_err(|e| {
+            charts::ChartRepo::build(layout, &walked.entries).map_err(|e| {
                 ServeError::Incomplete {
                     bundle: root.display().to_string(),
                     problems: vec![e.to_string()],
