@@ -72,7 +72,9 @@ fn fixture() -> Fixture {
         .map(|i| (i * 13 % 253) as u8)
         .collect::<Vec<u8>>();
     let script = b"#!/bin/sh\nexit 0\n".to_vec();
-    std::fs::write(up.join("files/k3s"), &k3s).unwrap();
+    let release = up.join("files/k3s-io/k3s/releases/download/v1.31.4-k3s1");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(release.join("k3s"), &k3s).unwrap();
     std::fs::write(up.join("files/k3s-airgap-images-amd64.tar.zst"), &images).unwrap();
     std::fs::write(up.join("files/install.sh"), &script).unwrap();
     let keyring = env.path().join("archive-keyring.gpg");
@@ -88,7 +90,7 @@ fn fixture() -> Fixture {
     let manifest = env.manifest(
         "release.yaml",
         &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n  charts:\n    - {{name: web, repo: \"{url}/charts\", version: 1.0.0}}\n  files:\n    - url: {url}/files/k3s\n      sha256: {k3s_sha}\n      mode: \"0755\"\n    - url: {url}/files/k3s-airgap-images-amd64.tar.zst\n      sha256: {images_sha}\n    - url: {url}/files/install.sh\n      sha256: {script_sha}\n      mode: \"0755\"\n  apt:\n    sources:\n      - url: {url}/apt\n        suites: [stable]\n        components: [main]\n        architectures: [amd64]\n        keyring: {keyring}\n    packages: [hello, world]\n",
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n  charts:\n    - {{name: web, repo: \"{url}/charts\", version: 1.0.0}}\n  files:\n    - url: {url}/files/k3s-io/k3s/releases/download/v1.31.4-k3s1/k3s\n      sha256: {k3s_sha}\n      mode: \"0755\"\n    - url: {url}/files/k3s-airgap-images-amd64.tar.zst\n      sha256: {images_sha}\n    - url: {url}/files/install.sh\n      sha256: {script_sha}\n      mode: \"0755\"\n  apt:\n    sources:\n      - url: {url}/apt\n        suites: [stable]\n        components: [main]\n        architectures: [amd64]\n        keyring: {keyring}\n    packages: [hello, world]\n",
             k3s_sha = sha256_hex(&k3s),
             images_sha = sha256_hex(&images),
             script_sha = sha256_hex(&script),
@@ -269,6 +271,7 @@ fn install_fills_every_target_renders_and_runs_the_command() {
         format!("system-default-registry: {}\n", f.site.addr())
     );
     assert_eq!(vars["extra_manifests"], serde_json::json!([]));
+    assert_eq!(vars["k3s_version"], "v1.31.4-k3s1");
     let helm: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(out_dir.join("helm-repositories.yaml")).unwrap(),
     )

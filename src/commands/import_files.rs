@@ -149,9 +149,7 @@ pub fn import(
         }
     }
     if !missing.is_empty() {
-        bail!(crate::layout::delta::missing_base_message(
-            to, &missing
-        ));
+        bail!(crate::layout::delta::missing_base_message(to, &missing));
     }
     let to = write_dir(ui, layout, to, &placements)?;
     let (k3s_airgap_dir, k3s_arches) = match airgap {

@@ -524,6 +524,16 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
     let mut write = |name: &str, bytes: &[u8]| put(out, &mut rendered, name, bytes);
     let site = &p.site;
     let mut vars = site_config::AnsibleVars::default();
+    // The K3s version from the bundle's K3s binary, when it carries one.
+    if let Ok((_, index)) = read_verified_index(&p.layout, None) {
+        vars.k3s_version = walk(&p.layout, &index)
+            .entries
+            .iter()
+            .filter(|e| e.kind == crate::layout::files::KIND)
+            .filter_map(|e| crate::layout::files::read(&p.layout, e).ok())
+            .filter(|f| f.name == "k3s" || f.name.starts_with("k3s-"))
+            .find_map(|f| site_config::k3s_version_from_url(&f.url));
+    }
     if let Some(r) = &site.registry {
         let upstream = super::registries_config::upstream_registries(&p.layout)?;
         let yaml = super::registries_config::render(

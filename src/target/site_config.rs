@@ -76,6 +76,22 @@ pub struct AnsibleVars {
     pub server_config_yaml: Option<String>,
     /// Manifests K3s applies at start.
     pub extra_manifests: Vec<String>,
+    /// The K3s release the bundle carries (from its binary's release URL), so the install
+    /// puts exactly that version on the nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k3s_version: Option<String>,
+}
+
+/// The K3s version in a release download URL: `.../k3s-io/k3s/releases/download/v1.31.4%2Bk3s1/k3s`
+/// gives `v1.31.4+k3s1`.
+pub fn k3s_version_from_url(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("/k3s/releases/download/")?;
+    let (version, _) = rest.split_once('/')?;
+    let decoded = percent_encoding::percent_decode_str(version)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    (decoded.starts_with('v') && decoded.contains("k3s")).then_some(decoded)
 }
 
 /// The server configuration that makes K3s pull its system images from `host`.
@@ -96,6 +112,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn k3s_version_comes_from_the_release_url() {
+        assert_eq!(
+            k3s_version_from_url(
+                "https://github.com/k3s-io/k3s/releases/download/v1.31.4%2Bk3s1/k3s"
+            )
+            .as_deref(),
+            Some("v1.31.4+k3s1")
+        );
+        assert_eq!(
+            k3s_version_from_url("https://example.com/cilium/releases/download/v1/x"),
+            None
+        );
+    }
+
+    #[test]
     fn helm_repositories_parses_back() {
         let text = helm_repositories("plant-a", "http://m/charts", "2026-01-01T00:00:00Z");
         let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
@@ -110,6 +141,7 @@ mod tests {
             registries_config_yaml: Some("mirrors:\n  docker.io:\n    endpoint: [x]\n".into()),
             server_config_yaml: Some(server_config("h:5000")),
             extra_manifests: vec![],
+            k3s_version: None,
         };
         let text = ansible_vars("a", &vars);
         let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
