@@ -46,9 +46,12 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List a bundle's entries, their sizes and what they share.
     Inspect(InspectArgs),
-    /// Import a verified bundle into a site's targets.
-    #[command(subcommand)]
-    Import(ImportCommand),
+    /// Import a verified bundle into a site's targets: every target of a site file
+    /// (`ferry import SOURCE --site site.yaml`), or one target (`ferry import registry ...`).
+    Import(ImportArgs),
+    /// Import everything into the site (`import --site`), check it is ready, then run the
+    /// site's install command.
+    Install(InstallArgs),
     /// Print a K3s registries.yaml that mirrors every upstream registry of a bundle to a target.
     RegistriesConfig(RegistriesConfigArgs),
     /// Store credentials for a registry in the auth file, as `docker login` does.
@@ -109,6 +112,59 @@ pub struct CheckArgs {
     /// The lock file [default: the manifest's path with extension .lock].
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+}
+
+/// Arguments of `ferry import`: a site file, or a subcommand for one target.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ImportArgs {
+    /// One target only.
+    #[command(subcommand)]
+    pub command: Option<ImportCommand>,
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    pub source: Option<PathBuf>,
+    /// The site file (site.yaml) naming every target.
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+    /// Everything else of a site import.
+    #[command(flatten)]
+    pub run: SiteRunArgs,
+}
+
+/// Arguments of `ferry install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    pub source: PathBuf,
+    /// The site file (site.yaml) naming every target and the install command.
+    #[arg(long, value_name = "FILE")]
+    pub site: PathBuf,
+    /// Everything else of a site import.
+    #[command(flatten)]
+    pub run: SiteRunArgs,
+}
+
+/// What `import --site` and `install` share.
+#[derive(Debug, Args, Clone)]
+pub struct SiteRunArgs {
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Where the rendered configuration goes [default: spec.output, else ferry-site beside
+    /// the site file].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print every step (targets, files rendered, checks, the command) without doing any.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Registry uploads at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 /// Where to import.

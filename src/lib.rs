@@ -16,5 +16,6 @@ pub mod openpgp;
 pub mod progress;
 pub mod serve;
 pub mod sign;
+pub mod site;
 pub mod source;
 pub mod target;

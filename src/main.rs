@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use ferry::cli::{Cli, Command, ImportCommand, KeyCommand};
+use ferry::cli::{Cli, Command, ImportArgs, ImportCommand, KeyCommand};
 use ferry::commands;
 use ferry::progress::Ui;
 
@@ -41,11 +41,22 @@ fn main() -> ExitCode {
             Command::Sign(args) => commands::sign::run(&ui, args),
             Command::Verify(args) => commands::verify::run(&ui, args),
             Command::Inspect(args) => commands::inspect::run(&ui, args),
-            Command::Import(ImportCommand::Registry(args)) => {
-                commands::import_registry::run(&ui, args).await
+            Command::Import(ImportArgs {
+                command: Some(ImportCommand::Registry(args)),
+                ..
+            }) => commands::import_registry::run(&ui, args).await,
+            Command::Import(ImportArgs {
+                command: Some(ImportCommand::Files(args)),
+                ..
+            }) => commands::import_files::run(&ui, args),
+            Command::Import(ImportArgs {
+                command: Some(ImportCommand::Apt(args)),
+                ..
+            }) => commands::import_apt::run(&ui, args),
+            Command::Import(args @ ImportArgs { command: None, .. }) => {
+                commands::site::run_import(&ui, args).await
             }
-            Command::Import(ImportCommand::Files(args)) => commands::import_files::run(&ui, args),
-            Command::Import(ImportCommand::Apt(args)) => commands::import_apt::run(&ui, args),
+            Command::Install(args) => commands::install::run(&ui, args).await,
             Command::RegistriesConfig(args) => commands::registries_config::run(&ui, args),
             Command::Login(args) => commands::login::run(&ui, args).await,
             Command::Serve(args) => commands::serve::run(&ui, args).await,
@@ -53,9 +64,10 @@ fn main() -> ExitCode {
             Command::Unpack(args) => commands::pack::run_unpack(&ui, args),
             Command::Diff(args) => commands::diff::run(&ui, args),
             Command::Check(args) => commands::check::run(&ui, args),
-            Command::Import(ImportCommand::Charts(args)) => {
-                commands::import_charts::run(&ui, args).await
-            }
+            Command::Import(ImportArgs {
+                command: Some(ImportCommand::Charts(args)),
+                ..
+            }) => commands::import_charts::run(&ui, args).await,
         }
     });
     match result {
@@ -71,18 +83,39 @@ fn main() -> ExitCode {
 fn check_usage(cli: &Cli) {
     let (key, no_signature) = match &cli.command {
         Command::Verify(args) => (args.key.is_some(), args.no_signature),
-        Command::Import(ImportCommand::Registry(args)) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
+        Command::Import(ImportArgs {
+            command: Some(ImportCommand::Registry(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
+        Command::Import(ImportArgs {
+            command: Some(ImportCommand::Files(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
+        Command::Import(ImportArgs {
+            command: Some(ImportCommand::Apt(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
+        Command::Import(ImportArgs {
+            command: Some(ImportCommand::Charts(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
+        Command::Import(ImportArgs {
+            command: None,
+            source,
+            site,
+            run,
+        }) => {
+            if source.is_none() || site.is_none() {
+                Cli::command()
+                    .error(
+                        ErrorKind::MissingRequiredArgument,
+                        "give the bundle and the site file: ferry import SOURCE --site site.yaml\n  (or one target: ferry import registry|files|charts|apt ...)",
+                    )
+                    .exit();
+            }
+            (run.trust.key.is_some(), run.trust.no_signature)
         }
-        Command::Import(ImportCommand::Files(args)) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
-        Command::Import(ImportCommand::Apt(args)) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
-        Command::Import(ImportCommand::Charts(args)) => {
-            (args.trust.key.is_some(), args.trust.no_signature)
-        }
+        Command::Install(args) => (args.run.trust.key.is_some(), args.run.trust.no_signature),
         _ => (true, false),
     };
     if !key && !no_signature {

@@ -8,10 +8,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::apt_repo::{gpg, gpg_key, gzip};
 use common::ferry::{Env, fails, json, ok};
 use common::static_server::StaticServer;
 use common::{run, run_unchecked, sha256_hex};
@@ -79,40 +79,6 @@ impl Drop for Repo {
             .args(["--kill", "all"])
             .output();
     }
-}
-
-fn gpg(home: &Path) -> Command {
-    let mut c = Command::new("gpg");
-    c.env("GNUPGHOME", home).args([
-        "--batch",
-        "--yes",
-        "--pinentry-mode",
-        "loopback",
-        "--passphrase",
-        "",
-    ]);
-    c
-}
-
-/// Makes a throwaway signing key in `home` and exports it as a binary keyring.
-fn gpg_key(home: &Path, name: &str, keyring: &Path) {
-    std::fs::create_dir_all(home).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    run(gpg(home).args([
-        "--quick-gen-key",
-        &format!("{name} <{name}@ferry.invalid>"),
-        "ed25519",
-        "sign",
-        "0",
-    ]));
-    run(gpg(home).arg("--export").arg("-o").arg(keyring));
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 /// Builds the packages with dpkg-deb, writes Packages and Release per suite, clearsigns.

@@ -13,16 +13,24 @@ use crate::openpgp::SiteKey;
 use crate::progress::{Ui, human_bytes};
 use crate::target::apt::{self, KEYRING_FILE, SOURCES_FILE, WriteReport};
 
+/// What `ferry import apt` did.
 #[derive(Serialize)]
-struct Imported {
-    mirror: String,
-    suites: Vec<String>,
+pub struct Imported {
+    /// The mirror directory.
+    pub mirror: String,
+    /// Its suites.
+    pub suites: Vec<String>,
+    /// Packages and pool files.
     #[serde(flatten)]
-    report: WriteReport,
-    sources_file: String,
-    keyring: String,
-    fingerprint: String,
-    seconds: f64,
+    pub report: WriteReport,
+    /// The ferry.sources written beside the mirror.
+    pub sources_file: String,
+    /// The keyring written beside the mirror.
+    pub keyring: String,
+    /// The site key's fingerprint.
+    pub fingerprint: String,
+    /// Time taken.
+    pub seconds: f64,
 }
 
 /// Loads the site's apt signing key, with the password from the environment.
@@ -60,24 +68,60 @@ fn now() -> u64 {
 
 /// Runs `ferry import apt`.
 pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
     let key = super::trust_key(&args.trust)?;
     check_suite(args.suite.as_deref())?;
     // The site key first: a wrong password fails before the bundle is read.
     let site = load_site_key(&args.signing_key)?;
     let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     super::verify::require_verified(ui, &layout, key.as_ref())?;
-    let (_, index) = read_verified_index(&layout, key.as_ref())?;
-    let walked = walk(&layout, &index);
-    let new = apt::from_bundle(&layout, &walked.entries, args.suite.as_deref())
-        .with_context(|| format!("cannot read the apt packages of {}", args.source.display()))?;
+    let result = import(
+        ui,
+        &layout,
+        key.as_ref(),
+        &site,
+        &Options {
+            to: args.to.clone(),
+            suite: args.suite.clone(),
+            url: args.url.clone(),
+        },
+        &args.source,
+    )?;
+    ui.result(&result, || text(&result));
+    Ok(())
+}
+
+/// Where and how to write the mirror, for [`import`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The mirror directory.
+    pub to: std::path::PathBuf,
+    /// One suite for everything.
+    pub suite: Option<String>,
+    /// The URL hosts reach the mirror at [default: file://DIR].
+    pub url: Option<String>,
+}
+
+/// Writes (or adds to) the apt mirror from a verified bundle, signed with `site`.
+pub fn import(
+    ui: &Ui,
+    layout: &crate::layout::Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+    site: &SiteKey,
+    options: &Options,
+    source: &Path,
+) -> anyhow::Result<Imported> {
+    let started = Instant::now();
+    let (_, index) = read_verified_index(layout, key)?;
+    let walked = walk(layout, &index);
+    let new = apt::from_bundle(layout, &walked.entries, options.suite.as_deref())
+        .with_context(|| format!("cannot read the apt packages of {}", source.display()))?;
     if new.packages.is_empty() {
         bail!(
             "{} carries no apt packages (its manifest had no spec.apt); nothing was written",
-            args.source.display()
+            source.display()
         );
     }
-    let root = &args.to;
+    let root = &options.to;
     std::fs::create_dir_all(root)
         .with_context(|| format!("cannot create mirror directory {}", root.display()))?;
     let old = apt::from_directory(root)
@@ -86,15 +130,15 @@ pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
     let merged = apt::merge(old, new.clone())
         .with_context(|| format!("cannot merge the bundle into {}", root.display()))?;
     let mut report = WriteReport::default();
-    apt::copy_pool(&layout, root, &new, &mut report)
+    apt::copy_pool(layout, root, &new, &mut report)
         .with_context(|| format!("cannot fill the pool of {}", root.display()))?;
-    let rendered = apt::render(&merged, &site, now())?;
+    let rendered = apt::render(&merged, site, now())?;
     apt::write_indexes(root, &rendered)
         .with_context(|| format!("cannot write the indexes of {}", root.display()))?;
     report.packages = merged.packages.len();
 
     let absolute = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
-    let url = args
+    let url = options
         .url
         .clone()
         .unwrap_or_else(|| format!("file://{}", absolute.display()));
@@ -111,7 +155,7 @@ pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
             root.display()
         ));
     }
-    let result = Imported {
+    Ok(Imported {
         mirror: root.display().to_string(),
         suites: rendered.suites.keys().cloned().collect(),
         report,
@@ -119,20 +163,21 @@ pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<()> {
         keyring: keyring.display().to_string(),
         fingerprint: site.fingerprint(),
         seconds: started.elapsed().as_secs_f64(),
-    };
-    ui.result(&result, || {
-        format!(
-            "apt mirror {} (suites {}): {} package entries; {} .deb files copied ({}), {} already there\nsigned by {}\nfor hosts: {} and {}\n",
-            result.mirror,
-            result.suites.join(", "),
-            result.report.packages,
-            result.report.copied,
-            human_bytes(result.report.copied_bytes),
-            result.report.present,
-            result.fingerprint,
-            result.sources_file,
-            result.keyring
-        )
-    });
-    Ok(())
+    })
+}
+
+/// The result for people.
+pub fn text(result: &Imported) -> String {
+    format!(
+        "apt mirror {} (suites {}): {} package entries; {} .deb files copied ({}), {} already there\nsigned by {}\nfor hosts: {} and {}\n",
+        result.mirror,
+        result.suites.join(", "),
+        result.report.packages,
+        result.report.copied,
+        human_bytes(result.report.copied_bytes),
+        result.report.present,
+        result.fingerprint,
+        result.sources_file,
+        result.keyring
+    )
 }

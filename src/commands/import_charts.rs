@@ -13,18 +13,43 @@ use crate::progress::Ui;
 use crate::source::helm::artifact::rfc3339;
 use crate::target::chart_repo::{self, ChartRepoReport};
 
+/// What `ferry import charts` did.
 #[derive(Serialize)]
-struct Imported {
-    target: String,
-    charts: usize,
+pub struct Imported {
+    /// The repository directory.
+    pub target: String,
+    /// Charts of the bundle.
+    pub charts: usize,
+    /// Archives and index.
     #[serde(flatten)]
-    report: ChartRepoReport,
-    seconds: f64,
+    pub report: ChartRepoReport,
+    /// Time taken.
+    pub seconds: f64,
 }
 
 /// Runs `ferry import charts`.
 pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
-    let base_url = match &args.base_url {
+    let base_url = check_base_url(args.base_url.as_deref())?;
+    let key = super::trust_key(&args.trust)?;
+    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
+    // Nothing is written, not even the target directory, before the bundle is verified.
+    super::verify::require_verified(ui, &layout, key.as_ref())?;
+    let result = import(
+        ui,
+        &layout,
+        key.as_ref(),
+        &args.to,
+        base_url.as_deref(),
+        &args.source,
+    )
+    .await?;
+    ui.result(&result, || text(&result));
+    Ok(())
+}
+
+/// Checks `--base-url`: an absolute http(s) URL, returned without a trailing `/`.
+pub fn check_base_url(base_url: Option<&str>) -> anyhow::Result<Option<String>> {
+    let base_url = match base_url {
         None => None,
         Some(url) => {
             let parsed = reqwest::Url::parse(url)
@@ -38,14 +63,25 @@ pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
             Some(url.trim_end_matches('/').to_string())
         }
     };
-    let key = super::trust_key(&args.trust)?;
-    let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
+    Ok(base_url)
+}
+
+/// Writes the charts of a verified bundle into the repository directory `to`.
+pub async fn import(
+    ui: &Ui,
+    layout: &crate::layout::Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+    to: &std::path::Path,
+    base_url: Option<&str>,
+    source: &std::path::Path,
+) -> anyhow::Result<Imported> {
     let started = Instant::now();
-    // Nothing is written, not even the target directory, before the bundle is verified.
-    super::verify::require_verified(ui, &layout, key.as_ref())?;
-    let (_, index) = read_verified_index(&layout, key.as_ref())?;
-    let walked = walk(&layout, &index);
-    let to = args.to.clone();
+    let (_, index) = read_verified_index(layout, key)?;
+    let walked = walk(layout, &index);
+    let layout = layout.clone();
+    let base_url = base_url.map(str::to_string);
+    let to = to.to_path_buf();
+    let target = to.clone();
     let generated = rfc3339(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -62,27 +98,28 @@ pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
     .with_context(|| {
         format!(
             "cannot import the charts into {}; archives already written stay, the index was not changed",
-            args.to.display()
+            target.display()
         )
     })?;
     if charts == 0 {
-        ui.warn(format!("{} has no charts", args.source.display()));
+        ui.warn(format!("{} has no charts", source.display()));
     }
-    let result = Imported {
-        target: args.to.display().to_string(),
+    Ok(Imported {
+        target: target.display().to_string(),
         charts,
         report,
         seconds: started.elapsed().as_secs_f64(),
-    };
-    ui.result(&result, || {
-        format!(
-            "imported {} chart(s) into {}: {} written, {} already there; index.yaml lists {} chart version(s)\n",
-            result.charts,
-            result.target,
-            result.report.written.len(),
-            result.report.present.len(),
-            result.report.index_entries
-        )
-    });
-    Ok(())
+    })
+}
+
+/// The result for people.
+pub fn text(result: &Imported) -> String {
+    format!(
+        "imported {} chart(s) into {}: {} written, {} already there; index.yaml lists {} chart version(s)\n",
+        result.charts,
+        result.target,
+        result.report.written.len(),
+        result.report.present.len(),
+        result.report.index_entries
+    )
 }

@@ -17,36 +17,53 @@ use crate::target::files::{
     Outcome, Placement, foreign_archives, k3s_airgap, place, plan, write_sums,
 };
 
+/// One file written (or found in place).
 #[derive(Serialize)]
-struct Row {
-    name: String,
+pub struct Row {
+    /// Its name in the directory.
+    pub name: String,
     /// The bundle's file it holds, when its name differs (airgap layout).
     #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<String>,
-    size: u64,
-    sha256: String,
-    mode: String,
-    written: bool,
+    pub from: Option<String>,
+    /// Bytes.
+    pub size: u64,
+    /// Content digest (hex).
+    pub sha256: String,
+    /// Mode, as `0755`.
+    pub mode: String,
+    /// Written now (else it was in place).
+    pub written: bool,
 }
 
+/// One directory written.
 #[derive(Serialize)]
-struct DirReport {
-    dir: String,
-    files: Vec<Row>,
-    written: usize,
-    skipped: usize,
-    sums: String,
+pub struct DirReport {
+    /// The directory.
+    pub dir: String,
+    /// Its files.
+    pub files: Vec<Row>,
+    /// Files written.
+    pub written: usize,
+    /// Files in place already.
+    pub skipped: usize,
+    /// The SHA256SUMS file.
+    pub sums: String,
 }
 
+/// What `ferry import files` did.
 #[derive(Serialize)]
-struct Imported {
-    bundle: String,
+pub struct Imported {
+    /// The bundle.
+    pub bundle: String,
+    /// The files directory.
     #[serde(flatten)]
-    to: DirReport,
+    pub to: DirReport,
+    /// The K3s airgap directory.
     #[serde(skip_serializing_if = "Option::is_none")]
-    k3s_airgap_dir: Option<DirReport>,
+    pub k3s_airgap_dir: Option<DirReport>,
+    /// Architectures laid out there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    k3s_arches: Vec<String>,
+    pub k3s_arches: Vec<String>,
 }
 
 /// Runs `ferry import files`.
@@ -54,26 +71,49 @@ pub fn run(ui: &Ui, args: &ImportFilesArgs) -> anyhow::Result<()> {
     let key = super::trust_key(&args.trust)?;
     let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     super::verify::require_verified(ui, &layout, key.as_ref())?;
-    // The index was verified above; read it again with the same check, since it is the root
-    // of every digest and name that follows.
-    let (_, index) = read_verified_index(&layout, key.as_ref())?;
-    let walked = walk(&layout, &index);
+    if let Some(result) = import(
+        ui,
+        &layout,
+        key.as_ref(),
+        &args.to,
+        args.k3s_airgap_dir.as_deref(),
+        &args.source,
+    )? {
+        ui.result(&result, || text(&result));
+    }
+    Ok(())
+}
+
+/// Writes the release files of a verified bundle into `to` (and the airgap directory);
+/// `None` when the bundle holds no files.
+pub fn import(
+    ui: &Ui,
+    layout: &Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+    to: &Path,
+    k3s_airgap_dir: Option<&Path>,
+    source: &Path,
+) -> anyhow::Result<Option<Imported>> {
+    // The index was verified by the caller; read it again with the same check, since it is
+    // the root of every digest and name that follows.
+    let (_, index) = read_verified_index(layout, key)?;
+    let walked = walk(layout, &index);
     let bundle_files: Vec<BundleFile> = walked
         .entries
         .iter()
         .filter(|e| e.kind == files::KIND)
-        .map(|e| files::read(&layout, e))
+        .map(|e| files::read(layout, e))
         .collect::<Result<_, _>>()
         .with_context(|| {
             format!(
                 "refusing the files of {}; nothing was written",
-                args.source.display()
+                source.display()
             )
         })?;
 
     // Everything is planned and checked before the first byte is written.
     let placements = plan(&bundle_files).context("nothing was written")?;
-    let airgap = match &args.k3s_airgap_dir {
+    let airgap = match k3s_airgap_dir {
         Some(dir) => Some((
             dir,
             k3s_airgap(&bundle_files).with_context(|| {
@@ -88,18 +128,18 @@ pub fn run(ui: &Ui, args: &ImportFilesArgs) -> anyhow::Result<()> {
     if bundle_files.is_empty() {
         ui.warn(format!(
             "{} holds no files (spec.files of its manifest was empty); nothing to write",
-            args.source.display()
+            source.display()
         ));
-        return Ok(());
+        return Ok(None);
     }
 
-    let to = write_dir(ui, &layout, &args.to, &placements)?;
+    let to = write_dir(ui, layout, to, &placements)?;
     let (k3s_airgap_dir, k3s_arches) = match airgap {
         Some((dir, k3s)) => {
             for note in &k3s.notes {
                 ui.warn(note);
             }
-            let report = write_dir(ui, &layout, dir, &k3s.placements)?;
+            let report = write_dir(ui, layout, dir, &k3s.placements)?;
             for name in foreign_archives(dir, &k3s.placements) {
                 ui.warn(format!(
                     "{} also holds {name}, which the airgap role copies to every node as an image archive; remove it if it does not belong to this release",
@@ -110,14 +150,12 @@ pub fn run(ui: &Ui, args: &ImportFilesArgs) -> anyhow::Result<()> {
         }
         None => (None, Vec::new()),
     };
-    let result = Imported {
-        bundle: args.source.display().to_string(),
+    Ok(Some(Imported {
+        bundle: source.display().to_string(),
         to,
         k3s_airgap_dir,
         k3s_arches,
-    };
-    ui.result(&result, || text(&result));
-    Ok(())
+    }))
 }
 
 /// Writes the placements into `dir` and its SHA256SUMS.
@@ -187,7 +225,8 @@ fn dir_text(out: &mut String, r: &DirReport) {
     ));
 }
 
-fn text(r: &Imported) -> String {
+/// The result for people.
+pub fn text(r: &Imported) -> String {
     let mut out = String::new();
     out.push_str(&format!("files of {} into {}:\n", r.bundle, r.to.dir));
     dir_text(&mut out, &r.to);

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::cli::ImportRegistryArgs;
+use crate::cli::{HarborArgs, ImportRegistryArgs, RegistryArgs};
 use crate::distribution::RegistryOptions;
+use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::verify::{hash_blobs, read_verified_index};
 use crate::manifest::helm_chart::registry_reference;
@@ -20,21 +21,41 @@ use crate::source::helm::KIND as CHART;
 use crate::target::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
 use crate::target::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 
+/// What `ferry import registry` did.
 #[derive(Serialize)]
-struct Imported {
-    target: String,
+pub struct Imported {
+    /// The target registry.
+    pub target: String,
     /// Harbor projects and whether each was created or existed (`--harbor`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    projects: Vec<HarborProject>,
-    images: usize,
+    pub projects: Vec<HarborProject>,
+    /// Image entries.
+    pub images: usize,
     /// Blobs read from the bundle (to upload), each hashed before the first push.
-    verified_blobs: usize,
+    pub verified_blobs: usize,
     /// Helm charts pushed as OCI artifacts (as `helm push` would).
     #[serde(skip_serializing_if = "is_zero")]
-    charts: usize,
+    pub charts: usize,
+    /// Blobs and manifests.
     #[serde(flatten)]
-    push: PushReport,
-    seconds: f64,
+    pub push: PushReport,
+    /// Time taken.
+    pub seconds: f64,
+}
+
+/// Where and how to import, for [`import`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The target registry.
+    pub target: Target,
+    /// Harbor projects.
+    pub harbor: HarborArgs,
+    /// Uploads at once.
+    pub jobs: usize,
+    /// Registry access.
+    pub registry: RegistryArgs,
+    /// Every blob of the bundle was already hashed (`ferry import --site`): do not again.
+    pub blobs_verified: bool,
 }
 
 /// Runs `ferry import registry`.
@@ -42,10 +63,31 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.to)?;
     let key = super::trust_key(&args.trust)?;
     let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
+    let options = Options {
+        target,
+        harbor: args.harbor.clone(),
+        jobs: args.jobs as usize,
+        registry: args.registry.clone(),
+        blobs_verified: false,
+    };
+    let result = import(ui, &layout, key.as_ref(), &options).await?;
+    ui.result(&result, || text(&result));
+    Ok(())
+}
+
+/// Pushes the images and charts of an opened bundle; the signature is checked first.
+pub async fn import(
+    ui: &Ui,
+    layout: &Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+    options: &Options,
+) -> anyhow::Result<Imported> {
+    let layout = layout.clone();
+    let target = options.target.clone();
     let started = Instant::now();
     // The signature first: index.json is the root of every digest that follows, and every
     // manifest is checked against it as it is read.
-    let (_, index) = read_verified_index(&layout, key.as_ref())?;
+    let (_, index) = read_verified_index(&layout, key)?;
     match &key {
         Some(k) => ui.status(format!(
             "signature OK: {} signed by {}",
@@ -72,8 +114,8 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
     let plans = plans(&target, walked.entries)?;
 
-    let projects = if args.harbor.harbor {
-        ensure_harbor_projects(ui, args, &target, &plans).await?
+    let projects = if options.harbor.harbor {
+        ensure_harbor_projects(ui, &options.harbor, &options.registry, &target, &plans).await?
     } else {
         Vec::new()
     };
@@ -81,8 +123,8 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let registry = RegistryTarget::connect(
         target.clone(),
         RegistryOptions::new(
-            args.registry.ca_files.clone(),
-            args.registry.insecure_registries.clone(),
+            options.registry.ca_files.clone(),
+            options.registry.insecure_registries.clone(),
         ),
     )
     .await
@@ -113,7 +155,7 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
                 problem.fault
             );
         }
-    } else if !to_upload.is_empty() {
+    } else if !to_upload.is_empty() && !options.blobs_verified {
         let bar = ui.bytes_bar(upload_bytes, "verify");
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -141,7 +183,7 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
     let counter_bar = bar.clone();
     let on_bytes: ByteCounter = Arc::new(move |n| counter_bar.inc(n));
     let report = registry
-        .push(&layout, &plans, &survey, args.jobs as usize, &on_bytes)
+        .push(&layout, &plans, &survey, options.jobs, &on_bytes)
         .await
         .with_context(|| {
             format!(
@@ -158,21 +200,24 @@ pub async fn run(ui: &Ui, args: &ImportRegistryArgs) -> anyhow::Result<()> {
         push: report,
         seconds: started.elapsed().as_secs_f64(),
     };
-    ui.result(&result, || text(&result));
-    Ok(())
+    Ok(result)
 }
 
+/// A Harbor project the import needed.
 #[derive(Serialize)]
-struct HarborProject {
-    name: String,
-    created: bool,
+pub struct HarborProject {
+    /// Its name.
+    pub name: String,
+    /// Created now (else it existed).
+    pub created: bool,
 }
 
 /// Creates the Harbor projects the plans need, before the first push (Harbor refuses pushes
 /// into projects that do not exist).
 async fn ensure_harbor_projects(
     ui: &Ui,
-    args: &ImportRegistryArgs,
+    harbor: &HarborArgs,
+    registry: &RegistryArgs,
     target: &Target,
     plans: &[PushPlan],
 ) -> anyhow::Result<Vec<HarborProject>> {
@@ -180,16 +225,15 @@ async fn ensure_harbor_projects(
         .iter()
         .map(|p| target.project_for(&p.reference))
         .collect();
-    let api = args
-        .harbor
+    let api = harbor
         .harbor_api
         .clone()
         .unwrap_or_else(|| format!("https://{}/api/v2.0", target.host));
     let credentials = crate::auth::lookup_target(&target.host)?;
-    let client = HarborClient::new(&api, credentials, &args.registry.ca_files)?;
+    let client = HarborClient::new(&api, credentials, &registry.ca_files)?;
     let settings = ProjectSettings {
-        public: args.harbor.harbor_public,
-        content_trust_cosign: args.harbor.harbor_content_trust_cosign,
+        public: harbor.harbor_public,
+        content_trust_cosign: harbor.harbor_content_trust_cosign,
     };
     if settings.content_trust_cosign {
         // Harbor then serves only images that have a cosign signature tag
@@ -244,7 +288,7 @@ fn is_zero(n: &usize) -> bool {
 ///
 /// A chart goes where `helm push` would put it for the mapped path:
 /// `[PREFIX/]<upstream host>/<path>/<name>:<version, + as _>`.
-fn plans(
+pub fn plans(
     target: &Target,
     entries: Vec<crate::layout::graph::Entry>,
 ) -> anyhow::Result<Vec<PushPlan>> {
@@ -282,7 +326,8 @@ fn plans(
     Ok(plans)
 }
 
-fn text(r: &Imported) -> String {
+/// The result for people.
+pub fn text(r: &Imported) -> String {
     let p = &r.push;
     let charts = match r.charts {
         0 => String::new(),

@@ -11,6 +11,7 @@ pub mod import_charts;
 pub mod import_files;
 pub mod import_registry;
 pub mod inspect;
+pub mod install;
 pub mod key;
 pub mod lock;
 pub mod login;
@@ -19,6 +20,7 @@ pub mod registries_config;
 pub mod serve;
 pub mod serve_apt;
 pub mod sign;
+pub mod site;
 pub mod verify;
 
 use std::collections::BTreeSet;

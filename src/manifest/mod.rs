@@ -147,7 +147,7 @@ impl fmt::Display for Location {
 
 impl Location {
     /// Converts serde-saphyr's location, whose line and column are already 1-based.
-    fn from_yaml(location: &serde_saphyr::Location) -> Location {
+    pub(crate) fn from_yaml(location: &serde_saphyr::Location) -> Location {
         Location {
             line: usize::try_from(location.line()).unwrap_or(usize::MAX),
             column: usize::try_from(location.column()).unwrap_or(usize::MAX),
@@ -993,7 +993,7 @@ impl Validator<'_> {
 }
 
 /// The error itself, without the snippet and alias wrappers serde-saphyr may add.
-fn innermost(error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+pub(crate) fn innermost(error: &serde_saphyr::Error) -> &serde_saphyr::Error {
     match error {
         serde_saphyr::Error::WithSnippet { error, .. }
         | serde_saphyr::Error::AliasError { error, .. } => innermost(error),
@@ -1002,7 +1002,7 @@ fn innermost(error: &serde_saphyr::Error) -> &serde_saphyr::Error {
 }
 
 /// The allowed field closest to `field`, if it is close enough to be a likely typo.
-fn closest<'a>(field: &str, allowed: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(field: &str, allowed: &[&'a str]) -> Option<&'a str> {
     let field = field.to_ascii_lowercase();
     allowed
         .iter()

@@ -5,3 +5,4 @@ pub mod chart_repo;
 pub mod files;
 pub mod harbor;
 pub mod registry;
+pub mod site_config;

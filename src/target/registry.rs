@@ -98,6 +98,22 @@ impl RegistryTarget {
         &self.target
     }
 
+    /// The digest the target serves for `repository` at a tag or digest (a HEAD request, as a
+    /// pull starts), or why it serves none.
+    pub async fn manifest_digest(
+        &self,
+        repository: &str,
+        tag_or_digest: &str,
+    ) -> Result<String, String> {
+        let image = self.image(repository, tag_or_digest);
+        let auth = self.connection.auth(&self.target.host);
+        self.connection
+            .client
+            .fetch_manifest_digest(&image, &auth)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     fn image(&self, repository: &str, tag_or_digest: &str) -> oci_client::Reference {
         if tag_or_digest.starts_with("sha256:") {
             oci_client::Reference::with_digest(

@@ -1,0 +1,410 @@
+//! End-to-end: `ferry install --site` and `ferry import --site` with one bundle holding images,
+//! a chart, K3s-like files and apt packages, into a real docker-registry and mirror directories;
+//! a re-run skips everything; `--dry-run` changes nothing; site files with mistakes fail before
+//! any work; a failing target is named and the next is not started.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::apt_repo::simple_repo;
+use common::ferry::{Env, fails, json, ok};
+use common::static_server::StaticServer;
+use common::{Registry, push, sha256_hex, standard_layout};
+
+/// A chart archive: `<name>/Chart.yaml` in a gzipped tar.
+fn chart_tgz(name: &str, version: &str) -> Vec<u8> {
+    let chart = format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(chart.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    tar.append_data(&mut header, format!("{name}/Chart.yaml"), chart.as_bytes())
+        .unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+struct Fixture {
+    env: Env,
+    _source: Registry,
+    _http: StaticServer,
+    bundle: PathBuf,
+    public: PathBuf,
+    /// The site registry (docker-registry standing in for Harbor).
+    site: Registry,
+    k3s: Vec<u8>,
+}
+
+fn fixture() -> Fixture {
+    let env = Env::new();
+    let (key, public) = env.keys();
+    ok(env
+        .ferry()
+        .args(["key", "generate", "--apt", "--output-dir"])
+        .arg(env.path().join("keys")));
+    let source = Registry::start_plain();
+    let layout = standard_layout();
+    push(&layout.dir, "web", &source, "app/web:1");
+    push(&layout.dir, "worker", &source, "app/worker:1");
+
+    let up = env.path().join("upstream");
+    std::fs::create_dir_all(up.join("charts")).unwrap();
+    std::fs::create_dir_all(up.join("files")).unwrap();
+    let tgz = chart_tgz("web", "1.0.0");
+    std::fs::write(up.join("charts/web-1.0.0.tgz"), &tgz).unwrap();
+    std::fs::write(
+        up.join("charts/index.yaml"),
+        format!(
+            "apiVersion: v1\nentries:\n  web:\n  - apiVersion: v2\n    name: web\n    version: 1.0.0\n    created: \"2025-01-01T00:00:00Z\"\n    digest: {}\n    urls: [web-1.0.0.tgz]\ngenerated: \"2025-01-01T00:00:00Z\"\n",
+            sha256_hex(&tgz)
+        ),
+    )
+    .unwrap();
+    let mut k3s = b"\x7fELF\x02\x01\x01".to_vec();
+    k3s.extend((0..200_000u32).map(|i| (i * 7 % 251) as u8));
+    let images = (0..100_000u32)
+        .map(|i| (i * 13 % 253) as u8)
+        .collect::<Vec<u8>>();
+    let script = b"#!/bin/sh\nexit 0\n".to_vec();
+    std::fs::write(up.join("files/k3s"), &k3s).unwrap();
+    std::fs::write(up.join("files/k3s-airgap-images-amd64.tar.zst"), &images).unwrap();
+    std::fs::write(up.join("files/install.sh"), &script).unwrap();
+    let keyring = env.path().join("archive-keyring.gpg");
+    simple_repo(
+        &up.join("apt"),
+        &env.path().join("gnupg"),
+        &keyring,
+        &[("hello", "1.0"), ("world", "2.0")],
+    );
+    let http = StaticServer::start(&up);
+    let url = http.url();
+    let addr = source.addr();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n  charts:\n    - {{name: web, repo: \"{url}/charts\", version: 1.0.0}}\n  files:\n    - url: {url}/files/k3s\n      sha256: {k3s_sha}\n      mode: \"0755\"\n    - url: {url}/files/k3s-airgap-images-amd64.tar.zst\n      sha256: {images_sha}\n    - url: {url}/files/install.sh\n      sha256: {script_sha}\n      mode: \"0755\"\n  apt:\n    sources:\n      - url: {url}/apt\n        suites: [stable]\n        components: [main]\n        architectures: [amd64]\n        keyring: {keyring}\n    packages: [hello, world]\n",
+            k3s_sha = sha256_hex(&k3s),
+            images_sha = sha256_hex(&images),
+            script_sha = sha256_hex(&script),
+            keyring = keyring.display(),
+        ),
+    );
+    let bundle = env.path().join("bundle");
+    ok(env
+        .ferry()
+        .arg("build")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&key));
+    Fixture {
+        env,
+        _source: source,
+        _http: http,
+        bundle,
+        public,
+        site: Registry::start_plain(),
+        k3s,
+    }
+}
+
+impl Fixture {
+    /// Writes site.yaml with this spec body (indented under `spec:`).
+    fn site(&self, spec: &str) -> PathBuf {
+        let path = self.env.path().join("site/site.yaml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n{spec}"
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn full_spec(&self) -> String {
+        format!(
+            "  registry:\n    host: {}/platform\n    systemDefaultRegistry: true\n  apt:\n    dir: mirror/apt\n    signingKey: ../keys/ferry-apt-secret.asc\n    suite: ferry\n    url: http://mirror.plant-a.lan/apt\n  charts:\n    dir: mirror/charts\n    baseUrl: http://mirror.plant-a.lan/charts\n  files:\n    dir: mirror/files\n    k3sAirgapDir: airgap\n  install:\n    command: [\"sh\", \"-c\", \"env | grep ^FERRY_ | sort > env.txt; echo installed\"]\n    workdir: ansible\n",
+            self.site.addr()
+        )
+    }
+
+    fn run(&self, command: &str, site: &Path, extra: &[&str]) -> std::process::Command {
+        let mut c = self.env.ferry();
+        c.args(["--output", "json", command])
+            .arg(&self.bundle)
+            .arg("--site")
+            .arg(site)
+            .arg("--key")
+            .arg(&self.public)
+            .args(extra);
+        c
+    }
+
+    fn catalog(&self) -> String {
+        self.site.get("/v2/_catalog").text()
+    }
+}
+
+/// Every file under `dir` (relative), for before/after comparisons.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+                if p.is_dir() {
+                    walk(base, &p, out);
+                }
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn empty_catalog(f: &Fixture) {
+    let catalog = f.catalog();
+    assert!(
+        catalog.contains("\"repositories\":[]"),
+        "the site registry was touched: {catalog}"
+    );
+}
+
+#[test]
+fn install_fills_every_target_renders_and_runs_the_command() {
+    let f = fixture();
+    let spec = f.full_spec();
+    let site = f.site(&spec);
+    let site_dir = site.parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(site_dir.join("ansible")).unwrap();
+
+    // --dry-run: every step, nothing done.
+    let before = tree(f.env.path());
+    let plan = json(&mut f.run("install", &site, &["--dry-run"]));
+    assert_eq!(plan["dry_run"], true);
+    let targets: Vec<&str> = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["registry", "charts", "files", "apt"]);
+    assert_eq!(plan["command"][0], "sh");
+    assert!(plan["env"]["FERRY_ANSIBLE_VARS"].is_string(), "{plan}");
+    assert_eq!(tree(f.env.path()), before, "--dry-run changed files");
+    empty_catalog(&f);
+    let text = ok(f
+        .env
+        .ferry()
+        .arg("install")
+        .arg(&f.bundle)
+        .arg("--site")
+        .arg(&site)
+        .arg("--key")
+        .arg(&f.public)
+        .arg("--dry-run"));
+    assert!(text.contains("run sh -c"), "{text}");
+    assert!(text.contains("render "), "{text}");
+
+    // The real run.
+    let out = json(&mut f.run("install", &site, &[]));
+    assert_eq!(out["exit_code"], 0, "{out}");
+    let summary = &out["import"]["targets"];
+    for (i, name) in ["registry", "charts", "files", "apt"].iter().enumerate() {
+        assert_eq!(summary[i]["target"], *name, "{out}");
+        assert!(summary[i]["items"].as_u64().unwrap() > 0, "{out}");
+        assert!(summary[i]["written"].as_u64().unwrap() > 0, "{out}");
+    }
+    for check in out["checks"].as_array().unwrap() {
+        assert_eq!(check["problems"], serde_json::json!([]), "{out}");
+    }
+    let catalog = f.catalog();
+    assert!(catalog.contains("platform/127.0.0.1_"), "{catalog}");
+    assert_eq!(
+        std::fs::read(site_dir.join("airgap/k3s")).unwrap(),
+        f.k3s,
+        "the airgap dir holds the K3s binary"
+    );
+    assert!(site_dir.join("mirror/charts/index.yaml").is_file());
+    assert!(site_dir.join("mirror/apt/dists/ferry/InRelease").is_file());
+
+    // Rendered files exist and parse.
+    let out_dir = site_dir.join("ferry-site");
+    for name in [
+        "registries.yaml",
+        "helm-repositories.yaml",
+        "ansible-vars.yaml",
+    ] {
+        let text = std::fs::read_to_string(out_dir.join(name)).unwrap();
+        let _: serde_json::Value = serde_saphyr::from_str(&text)
+            .unwrap_or_else(|e| panic!("{name} does not parse: {e}\n{text}"));
+    }
+    let vars: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out_dir.join("ansible-vars.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        vars["airgap_dir"],
+        site_dir.join("airgap").display().to_string()
+    );
+    assert!(
+        vars["registries_config_yaml"]
+            .as_str()
+            .unwrap()
+            .contains("mirrors:")
+    );
+    assert_eq!(
+        vars["server_config_yaml"],
+        format!("system-default-registry: {}\n", f.site.addr())
+    );
+    assert_eq!(vars["extra_manifests"], serde_json::json!([]));
+    let helm: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out_dir.join("helm-repositories.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(helm["repositories"][0]["name"], "plant-a");
+    assert_eq!(
+        helm["repositories"][0]["url"],
+        "http://mirror.plant-a.lan/charts"
+    );
+    let sources = std::fs::read_to_string(out_dir.join("ferry.sources")).unwrap();
+    assert!(
+        sources.contains("URIs: http://mirror.plant-a.lan/apt"),
+        "{sources}"
+    );
+    assert!(out_dir.join("ferry-apt.gpg").is_file());
+    let listed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("site.json")).unwrap()).unwrap();
+    assert_eq!(listed["rendered"].as_array().unwrap().len(), 6, "{listed}");
+
+    // The command ran in its workdir with the variables.
+    let env = std::fs::read_to_string(site_dir.join("ansible/env.txt")).unwrap();
+    for var in [
+        "FERRY_SITE_DIR=",
+        "FERRY_REGISTRIES_YAML=",
+        "FERRY_ANSIBLE_VARS=",
+        "FERRY_APT_SOURCES=",
+        "FERRY_HELM_REPOSITORIES=",
+        "FERRY_AIRGAP_DIR=",
+    ] {
+        assert!(env.contains(var), "{var} missing:\n{env}");
+    }
+
+    // A second run skips everything.
+    let again = json(&mut f.run("import", &site, &[]));
+    for t in again["targets"].as_array().unwrap() {
+        assert_eq!(t["written"], 0, "{again}");
+        assert_eq!(t["bytes"], 0, "{again}");
+        assert!(t["skipped"].as_u64().unwrap() > 0, "{again}");
+    }
+
+    // A failing install command is named, with its exit code.
+    let failing = spec.replace(
+        "[\"sh\", \"-c\", \"env | grep ^FERRY_ | sort > env.txt; echo installed\"]",
+        "[\"sh\", \"-c\", \"exit 3\"]",
+    );
+    let site = f.site(&failing);
+    let e = fails(&mut f.run("install", &site, &[]));
+    assert!(e.contains("exit code 3") && e.contains("sh -c"), "{e}");
+}
+
+#[test]
+fn site_files_with_mistakes_fail_before_any_work() {
+    let f = fixture();
+    let spec = f.full_spec();
+    let site_dir = f.env.path().join("site");
+    let check = |spec: &str, expect: &[&str]| {
+        let site = f.site(spec);
+        let before = tree(&site_dir);
+        let e = fails(&mut f.run("import", &site, &[]));
+        for part in expect {
+            assert!(e.contains(part), "expected {part:?} in:\n{e}");
+        }
+        assert_eq!(tree(&site_dir), before, "{e}");
+        empty_catalog(&f);
+        e
+    };
+    // Unknown field, with its position.
+    check(
+        &spec.replace("    suite: ferry\n", "    suite: ferry\n    sute: x\n"),
+        &[
+            "site.yaml:13:5: unknown field \"sute\"",
+            "did you mean \"suite\"",
+        ],
+    );
+    // A signing key that is not there.
+    check(
+        &spec.replace("ferry-apt-secret.asc", "nothing.asc"),
+        &["spec.apt.signingKey", "nothing.asc does not exist"],
+    );
+    // A registry nobody answers at.
+    let port = common::free_port();
+    check(
+        &spec.replace(&f.site.addr(), &format!("127.0.0.1:{port}")),
+        &[
+            "spec.registry.host",
+            &format!("127.0.0.1:{port} does not answer"),
+        ],
+    );
+    // A target directory this user may not write.
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        eprintln!("running as root, which ignores permissions: unwritable directory case skipped");
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = site_dir.join("locked");
+        std::fs::create_dir_all(&locked).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+        check(
+            &spec.replace("dir: mirror/charts", "dir: locked/charts"),
+            &["spec.charts.dir", "locked is not writable"],
+        );
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Usage: no --key / --no-signature is exit code 2.
+    let site = f.site(&spec);
+    let out = f
+        .env
+        .ferry()
+        .arg("import")
+        .arg(&f.bundle)
+        .arg("--site")
+        .arg(&site)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_failing_target_is_named_and_the_next_is_not_started() {
+    let f = fixture();
+    let site_dir = f.env.path().join("site");
+    // The files directory is a regular file where `k3s` should go: files fails, apt waits.
+    let spec = f.full_spec();
+    let site = f.site(&spec);
+    std::fs::create_dir_all(site_dir.join("mirror/files/k3s")).unwrap();
+    let e = fails(&mut f.run("import", &site, &[]));
+    assert!(e.contains("target files"), "{e}");
+    assert!(e.contains("registry, charts done"), "{e}");
+    assert!(e.contains("apt not started"), "{e}");
+    assert!(
+        !site_dir.join("mirror/apt").exists(),
+        "apt was started: {e}"
+    );
+    // Fixed, a re-run finishes (registry and charts skip what is there).
+    std::fs::remove_dir(site_dir.join("mirror/files/k3s")).unwrap();
+    let out = json(&mut f.run("import", &site, &[]));
+    assert_eq!(out["targets"][0]["bytes"], 0, "{out}");
+    assert!(site_dir.join("mirror/apt/dists/ferry/InRelease").is_file());
+}
