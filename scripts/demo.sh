@@ -509,7 +509,14 @@ for f in "$FERRY_REGISTRIES_YAML" "$FERRY_ANSIBLE_VARS" "$FERRY_APT_SOURCES" "$F
 done
 test -x "$FERRY_AIRGAP_DIR/k3s" || { echo "no k3s in $FERRY_AIRGAP_DIR" >&2; exit 1; }
 echo "ansible-playbook playbooks/site.yml -e @$FERRY_ANSIBLE_VARS  (demo: not run)"
-env | grep '^FERRY_' | sort >install-ran.env
+cat >install-ran.env <<VARS
+FERRY_SITE_DIR=$FERRY_SITE_DIR
+FERRY_REGISTRIES_YAML=$FERRY_REGISTRIES_YAML
+FERRY_ANSIBLE_VARS=$FERRY_ANSIBLE_VARS
+FERRY_APT_SOURCES=$FERRY_APT_SOURCES
+FERRY_HELM_REPOSITORIES=$FERRY_HELM_REPOSITORIES
+FERRY_AIRGAP_DIR=$FERRY_AIRGAP_DIR
+VARS
 EOF
     chmod +x "$SITE/ansible/run.sh"
     cat "$SITE/site.yaml"
@@ -535,13 +542,16 @@ import_per_target() {
     mkdir -p "$SITE/site-config"
     ferry registries-config --to "$registry" --scheme http "$USB" >"$SITE/site-config/registries.yaml"
     cp "$SITE/mirror/apt/ferry.sources" "$SITE/mirror/apt/ferry-apt.gpg" "$SITE/site-config/"
+    printf 'apiVersion: ""\nrepositories:\n- name: demo\n  url: %s/charts\n' "$web" >"$SITE/site-config/helm-repositories.yaml"
 }
 
 serve() {
     local port
     for _ in 1 2 3 4 5; do
         port="$(pick_port)"
-        ferry serve "$USB" --key "$SITE/cosign.pub" --listen "127.0.0.1:$port" \
+        # The binary itself in the background (not the `ferry` function, whose subshell's pid
+        # would be the one recorded and stopped).
+        FERRY_KEY_PASSWORD=demo-password NO_COLOR=1 "$(cat "$WORK/run/ferry.bin")" serve "$USB" --key "$SITE/cosign.pub" --listen "127.0.0.1:$port" \
             --apt-signing-key "$SITE/keys/ferry-apt-secret.asc" --apt-suite ferry \
             </dev/null >"$WORK/run/serve.log" 2>&1 &
         echo $! >"$WORK/run/serve.pid"
@@ -648,8 +658,12 @@ helm_pull() {
     [[ -s "$dest/web-1.4.2.tgz" && -s "$dest/worker-0.9.1.tgz" ]]
 }
 
+# The repository helm-repositories.yaml names (what `helm repo add` would be given).
 helm_site() {
-    helm_pull "http://127.0.0.1:$(port_of site-web)/charts" "$WORK/pulled/charts-site"
+    local url
+    url="$(sed -n 's/^ *url: *//p' "$SITE/site-config/helm-repositories.yaml" | head -n 1)"
+    [[ -n "$url" ]]
+    helm_pull "$url" "$WORK/pulled/charts-site"
 }
 
 helm_serve() {
