@@ -1,7 +1,8 @@
 //! Generates the benchmark corpus of `scripts/bench.sh`: an OCI image layout resembling a
 //! platform release (about 40 images, shared base layers, multi-arch indexes, layers from a few
 //! KiB to 1 GiB at `--scale full`), with real gzip'd tar layers whose files mix compressible
-//! text and incompressible random bytes.
+//! text and incompressible random bytes. `--scale demo` (a thousandth, a few MiB in all) is the
+//! image content `scripts/demo.sh` serves.
 //!
 //! ```text
 //! cargo run --release --example bench_corpus -- --scale small --out DIR
@@ -210,10 +211,12 @@ fn expand(name: &str) -> Vec<&'static str> {
     }
 }
 
-/// The payload of a layer at a scale: `full` as listed, `small` a tenth (at least 4 KiB).
+/// The payload of a layer at a scale: `full` as listed, `small` a tenth (at least 4 KiB),
+/// `demo` a thousandth (at least 2 KiB).
 fn scaled(size: u64, scale: &str) -> u64 {
     match scale {
         "full" => size,
+        "demo" => (size / 1000).max(2 * KIB),
         _ if size <= 64 * KIB => size,
         _ => (size / 10).max(4 * KIB),
     }
@@ -710,13 +713,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{GENERATOR_VERSION}");
                 return Ok(());
             }
-            "--scale" => scale = args.next().ok_or("--scale needs small or full")?,
+            "--scale" => scale = args.next().ok_or("--scale needs small, full or demo")?,
             "--out" => out = Some(args.next().ok_or("--out needs a directory")?.into()),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
-    if scale != "small" && scale != "full" {
-        return Err(format!("--scale is small or full, not {scale:?}").into());
+    if !["small", "full", "demo"].contains(&scale.as_str()) {
+        return Err(format!("--scale is small, full or demo, not {scale:?}").into());
     }
     let out = out.ok_or("give --out DIR")?;
     generate(&scale, &out)
