@@ -307,20 +307,15 @@ pub fn blob_stream(
         }
         let mut left = length;
         while left > 0 {
-            let mut buf = vec![0u8; IO_BUFFER.min(left as usize)];
-            let mut filled = 0;
-            // Fill the buffer: fewer, larger items keep the channel cheap.
-            while filled < buf.len() {
-                match reader.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
+            // Fill the buffer: fewer, larger items keep the channel cheap; read_to_end does
+            // not zero the buffer first.
+            let want = IO_BUFFER.min(left as usize);
+            let mut buf = Vec::with_capacity(want);
+            if let Err(e) = (&mut reader).take(want as u64).read_to_end(&mut buf) {
+                let _ = tx.blocking_send(Err(e));
+                return;
             }
+            let filled = buf.len();
             if filled == 0 {
                 let _ = tx.blocking_send(Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -328,7 +323,6 @@ pub fn blob_stream(
                 )));
                 return;
             }
-            buf.truncate(filled);
             left -= filled as u64;
             if tx.blocking_send(Ok(buf.into())).is_err() {
                 return; // the consumer went away
