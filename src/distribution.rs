@@ -122,8 +122,8 @@ pub struct Connection {
     /// For what oci-client cannot do: bearer tokens for several scopes at once.
     http: reqwest::Client,
     plain_http: Vec<String>,
-    /// Per host: where it sends clients for bearer tokens (None: basic auth or none).
-    challenges: tokio::sync::Mutex<BTreeMap<String, Option<BearerChallenge>>>,
+    /// Per host: how it wants requests authorized, from its answer to `GET /v2/`.
+    challenges: tokio::sync::Mutex<BTreeMap<String, HostAuth>>,
     /// Multi-scope tokens by "host scope scope...", with when to stop using them.
     tokens: tokio::sync::Mutex<BTreeMap<String, (String, Instant)>>,
 }
@@ -133,6 +133,49 @@ pub struct Connection {
 struct BearerChallenge {
     realm: String,
     service: Option<String>,
+}
+
+/// How a registry wants requests authorized, from its answer to `GET /v2/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostAuth {
+    /// 200: no credentials needed.
+    Open,
+    /// 401 without a bearer challenge: HTTP basic auth with the stored credentials.
+    Basic,
+    /// 401 with a bearer challenge: tokens from its realm.
+    Bearer(BearerChallenge),
+}
+
+impl HostAuth {
+    /// What a registry's answer says; `None` for an answer that is not a registry's own.
+    fn from_answer(response: &reqwest::Response) -> Option<HostAuth> {
+        match response.status() {
+            reqwest::StatusCode::UNAUTHORIZED => Some(
+                response
+                    .headers()
+                    .get_all(reqwest::header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(parse_bearer_challenge)
+                    .map_or(HostAuth::Basic, HostAuth::Bearer),
+            ),
+            status if status.is_success() => Some(HostAuth::Open),
+            _ => None,
+        }
+    }
+}
+
+/// A registry's refusal as a client error, its body as the message (sorted by `classify`).
+async fn status_error(response: reqwest::Response) -> OciDistributionError {
+    let code = response.status().as_u16();
+    let url = response.url().to_string();
+    let message = response.text().await.unwrap_or_default();
+    let message = if message.trim().is_empty() {
+        format!("HTTP {code}")
+    } else {
+        message
+    };
+    OciDistributionError::ServerError { code, url, message }
 }
 
 /// Whether a host is on this machine (plain HTTP may be tried for it).
@@ -175,10 +218,18 @@ impl Connection {
             });
         }
         let mut plain_http = Vec::new();
+        // What the probes' `/v2/` answers said about authorization: not asked again.
+        let mut challenges = BTreeMap::new();
         for host in hosts {
             let may_use_http = is_loopback(host) || options.insecure.iter().any(|h| h == host);
-            if may_use_http && probe_scheme(host, &certs).await? == "http" {
-                plain_http.push(host.clone());
+            if may_use_http {
+                let (scheme, known) = probe_scheme(host, &certs).await?;
+                if scheme == "http" {
+                    plain_http.push(host.clone());
+                }
+                if let Some(known) = known {
+                    challenges.insert(host.clone(), known);
+                }
             }
         }
         let mut http = reqwest::Client::builder()
@@ -224,7 +275,7 @@ impl Connection {
             options,
             http,
             plain_http,
-            challenges: Default::default(),
+            challenges: tokio::sync::Mutex::new(challenges),
             tokens: Default::default(),
         })
     }
@@ -239,38 +290,37 @@ impl Connection {
         format!("{scheme}://{host}")
     }
 
-    /// The host's bearer challenge, asked once (None: it uses basic auth or none).
-    async fn bearer_challenge(&self, host: &str) -> Result<Option<BearerChallenge>, String> {
+    /// How `host` wants requests authorized, from one `GET /v2/` per process (or the answer
+    /// `connect` already had). oci-client asks `/v2/` again before every request to a registry
+    /// that needs no credentials, so ferry's own requests go through here instead.
+    async fn host_auth(&self, host: &str) -> Result<HostAuth, OciDistributionError> {
         let mut challenges = self.challenges.lock().await;
         if let Some(known) = challenges.get(host) {
             return Ok(known.clone());
         }
-        let response = self
-            .http
-            .get(format!("{}/v2/", self.base_url(host)))
-            .send()
-            .await
-            .map_err(|e| error_chain(&e))?;
-        let challenge = match response.status() {
-            reqwest::StatusCode::UNAUTHORIZED => response
-                .headers()
-                .get_all(reqwest::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(parse_bearer_challenge),
-            status if status.is_success() => None,
+        let url = format!("{}/v2/", self.base_url(host));
+        let response = self.http.get(&url).send().await?;
+        let Some(known) = HostAuth::from_answer(&response) else {
             // Not the registry's own answer (a proxy's 503, say): ask again next time.
-            status => return Err(format!("/v2/ answered {status}")),
+            return Err(OciDistributionError::ServerError {
+                code: response.status().as_u16(),
+                url,
+                message: "/v2/ did not answer as a registry".to_string(),
+            });
         };
-        challenges.insert(host.to_string(), challenge.clone());
-        Ok(challenge)
+        challenges.insert(host.to_string(), known.clone());
+        Ok(known)
     }
 
     /// One bearer token for all of `scopes`, as Docker asks for a cross-repository mount (push
     /// on the target, pull on the source): oci-client asks for one repository per token.
     /// `None` when the registry does not use bearer tokens.
-    async fn scoped_token(&self, host: &str, scopes: &[String]) -> Result<Option<String>, String> {
-        let Some(challenge) = self.bearer_challenge(host).await? else {
+    async fn scoped_token(
+        &self,
+        host: &str,
+        scopes: &[String],
+    ) -> Result<Option<String>, OciDistributionError> {
+        let HostAuth::Bearer(challenge) = self.host_auth(host).await? else {
             return Ok(None);
         };
         let key = format!("{host} {}", scopes.join(" "));
@@ -279,8 +329,12 @@ impl Connection {
         {
             return Ok(Some(token.clone()));
         }
-        let mut url = reqwest::Url::parse(&challenge.realm)
-            .map_err(|e| format!("token realm {:?}: {e}", challenge.realm))?;
+        let mut url = reqwest::Url::parse(&challenge.realm).map_err(|e| {
+            OciDistributionError::GenericError(Some(format!(
+                "token realm {:?}: {e}",
+                challenge.realm
+            )))
+        })?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = &challenge.service {
@@ -290,23 +344,38 @@ impl Connection {
                 query.append_pair("scope", scope);
             }
         }
-        let mut request = self.http.get(url);
+        let mut request = self.http.get(url.clone());
         if let RegistryAuth::Basic(user, password) = self.auth(host) {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().await.map_err(|e| error_chain(&e))?;
+        let response = request.send().await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("the token service answered {status}"));
+            let message = format!("the token service answered {status}");
+            return Err(match status.as_u16() {
+                401 | 403 => OciDistributionError::AuthenticationFailure(message),
+                code => OciDistributionError::ServerError {
+                    code,
+                    url: challenge.realm.clone(),
+                    message,
+                },
+            });
         }
-        let body = response.bytes().await.map_err(|e| error_chain(&e))?;
-        let answer: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("the token service's answer is not JSON: {e}"))?;
+        let body = response.bytes().await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            OciDistributionError::GenericError(Some(format!(
+                "the token service's answer is not JSON: {e}"
+            )))
+        })?;
         let token = ["token", "access_token"]
             .iter()
             .filter_map(|k| answer[k].as_str())
             .find(|t| !t.is_empty())
-            .ok_or("the token service's answer holds no token")?
+            .ok_or_else(|| {
+                OciDistributionError::GenericError(Some(
+                    "the token service's answer holds no token".to_string(),
+                ))
+            })?
             .to_string();
         // 60 s when not said (the token spec's default); renewed a little before it runs out.
         let lifetime = answer["expires_in"].as_u64().unwrap_or(60).max(1);
@@ -315,11 +384,236 @@ impl Connection {
         Ok(Some(token))
     }
 
+    /// Adds what `host` asks for to a request: nothing, basic credentials, or a bearer token
+    /// for `scopes`. Never for a URL of another origin (an upload location may point
+    /// elsewhere; credentials must not follow it, CVE-2020-15157).
+    async fn authorize(
+        &self,
+        host: &str,
+        scopes: &[String],
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, OciDistributionError> {
+        let (client, built) = request.build_split();
+        let built = built?;
+        let same_origin = reqwest::Url::parse(&self.base_url(host))
+            .is_ok_and(|base| base.origin() == built.url().origin());
+        let request = reqwest::RequestBuilder::from_parts(client, built);
+        if !same_origin {
+            return Ok(request);
+        }
+        Ok(match self.host_auth(host).await? {
+            HostAuth::Open => request,
+            HostAuth::Basic => match self.auth(host) {
+                RegistryAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
+                _ => request,
+            },
+            HostAuth::Bearer(_) => match self.scoped_token(host, scopes).await? {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            },
+        })
+    }
+
+    /// Sends a request made by `make` to `host` with the authorization it asks for. A host
+    /// that answered `/v2/` without a challenge but refuses this request (401) is asked
+    /// again the way its refusal says, once.
+    async fn send(
+        &self,
+        host: &str,
+        scopes: &[String],
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, OciDistributionError> {
+        let response = self.authorize(host, scopes, make()).await?.send().await?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let learned = HostAuth::from_answer(&response);
+        {
+            let mut challenges = self.challenges.lock().await;
+            match (challenges.get(host), learned) {
+                (Some(HostAuth::Open), Some(learned)) if learned != HostAuth::Open => {
+                    challenges.insert(host.to_string(), learned);
+                }
+                _ => return Ok(response),
+            }
+        }
+        Ok(self.authorize(host, scopes, make()).await?.send().await?)
+    }
+
+    /// The scope ferry asks a token for on the push side: one token per repository serves
+    /// its HEADs, uploads and manifests.
+    fn push_scope(repository: &str) -> Vec<String> {
+        vec![format!("repository:{repository}:pull,push")]
+    }
+
+    /// Checks once, before anything is pushed, that `host` lets the credentials push into
+    /// `repository` (with bearer tokens: that the token service accepts them).
+    pub async fn check_push_access(
+        &self,
+        host: &str,
+        repository: &str,
+    ) -> Result<(), OciDistributionError> {
+        self.authorize(
+            host,
+            &Self::push_scope(repository),
+            self.http.get(self.base_url(host)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether `repository` on `host` holds blob `digest` (HEAD).
+    pub async fn blob_exists(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, OciDistributionError> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url(host));
+        let response = self
+            .send(host, &Self::push_scope(repository), || self.http.head(&url))
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            reqwest::StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(status_error(response).await),
+        }
+    }
+
+    /// The digest `repository:reference` names on `host`, `None` when it names nothing.
+    pub async fn manifest_digest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, OciDistributionError> {
+        let url = format!(
+            "{}/v2/{repository}/manifests/{reference}",
+            self.base_url(host)
+        );
+        let scopes = Self::push_scope(repository);
+        let accept = crate::layout::oci::MANIFEST_MEDIA_TYPES.join(", ");
+        let response = self
+            .send(host, &scopes, || {
+                self.http
+                    .head(&url)
+                    .header(reqwest::header::ACCEPT, &accept)
+            })
+            .await?;
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => return Ok(None),
+            s if !s.is_success() => return Err(status_error(response).await),
+            _ => {}
+        }
+        if let Some(digest) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            return Ok(Some(digest.to_string()));
+        }
+        // No digest header: the digest of what a GET returns.
+        let response = self
+            .send(host, &scopes, || {
+                self.http.get(&url).header(reqwest::header::ACCEPT, &accept)
+            })
+            .await?;
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s if !s.is_success() => Err(status_error(response).await),
+            _ => Ok(Some(Digest::of_bytes(&response.bytes().await?).to_string())),
+        }
+    }
+
+    /// Puts a manifest or index, byte for byte, at `repository:reference` on `host`.
+    pub async fn put_manifest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), OciDistributionError> {
+        let url = format!(
+            "{}/v2/{repository}/manifests/{reference}",
+            self.base_url(host)
+        );
+        let response = self
+            .send(host, &Self::push_scope(repository), || {
+                self.http
+                    .put(&url)
+                    .header(reqwest::header::CONTENT_TYPE, media_type)
+                    .body(bytes.to_vec())
+            })
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_error(response).await)
+        }
+    }
+
+    /// Starts a blob upload into `repository` on `host`: the session's URL (`POST`).
+    pub async fn start_upload(
+        &self,
+        host: &str,
+        repository: &str,
+    ) -> Result<reqwest::Url, OciDistributionError> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(host));
+        let response = self
+            .send(host, &Self::push_scope(repository), || {
+                self.http
+                    .post(&start)
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+            })
+            .await?;
+        if response.status() != reqwest::StatusCode::ACCEPTED {
+            return Err(status_error(response).await);
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(OciDistributionError::RegistryNoLocationError)?;
+        reqwest::Url::parse(&start)
+            .and_then(|u| u.join(location))
+            .map_err(|e| OciDistributionError::UrlParseError(e.to_string()))
+    }
+
+    /// Finishes an upload session with the whole blob in one request (`PUT` with the digest).
+    pub async fn finish_upload(
+        &self,
+        host: &str,
+        repository: &str,
+        mut session: reqwest::Url,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<(), OciDistributionError> {
+        session
+            .query_pairs_mut()
+            .append_pair("digest", digest.as_str());
+        let request = self
+            .http
+            .put(session)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        let response = self
+            .authorize(host, &Self::push_scope(repository), request)
+            .await?
+            .send()
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_error(response).await)
+        }
+    }
+
     /// Mounts blob `digest` of repository `from` into `repository` on `host`; an error says
-    /// why not (the caller uploads instead).
-    ///
-    /// With bearer tokens the mount needs one token for both repositories, which ferry asks
-    /// for itself; with basic auth or none, oci-client's request does.
+    /// why not (the caller uploads instead). With bearer tokens the mount needs one token for
+    /// both repositories, which ferry asks for itself.
     pub async fn mount_blob(
         &self,
         host: &str,
@@ -331,23 +625,6 @@ impl Connection {
             format!("repository:{repository}:pull,push"),
             format!("repository:{from}:pull"),
         ];
-        let Some(token) = self.scoped_token(host, &scopes).await? else {
-            let image = oci_client::Reference::with_digest(
-                host.to_string(),
-                repository.to_string(),
-                digest.to_string(),
-            );
-            let source = oci_client::Reference::with_digest(
-                host.to_string(),
-                from.to_string(),
-                digest.to_string(),
-            );
-            return self
-                .client
-                .mount_blob(&image, &source, digest.as_str())
-                .await
-                .map_err(|e| e.to_string());
-        };
         let mut url = reqwest::Url::parse(&format!(
             "{}/v2/{repository}/blobs/uploads/",
             self.base_url(host)
@@ -357,13 +634,13 @@ impl Connection {
             .append_pair("mount", digest.as_str())
             .append_pair("from", from);
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_LENGTH, "0")
-            .send()
+            .send(host, &scopes, || {
+                self.http
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+            })
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| e.to_string())?;
         match response.status() {
             reqwest::StatusCode::CREATED => Ok(()),
             status => Err(format!("the registry answered {status}")),
@@ -644,8 +921,12 @@ fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
     })
 }
 
-/// Decides between HTTPS and plain HTTP for a loopback or insecure host.
-async fn probe_scheme(host: &str, certs: &[Certificate]) -> Result<&'static str, RegistryError> {
+/// Decides between HTTPS and plain HTTP for a loopback or insecure host; with what its `/v2/`
+/// answer says about authorization.
+async fn probe_scheme(
+    host: &str,
+    certs: &[Certificate],
+) -> Result<(&'static str, Option<HostAuth>), RegistryError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15));
@@ -659,7 +940,7 @@ async fn probe_scheme(host: &str, certs: &[Certificate]) -> Result<&'static str,
         reason: e.to_string(),
     })?;
     let https_error = match client.get(format!("https://{host}/v2/")).send().await {
-        Ok(_) => return Ok("https"),
+        Ok(r) => return Ok(("https", HostAuth::from_answer(&r))),
         Err(e) => error_chain(&e),
     };
     // Only a registry's own answer to /v2/ (200, or 401 asking for credentials) counts: a TLS
@@ -676,7 +957,7 @@ async fn probe_scheme(host: &str, certs: &[Certificate]) -> Result<&'static str,
     }
     match answer {
         Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::UNAUTHORIZED => {
-            Ok("http")
+            Ok(("http", HostAuth::from_answer(&r)))
         }
         Ok(r) => Err(RegistryError::Unreachable {
             host: host.to_string(),

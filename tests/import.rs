@@ -232,10 +232,12 @@ fn unverified_bundle_is_never_pushed() {
 fn import_survives_faults_and_a_killed_run_finishes_on_the_next() {
     let b = build_bundle();
     let target = Registry::start_plain();
+    // Every 7th request refused: with oci-client's `/v2/` probe before every request gone,
+    // each refusal now hits a real request (every 5th used to land on a probe half the time).
     let proxy = FaultProxy::start(
         &target.addr(),
         Faults {
-            fail_every: Some(5),
+            fail_every: Some(7),
             drop_upload_after: Some(512 * 1024),
             upload_drops: 2,
             ..Default::default()
@@ -427,4 +429,53 @@ fn harbor_projects_are_created_before_the_push() {
     assert!(!err.contains("Harbor12345"));
     let catalog = empty.get("/v2/_catalog").text();
     assert!(catalog.contains("\"repositories\":[]"), "{catalog}");
+}
+
+#[test]
+fn a_second_import_asks_one_head_per_image_and_v2_once() {
+    let b = build_bundle();
+    let target = Registry::start_plain();
+    let probes = |p: &FaultProxy| {
+        p.request_heads()
+            .iter()
+            .filter(|h| h.starts_with("GET /v2/ "))
+            .count()
+    };
+    // First import: the registry answers /v2/ without a challenge, so it is asked once, not
+    // before every request (oci-client's habit).
+    let first_proxy = FaultProxy::start(&target.addr(), Faults::default());
+    let first = json(&mut b.import(first_proxy.addr()));
+    assert!(first["uploaded_blobs"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(
+        probes(&first_proxy),
+        1,
+        "{:#?}",
+        first_proxy.request_heads()
+    );
+
+    // Again: every tag already names its image, so one HEAD per image and nothing else, no
+    // blob hashed.
+    let proxy = FaultProxy::start(&target.addr(), Faults::default());
+    let second = json(&mut b.import(proxy.addr()));
+    assert_eq!(second["uploaded_blobs"], 0, "{second}");
+    assert_eq!(second["pushed_manifests"], 0, "{second}");
+    assert_eq!(second["verified_blobs"], 0, "{second}");
+    assert!(second["skipped_blobs"].as_u64().unwrap() > 0, "{second}");
+    let heads = proxy.request_heads();
+    assert_eq!(probes(&proxy), 1, "{heads:#?}");
+    let others: Vec<&String> = heads
+        .iter()
+        .filter(|h| !h.starts_with("GET /v2/ "))
+        .collect();
+    assert!(
+        others
+            .iter()
+            .all(|h| h.starts_with("HEAD ") && h.contains("/manifests/")),
+        "{others:#?}"
+    );
+    assert_eq!(
+        others.len() as u64,
+        second["images"].as_u64().unwrap(),
+        "{others:#?}"
+    );
 }

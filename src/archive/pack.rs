@@ -404,22 +404,26 @@ fn write_volume(
     ));
     let file = File::create(&tmp).map_err(io(&tmp))?;
     // SHA256SUMS needs every volume's hash: compute it on a second thread while writing.
-    let hashing = BackgroundHashWriter::new(file);
-    let finish_hashing = |hashing: BackgroundHashWriter<File>| -> Result<VolumeFile, ArchiveError> {
-        let (file, sha256, size) = hashing.finish().map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(io(path))?;
-        Ok(VolumeFile {
-            path: path.to_path_buf(),
-            size,
-            sha256,
-        })
-    };
+    // The data is flushed to disk in the background as it is written, so the fsync before
+    // the rename (and before SHA256SUMS names the volume) only waits for the last part.
+    let volume = BackgroundHashWriter::new(WritebackFile::new(file).map_err(io(&tmp))?);
+    let finish_volume =
+        |volume: BackgroundHashWriter<WritebackFile>| -> Result<VolumeFile, ArchiveError> {
+            let (syncing, sha256, size) = volume.finish().map_err(io(&tmp))?;
+            let file = syncing.finish().map_err(io(&tmp))?;
+            file.sync_all().map_err(io(&tmp))?;
+            drop(file);
+            fs::rename(&tmp, path).map_err(io(path))?;
+            Ok(VolumeFile {
+                path: path.to_path_buf(),
+                size,
+                sha256,
+            })
+        };
     if zstd {
         // One frame per entry, so importers can read a blob without decompressing what is
         // before it.
-        let framed = FramedWriter::new(hashing).map_err(io(&tmp))?;
+        let framed = FramedWriter::new(volume).map_err(io(&tmp))?;
         let framed = write_entries(
             layout,
             framed,
@@ -428,11 +432,81 @@ fn write_volume(
             &tmp,
             &mut FramedWriter::next_frame,
         )?;
-        let hashing = framed.finish().map_err(io(&tmp))?;
-        finish_hashing(hashing)
+        let volume = framed.finish().map_err(io(&tmp))?;
+        finish_volume(volume)
     } else {
-        let hashing = write_entries(layout, hashing, entries, on_bytes, &tmp, &mut |_| Ok(()))?;
-        finish_hashing(hashing)
+        let volume = write_entries(layout, volume, entries, on_bytes, &tmp, &mut |_| Ok(()))?;
+        finish_volume(volume)
+    }
+}
+
+/// Read size for blob contents.
+const READ_BUFFER: usize = 1 << 20;
+
+/// Bytes written between two background `fdatasync`s of a volume.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// A volume file whose data a second thread flushes to disk (`fdatasync`) every
+/// [`WRITEBACK_EVERY`] bytes while the writer goes on, so the disk works while the tar is
+/// made instead of all at the end. Durability is still the caller's final `sync_all`.
+///
+/// Written through [`BackgroundHashWriter`], whose writes are whole 1 MiB buffers: no write
+/// lands in a page under writeback (which would wait for it, on disks with stable pages).
+struct WritebackFile {
+    file: File,
+    since_sync: u64,
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    worker: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl WritebackFile {
+    fn new(file: File) -> io::Result<WritebackFile> {
+        let syncer = file.try_clone()?;
+        // One request waiting at most: while a sync runs, further requests are dropped.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let worker = std::thread::spawn(move || {
+            for () in rx {
+                syncer.sync_data()?;
+            }
+            Ok(())
+        });
+        Ok(WritebackFile {
+            file,
+            since_sync: 0,
+            tx: Some(tx),
+            worker: Some(worker),
+        })
+    }
+
+    /// Stops the background syncs (after the one running, if any); returns the file.
+    fn finish(mut self) -> io::Result<File> {
+        drop(self.tx.take());
+        if let Some(worker) = self.worker.take() {
+            worker
+                .join()
+                .map_err(|_| io::Error::other("the sync thread panicked"))??;
+        }
+        Ok(self.file)
+    }
+}
+
+impl Write for WritebackFile {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(data)?;
+        self.since_sync += n as u64;
+        if self.since_sync >= WRITEBACK_EVERY {
+            self.since_sync = 0;
+            if let Some(tx) = &self.tx {
+                // Full: a sync is pending already. Disconnected: the thread failed, and its
+                // error comes out of `finish`.
+                let _ = tx.try_send(());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -472,9 +546,12 @@ fn write_entries<W: Write>(
                 let path = layout.blob_path(digest);
                 let mut file = File::open(&path).map_err(io(&path))?;
                 file.seek(SeekFrom::Start(*offset)).map_err(io(&path))?;
-                builder
-                    .append(&header, file.take(entry.size))
-                    .map_err(io(&path))?;
+                // Large reads: `io::copy` reads 8 KiB at a time from a bare file.
+                let reader = io::BufReader::with_capacity(
+                    READ_BUFFER.min(entry.size.max(1) as usize),
+                    file.take(entry.size),
+                );
+                builder.append(&header, reader).map_err(io(&path))?;
                 on_bytes(entry.size);
             }
         }

@@ -1,14 +1,18 @@
 //! Pushing a bundle's images into a registry (Harbor or any OCI distribution registry).
 //!
-//! Blobs first (skipped when present, mounted across repositories, uploaded otherwise), then
-//! manifests byte for byte, children before the index that names them, so no tag ever points
-//! at something incomplete.
+//! Tags first: an image whose tag already names its digest is complete (ferry pushes tags
+//! last, and a registry accepts a manifest only when what it names is there), so a second
+//! import asks one HEAD per image. For the others: blobs (skipped when present, mounted across
+//! repositories, uploaded otherwise), and each image's manifests byte for byte as soon as its
+//! own blobs are placed, children before the index that names them, so no tag ever points at
+//! something incomplete.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt};
-use oci_client::errors::OciDistributionError;
 use serde::Serialize;
 
 use crate::auth;
@@ -23,16 +27,24 @@ use crate::mapping::Target;
 /// Called with the length of every chunk sent (progress); shared with the upload streams.
 pub type ByteCounter = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
-/// HEAD requests sent at once while surveying the target (cheap; uploads use `--jobs`).
+/// HEAD requests sent at once while surveying the target, and images whose manifests are
+/// pushed at once (small requests; uploads use `--jobs`).
 const SURVEY_CONCURRENCY: usize = 16;
 
 /// What the target already holds, from HEAD requests before anything is pushed.
 #[derive(Debug, Default)]
 pub struct Survey {
-    /// Every blob (documents excluded): its size and the repositories that need it.
+    /// Every blob (documents excluded) of the images still to push: its size and the
+    /// repositories that need it.
     pub blobs: BTreeMap<Digest, (u64, Vec<String>)>,
     /// The repositories that already hold each blob.
     pub present: BTreeMap<Digest, BTreeSet<String>>,
+    /// Plans (by position) whose tag or digest already names their entry: nothing to do.
+    pub complete: BTreeSet<usize>,
+    /// Blobs (per repository) and bytes of the complete plans, not asked about again.
+    complete_blobs: (usize, u64),
+    /// Manifests and indexes of the complete plans.
+    complete_documents: usize,
 }
 
 impl Survey {
@@ -105,63 +117,82 @@ impl RegistryTarget {
         repository: &str,
         tag_or_digest: &str,
     ) -> Result<String, String> {
-        let image = self.image(repository, tag_or_digest);
-        let auth = self.connection.auth(&self.target.host);
-        self.connection
-            .client
-            .fetch_manifest_digest(&image, &auth)
+        match self
+            .connection
+            .manifest_digest(&self.target.host, repository, tag_or_digest)
             .await
-            .map_err(|e| e.to_string())
-    }
-
-    fn image(&self, repository: &str, tag_or_digest: &str) -> oci_client::Reference {
-        if tag_or_digest.starts_with("sha256:") {
-            oci_client::Reference::with_digest(
-                self.target.host.clone(),
-                repository.to_string(),
-                tag_or_digest.to_string(),
-            )
-        } else {
-            oci_client::Reference::with_tag(
-                self.target.host.clone(),
-                repository.to_string(),
-                tag_or_digest.to_string(),
-            )
+        {
+            Ok(Some(digest)) => Ok(digest),
+            Ok(None) => Err("not found".to_string()),
+            Err(e) => Err(crate::distribution::error_chain(&e)),
         }
     }
 
-    /// Checks the credentials once, then asks the registry (HEAD, many at once) which
-    /// repositories already hold which blobs. For a delta, refuses when a blob left to the
-    /// base is in none of the repositories that need it.
+    /// Checks the credentials once, then asks the registry (HEAD, many at once) which plans'
+    /// tags already name their entries (complete: nothing more is asked about them), then
+    /// which repositories hold the other plans' blobs. For a delta, refuses when a blob left
+    /// to the base is in none of the repositories that need it.
     pub async fn survey(
         &self,
         plans: &[PushPlan],
         omitted: &BTreeSet<Digest>,
     ) -> Result<Survey, RegistryError> {
         let host = self.target.host.clone();
-        let auth = self.connection.auth(&host);
-        self.connection
-            .client
-            .store_auth_if_needed(&host, &auth)
-            .await;
         // Credentials first, once: with bearer tokens a refused password would otherwise be
-        // tried again by every blob's first request (and may lock the account in LDAP).
+        // tried again by every request (and may lock the account in LDAP).
         if let Some(plan) = plans.first() {
-            let image = self.image(&plan.repository, "latest");
             let what = format!("{host}/{} (push)", plan.repository);
             self.connection
                 .retry(&host, &what, || {
-                    self.connection
-                        .client
-                        .auth(&image, &auth, oci_client::RegistryOperation::Push)
+                    self.connection.check_push_access(&host, &plan.repository)
                 })
                 .await?;
         }
-        // Every (blob, repositories that need it), documents excluded.
+        // Tags first, all at once: a plan whose tag (or digest) already names its entry is
+        // complete, since ferry pushes it last and a registry refuses a manifest whose
+        // content is missing. Its blobs need no HEAD and no hashing.
+        let answers: Vec<Result<Option<usize>, RegistryError>> =
+            futures_util::stream::iter(plans.iter().enumerate())
+                .map(|(i, plan)| async move {
+                    let digest = plan.entry.descriptor.digest.to_string();
+                    let reference = plan.reference.tag().map_or(digest.clone(), str::to_string);
+                    let what = format!("{}/{}:{}", self.target.host, plan.repository, reference);
+                    let current = self
+                        .connection
+                        .retry(&self.target.host, &what, || {
+                            self.connection.manifest_digest(
+                                &self.target.host,
+                                &plan.repository,
+                                &reference,
+                            )
+                        })
+                        .await?;
+                    Ok((current.as_deref() == Some(digest.as_str())).then_some(i))
+                })
+                .buffer_unordered(SURVEY_CONCURRENCY)
+                .collect()
+                .await;
+        let mut complete = BTreeSet::new();
+        for answer in answers {
+            complete.extend(answer?);
+        }
+        // Every (blob, repositories that need it), documents excluded; apart, what the
+        // complete plans hold.
         let mut blobs: BTreeMap<Digest, (u64, Vec<String>)> = BTreeMap::new();
-        for plan in plans {
+        let mut held: BTreeMap<(&Digest, &String), u64> = BTreeMap::new();
+        let mut complete_documents = 0;
+        for (i, plan) in plans.iter().enumerate() {
             for blob in &plan.entry.blobs {
-                if is_index(&blob.media_type) || is_manifest(&blob.media_type) {
+                let document = is_index(&blob.media_type) || is_manifest(&blob.media_type);
+                if complete.contains(&i) {
+                    if document {
+                        complete_documents += 1;
+                    } else {
+                        held.insert((&blob.digest, &plan.repository), blob.size);
+                    }
+                    continue;
+                }
+                if document {
                     continue;
                 }
                 let slot = blobs
@@ -172,19 +203,39 @@ impl RegistryTarget {
                 }
             }
         }
+        // The repositories of complete plans hold every blob of theirs: no HEAD for those,
+        // and they are where the unfinished plans mount shared blobs from.
+        let mut present: BTreeMap<Digest, BTreeSet<String>> = BTreeMap::new();
+        for (digest, repository) in held.keys() {
+            if blobs.contains_key(*digest) {
+                present
+                    .entry((*digest).clone())
+                    .or_default()
+                    .insert((*repository).clone());
+            }
+        }
+        // A blob a complete plan holds in a repository that an unfinished plan needs too is
+        // counted with the unfinished plan's blobs.
+        held.retain(|(digest, repository), _| {
+            !blobs
+                .get(*digest)
+                .is_some_and(|(_, repos)| repos.contains(repository))
+        });
+        let complete_blobs = (held.len(), held.values().sum());
         let pairs: Vec<(&Digest, &String)> = blobs
             .iter()
             .flat_map(|(d, (_, repos))| repos.iter().map(move |r| (d, r)))
+            .filter(|(d, r)| !present.get(*d).is_some_and(|p| p.contains(*r)))
             .collect();
         let answers: Vec<Result<Option<(Digest, String)>, RegistryError>> =
             futures_util::stream::iter(pairs)
                 .map(|(digest, repository)| async move {
-                    let image = self.image(repository, digest.as_str());
                     let what = format!("{}/{}@{}", self.target.host, repository, digest);
                     let exists = self
                         .connection
                         .retry(&self.target.host, &what, || {
-                            self.connection.client.blob_exists(&image, digest.as_str())
+                            self.connection
+                                .blob_exists(&self.target.host, repository, digest)
                         })
                         .await?;
                     Ok(exists.then(|| (digest.clone(), repository.clone())))
@@ -192,7 +243,6 @@ impl RegistryTarget {
                 .buffer_unordered(SURVEY_CONCURRENCY)
                 .collect()
                 .await;
-        let mut present: BTreeMap<Digest, BTreeSet<String>> = BTreeMap::new();
         for answer in answers {
             if let Some((digest, repository)) = answer? {
                 present.entry(digest).or_default().insert(repository);
@@ -215,11 +265,18 @@ impl RegistryTarget {
                 ),
             });
         }
-        Ok(Survey { blobs, present })
+        Ok(Survey {
+            blobs,
+            present,
+            complete,
+            complete_blobs,
+            complete_documents,
+        })
     }
 
     /// Pushes every planned image after a survey: mounts what another repository holds,
-    /// uploads the rest, then the manifests. `on_bytes` counts uploaded bytes.
+    /// uploads the rest, and pushes each image's manifests as soon as its own blobs are
+    /// placed. `on_bytes` counts uploaded bytes.
     pub async fn push(
         &self,
         layout: &Layout,
@@ -229,36 +286,109 @@ impl RegistryTarget {
         on_bytes: &ByteCounter,
     ) -> Result<PushReport, RegistryError> {
         let counters = Counters::default();
-        // In the order the media holds them: from USB sticks, each volume is needed once.
-        let mut blobs: Vec<_> = survey.blobs.iter().collect();
-        blobs.sort_by_key(|(digest, _)| layout.blob_order_key(digest));
-        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(blobs)
-            .map(|(digest, (size, repositories))| {
-                let present = survey.present.get(digest);
-                self.place_blob(
-                    layout,
-                    digest,
-                    *size,
-                    repositories,
-                    present,
-                    &counters,
-                    on_bytes,
-                )
-            })
-            .buffer_unordered(jobs.max(1))
-            .collect()
-            .await;
-        for r in results {
-            r?;
+        let (blobs, bytes) = survey.complete_blobs;
+        counters.skipped_blobs.fetch_add(blobs, Ordering::Relaxed);
+        counters.skipped_bytes.fetch_add(bytes, Ordering::Relaxed);
+        counters
+            .skipped_manifests
+            .fetch_add(survey.complete_documents, Ordering::Relaxed);
+        let unfinished: Vec<usize> = (0..plans.len())
+            .filter(|i| !survey.complete.contains(i))
+            .collect();
+        // Which plans wait for each blob, and for how many blobs each plan waits.
+        let mut users: BTreeMap<&Digest, Vec<usize>> = BTreeMap::new();
+        let mut waiting = vec![0usize; plans.len()];
+        for &i in &unfinished {
+            for blob in &plans[i].entry.blobs {
+                if survey.blobs.contains_key(&blob.digest) {
+                    let u = users.entry(&blob.digest).or_default();
+                    if !u.contains(&i) {
+                        u.push(i);
+                        waiting[i] += 1;
+                    }
+                }
+            }
         }
-        // Manifests: entries in parallel, each one's documents deepest first.
-        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(plans.iter())
-            .map(|plan| self.push_documents(layout, plan, &counters))
-            .buffer_unordered(SURVEY_CONCURRENCY.max(jobs))
-            .collect()
-            .await;
-        for r in results {
-            r?;
+        // Blob order: the image with the largest blob first, each image's blobs largest
+        // first, so the big uploads start early and every image's manifests can follow its
+        // own blobs instead of waiting for all of them.
+        let largest = |i: usize| {
+            plans[i]
+                .entry
+                .blobs
+                .iter()
+                .filter_map(|b| survey.blobs.get(&b.digest).map(|(size, _)| *size))
+                .max()
+                .unwrap_or(0)
+        };
+        let mut by_plan = unfinished.clone();
+        by_plan.sort_by_key(|&i| Reverse(largest(i)));
+        let mut order: Vec<(&Digest, u64)> = Vec::new();
+        let mut seen: BTreeSet<&Digest> = BTreeSet::new();
+        for i in by_plan {
+            let mut own: Vec<(&Digest, u64)> = plans[i]
+                .entry
+                .blobs
+                .iter()
+                .filter_map(|b| survey.blobs.get_key_value(&b.digest))
+                .filter(|(d, _)| seen.insert(*d))
+                .map(|(d, (size, _))| (d, *size))
+                .collect();
+            own.sort_by_key(|(_, size)| Reverse(*size));
+            order.extend(own);
+        }
+        if layout.is_packed() {
+            // From USB sticks the media's order comes first: each volume is needed once.
+            order.sort_by_key(|(digest, _)| layout.blob_order_key(digest));
+        }
+        let counters = &counters;
+        let mut placed = futures_util::stream::iter(order)
+            .map(|(digest, size)| async move {
+                let repositories = &survey.blobs[digest].1;
+                let present = survey.present.get(digest);
+                let result = self
+                    .place_blob(
+                        layout,
+                        digest,
+                        size,
+                        repositories,
+                        present,
+                        counters,
+                        on_bytes,
+                    )
+                    .await;
+                (digest, result)
+            })
+            .buffer_unordered(jobs.max(1));
+        let mut ready: VecDeque<usize> = unfinished
+            .iter()
+            .copied()
+            .filter(|&i| waiting[i] == 0)
+            .collect();
+        let mut documents = FuturesUnordered::new();
+        let mut blobs_done = false;
+        loop {
+            while documents.len() < SURVEY_CONCURRENCY.max(jobs)
+                && let Some(i) = ready.pop_front()
+            {
+                documents.push(self.push_documents(layout, &plans[i], counters));
+            }
+            tokio::select! {
+                next = placed.next(), if !blobs_done => match next {
+                    Some((digest, result)) => {
+                        result?;
+                        for &i in users.get(digest).into_iter().flatten() {
+                            waiting[i] -= 1;
+                            if waiting[i] == 0 {
+                                ready.push_back(i);
+                            }
+                        }
+                    }
+                    None => blobs_done = true,
+                },
+                Some(result) = documents.next(), if !documents.is_empty() => result?,
+                else => break,
+            }
         }
         Ok(counters.report())
     }
@@ -281,7 +411,6 @@ impl RegistryTarget {
                 counters.skipped(size);
                 continue;
             }
-            let image = self.image(repository, digest.as_str());
             let what = format!("{}/{}@{}", self.target.host, repository, digest);
             if let Some(source) = &holder {
                 match self
@@ -304,7 +433,7 @@ impl RegistryTarget {
                     message: "the blob is left to the base release and could not be mounted from where the target has it".to_string(),
                 });
             }
-            self.upload(layout, &image, digest, size, &what, on_bytes)
+            self.upload(layout, repository, digest, size, &what, on_bytes)
                 .await?;
             counters.uploaded(size);
             holder = Some(repository.clone());
@@ -316,7 +445,7 @@ impl RegistryTarget {
     async fn upload(
         &self,
         layout: &Layout,
-        image: &oci_client::Reference,
+        repository: &str,
         digest: &Digest,
         size: u64,
         what: &str,
@@ -335,12 +464,24 @@ impl RegistryTarget {
             };
             let progress = on_bytes.clone();
             let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
-                .inspect_ok(move |chunk| progress(chunk.len() as u64))
-                .map_err(OciDistributionError::IoError);
+                .inspect_ok(move |chunk| progress(chunk.len() as u64));
+            // The session start is retried on its own: a refused POST sent no data.
+            let session = self
+                .connection
+                .retry(&self.target.host, what, || {
+                    self.connection.start_upload(&self.target.host, repository)
+                })
+                .await?;
             let result = self
                 .connection
-                .client
-                .push_blob_stream(image, stream, digest.as_str(), Some(size))
+                .finish_upload(
+                    &self.target.host,
+                    repository,
+                    session,
+                    digest,
+                    size,
+                    reqwest::Body::wrap_stream(stream),
+                )
                 .await;
             match result {
                 Ok(_) => return Ok(()),
@@ -366,7 +507,9 @@ impl RegistryTarget {
         }
     }
 
-    /// Pushes an entry's manifests and indexes, deepest first, then the tag.
+    /// Pushes an unfinished entry's manifests and indexes, deepest first, then the tag. No
+    /// HEAD first: the survey found the tag missing or elsewhere, and putting a manifest the
+    /// registry holds costs no more than asking for it.
     async fn push_documents(
         &self,
         layout: &Layout,
@@ -386,34 +529,18 @@ impl RegistryTarget {
                 (true, Some(tag)) => tag.to_string(),
                 _ => document.digest.to_string(),
             };
-            let image = self.image(&plan.repository, &tag_or_digest);
             let what = format!("{}/{}:{}", self.target.host, plan.repository, tag_or_digest);
-            let auth = self.connection.auth(&self.target.host);
-            let current = self
-                .connection
-                .client
-                .fetch_manifest_digest(&image, &auth)
-                .await
-                .ok();
-            if current.as_deref() == Some(document.digest.as_str()) {
-                counters.skipped_manifests.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
             let bytes = layout
                 .read_document(&document.digest)
                 .map_err(RegistryError::Layout)?;
-            let content_type = reqwest::header::HeaderValue::from_str(&document.media_type)
-                .map_err(|e| RegistryError::Failed {
-                    host: self.target.host.clone(),
-                    reference: what.clone(),
-                    message: format!("media type {:?}: {e}", document.media_type),
-                })?;
             self.connection
                 .retry(&self.target.host, &what, || {
-                    self.connection.client.push_manifest_raw(
-                        &image,
-                        bytes.clone(),
-                        content_type.clone(),
+                    self.connection.put_manifest(
+                        &self.target.host,
+                        &plan.repository,
+                        &tag_or_digest,
+                        &bytes,
+                        &document.media_type,
                     )
                 })
                 .await?;
