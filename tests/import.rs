@@ -444,7 +444,7 @@ fn a_second_import_asks_one_head_per_image_and_v2_once() {
     // First import: the registry answers /v2/ without a challenge, so it is asked once, not
     // before every request (oci-client's habit).
     let first_proxy = FaultProxy::start(&target.addr(), Faults::default());
-    let first = json(&mut b.import(first_proxy.addr()));
+    let first = json(&mut import(&b, first_proxy.addr()));
     assert!(first["uploaded_blobs"].as_u64().unwrap() > 0, "{first}");
     assert_eq!(
         probes(&first_proxy),
@@ -456,7 +456,7 @@ fn a_second_import_asks_one_head_per_image_and_v2_once() {
     // Again: every tag already names its image, so one HEAD per image and nothing else, no
     // blob hashed.
     let proxy = FaultProxy::start(&target.addr(), Faults::default());
-    let second = json(&mut b.import(proxy.addr()));
+    let second = json(&mut import(&b, proxy.addr()));
     assert_eq!(second["uploaded_blobs"], 0, "{second}");
     assert_eq!(second["pushed_manifests"], 0, "{second}");
     assert_eq!(second["verified_blobs"], 0, "{second}");
