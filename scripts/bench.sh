@@ -55,18 +55,8 @@ die() {
 # restart it empty. The internal commands below (__reset-*) are what hyperfine's --prepare runs,
 # so the same bookkeeping works from there.
 
-# A free TCP port on 127.0.0.1 (nothing answers a connect; the registry start retries anyway).
-pick_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
+# shellcheck source=scripts/lib/net.sh disable=SC1091
+source "$REPO/scripts/lib/net.sh"
 
 # Stops the server NAME (SIGTERM, then SIGKILL after 10 s) if it runs.
 stop_server() {

@@ -104,18 +104,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on 127.0.0.1 (nothing answers a connect).
-pick_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
+# shellcheck source=scripts/lib/net.sh disable=SC1091
+source "$REPO/scripts/lib/net.sh"
 
 # fails COMMAND...: succeeds when COMMAND fails.
 fails() {

@@ -16,6 +16,25 @@ struct Packed {
     volumes: Vec<PathBuf>,
 }
 
+impl Packed {
+    /// `ferry verify SOURCE --key cosign.pub`.
+    fn verify(&self, source: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = self.env.ferry();
+        cmd.arg("verify").arg(source).arg("--key").arg(&self.public);
+        cmd
+    }
+
+    /// `ferry --output json verify SOURCE --key cosign.pub`.
+    fn verify_json(&self, source: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = self.env.ferry();
+        cmd.args(["--output", "json", "verify"])
+            .arg(source)
+            .arg("--key")
+            .arg(&self.public);
+        cmd
+    }
+}
+
 impl std::ops::Deref for Packed {
     type Target = SeededBundle;
     fn deref(&self) -> &SeededBundle {
@@ -73,23 +92,9 @@ fn inspect_digest(target: &Registry, reference: &str) -> String {
 fn verify_inspect_and_import_straight_from_volumes() {
     let p = packed();
     // verify from the mount point, and from the last volume (it finds volume 1 beside it).
-    let report = json(
-        p.env
-            .ferry()
-            .args(["--output", "json", "verify"])
-            .arg(&p.usb)
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let report = json(&mut p.verify_json(&p.usb));
     assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
-    let direct = json(
-        p.env
-            .ferry()
-            .args(["--output", "json", "verify"])
-            .arg(&p.bundle)
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let direct = json(&mut p.verify_json(&p.bundle));
     assert_eq!(report["bytes"], direct["bytes"]);
     assert_eq!(report["blobs"], direct["blobs"]);
     let inspected = json(
@@ -144,14 +149,7 @@ fn missing_volumes_are_named_and_waited_for() {
     let last = p.volumes.last().unwrap();
     let moved = away.join(last.file_name().unwrap());
     std::fs::rename(last, &moved).unwrap();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("verify")
-            .arg(&p.volumes[0])
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let err = fails(&mut p.verify(&p.volumes[0]));
     let name = last.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
         err.contains("volumes missing") && err.contains(&name),
@@ -162,12 +160,7 @@ fn missing_volumes_are_named_and_waited_for() {
 
     // --volumes-dir points at another place; --wait waits until the volume appears there.
     let child = p
-        .env
-        .ferry()
-        .arg("verify")
-        .arg(&p.volumes[0])
-        .arg("--key")
-        .arg(&p.public)
+        .verify(&p.volumes[0])
         .arg("--wait")
         .arg("--volumes-dir")
         .arg(&p.usb)
@@ -201,14 +194,7 @@ fn damaged_volumes_are_refused() {
     let last = p.volumes.last().unwrap();
     let len = std::fs::metadata(last).unwrap().len();
     poke(last, len / 2, b"\xff\xfe\xfd\xfc");
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("verify")
-            .arg(&p.usb)
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let err = fails(&mut p.verify(&p.usb));
     assert!(err.contains("damaged") || err.contains("corrupt"), "{err}");
 
     // A truncated volume.
@@ -219,15 +205,7 @@ fn damaged_volumes_are_refused() {
         .unwrap();
     f.set_len(std::fs::metadata(second).unwrap().len() / 2)
         .unwrap();
-    let out = p
-        .env
-        .ferry()
-        .arg("verify")
-        .arg(&p.usb)
-        .arg("--key")
-        .arg(&p.public)
-        .output()
-        .unwrap();
+    let out = p.verify(&p.usb).output().unwrap();
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -361,14 +339,7 @@ fn foreign_volumes_wrong_keys_and_hostile_entries_are_refused_in_place() {
         .args(["--volume-size", "3M"]));
     let second = p.volumes[1].file_name().unwrap();
     std::fs::copy(elsewhere.join(second), &p.volumes[1]).unwrap();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("verify")
-            .arg(&p.volumes[0])
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let err = fails(&mut p.verify(&p.volumes[0]));
     assert!(err.contains("another bundle"), "{err}");
 
     // Hostile entries in a single-volume pack given as SOURCE.
@@ -446,14 +417,7 @@ fn compressed_volumes_are_read_in_place() {
         "{:?}",
         p.volumes
     );
-    let report = json(
-        p.env
-            .ferry()
-            .args(["--output", "json", "verify"])
-            .arg(&p.usb)
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let report = json(&mut p.verify_json(&p.usb));
     assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
     let target = Registry::start_plain();
     json(
@@ -476,13 +440,6 @@ fn compressed_volumes_are_read_in_place() {
     let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
     f.set_len(std::fs::metadata(last).unwrap().len() - 100)
         .unwrap();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("verify")
-            .arg(&p.usb)
-            .arg("--key")
-            .arg(&p.public),
-    );
+    let err = fails(&mut p.verify(&p.usb));
     assert!(err.contains("truncated"), "{err}");
 }

@@ -466,9 +466,7 @@ struct WritebackFile {
 fn sync_range(file: &File, offset: u64, len: u64, flags: libc::c_uint) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: the descriptor is open for as long as `file` lives; the call reads no memory.
-    let rc = unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, flags)
-    };
+    let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, flags) };
     if rc == 0 {
         Ok(())
     } else {
