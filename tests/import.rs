@@ -266,26 +266,12 @@ fn import_survives_faults_and_a_killed_run_finishes_on_the_next() {
             ..Default::default()
         },
     );
-    let mut child = import(&b, slow.addr())
-        .arg("--jobs")
-        .arg("1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    // Kill it once a few blobs are uploaded (the survey's HEAD requests come first).
-    let uploads = |p: &FaultProxy| {
-        p.request_heads()
-            .iter()
-            .filter(|h| h.starts_with("PUT ") && h.contains("/blobs/uploads/"))
-            .count()
-    };
-    while uploads(&slow) < 4 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Killed once a few blobs are uploaded (the survey's HEAD requests come first).
+    slow.kill_after_uploads(
+        import(&b, slow.addr()).args(["--jobs", "1"]),
+        4,
+        Duration::from_secs(30),
+    );
     let resumed = json(&mut import(&b, &target2.addr()));
     assert!(
         resumed["skipped_blobs"].as_u64().unwrap() > 0,

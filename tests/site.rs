@@ -43,7 +43,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let env = Env::new();
-    let (key, public) = env.keys();
+    let (_, public) = env.keys();
     ok(env
         .ferry()
         .args(["key", "generate", "--apt", "--output-dir"])
@@ -97,15 +97,7 @@ fn fixture() -> Fixture {
             keyring = keyring.display(),
         ),
     );
-    let bundle = env.path().join("bundle");
-    ok(env
-        .ferry()
-        .arg("build")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&bundle)
-        .arg("--key")
-        .arg(&key));
+    let bundle = env.build_signed(&manifest, "bundle");
     Fixture {
         env,
         _source: source,

@@ -239,26 +239,11 @@ fn import_from_volumes_killed_half_way_resumes_and_containerd_pulls() {
             .arg(&p.public);
         cmd
     };
-    let mut child = import(slow.addr())
-        .arg("--jobs")
-        .arg("1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let uploads = |p: &FaultProxy| {
-        p.request_heads()
-            .iter()
-            .filter(|h| h.starts_with("PUT ") && h.contains("/blobs/uploads/"))
-            .count()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while uploads(&slow) < 3 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let done_before = uploads(&slow);
+    let done_before = slow.kill_after_uploads(
+        import(slow.addr()).args(["--jobs", "1"]),
+        3,
+        Duration::from_secs(60),
+    );
     assert!(
         done_before >= 3,
         "the killed import uploaded {done_before} blobs"

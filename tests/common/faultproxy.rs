@@ -154,6 +154,36 @@ impl FaultProxy {
     pub fn request_heads(&self) -> Vec<String> {
         self.heads.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Blob uploads finished through the proxy so far (`PUT .../blobs/uploads/...`).
+    pub fn blob_uploads(&self) -> usize {
+        self.request_heads()
+            .iter()
+            .filter(|h| h.starts_with("PUT ") && h.contains("/blobs/uploads/"))
+            .count()
+    }
+
+    /// Runs `cmd` (output discarded) and kills it once `uploads` blobs went up through the
+    /// proxy, or after `within`: an import stopped half-way. Returns the uploads seen.
+    pub fn kill_after_uploads(
+        &self,
+        cmd: &mut std::process::Command,
+        uploads: usize,
+        within: Duration,
+    ) -> usize {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the command");
+        let deadline = std::time::Instant::now() + within;
+        while self.blob_uploads() < uploads && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.blob_uploads()
+    }
 }
 
 impl Drop for FaultProxy {
