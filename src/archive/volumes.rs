@@ -789,4 +789,8 @@ impl PackedStore for VolumeSet {
     fn order_key(&self, digest: &Digest) -> Option<(u32, u64)> {
         self.order.get(digest).copied()
     }
+
+    fn missing_volumes(&self) -> Vec<u32> {
+        self.missing()
+    }
 }

@@ -263,6 +263,19 @@ pub async fn import_all(ui: &Ui, p: &Prepared, jobs: usize) -> anyhow::Result<Su
     let started = Instant::now();
     super::verify::require_verified(ui, &p.layout, p.key.as_ref())?;
     let targets = p.targets();
+    let missing = p.layout.missing_volumes();
+    if !missing.is_empty() && targets.len() > 1 {
+        // Each target reads its own blobs in media order; across targets a stick can be
+        // asked for again.
+        ui.warn(format!(
+            "volumes {} are not here yet: ferry asks for each when a target needs it, and a later target may ask for a stick again. Copying every volume into one directory (--volumes-dir) avoids the swapping",
+            missing
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let mut done = Vec::new();
     for (i, target) in targets.iter().enumerate() {
         let to = p.destination(target).unwrap_or_default();

@@ -30,6 +30,8 @@ pub trait PackedStore: Send + Sync + std::fmt::Debug {
     fn locate(&self, part: &PackedPart) -> io::Result<PackedLocation>;
     /// The volume and order key of a blob's first piece, to read blobs in volume order.
     fn order_key(&self, digest: &Digest) -> Option<(u32, u64)>;
+    /// Numbers of the volumes that are not where they are looked for now.
+    fn missing_volumes(&self) -> Vec<u32>;
 }
 
 /// One piece of a packed blob: an entry of a volume.

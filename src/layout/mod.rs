@@ -209,6 +209,14 @@ impl Layout {
         ))
     }
 
+    /// Packed volumes not present now (empty for a directory).
+    pub fn missing_volumes(&self) -> Vec<u32> {
+        self.packed
+            .as_ref()
+            .map(|s| s.missing_volumes())
+            .unwrap_or_default()
+    }
+
     /// A key that sorts blobs in the order the media holds them (volume, then position), so
     /// importing from several USB sticks asks for each stick once.
     pub fn blob_order_key(&self, digest: &Digest) -> (u32, u64) {
