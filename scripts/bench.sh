@@ -55,23 +55,12 @@ die() {
 # restart it empty. The internal commands below (__reset-*) are what hyperfine's --prepare runs,
 # so the same bookkeeping works from there.
 
-# shellcheck source=scripts/lib/net.sh disable=SC1091
-source "$REPO/scripts/lib/net.sh"
+# shellcheck source=scripts/lib/servers.sh disable=SC1091
+source "$REPO/scripts/lib/servers.sh"
 
 # Stops the server NAME (SIGTERM, then SIGKILL after 10 s) if it runs.
 stop_server() {
-    local name="$1" pidfile="$RUN/servers/$1.pid" pid
-    [[ -f "$pidfile" ]] || return 0
-    pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 200); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
+    stop_pidfile "$RUN/servers/$1.pid"
 }
 
 # Starts docker-registry NAME serving STORAGE on PORT (0: pick one); waits until /v2/ answers.

@@ -72,18 +72,7 @@ SUDO=()
 
 # Stops the server NAME (SIGTERM, then SIGKILL after 10 s) if it runs.
 stop_server() {
-    local pidfile="$WORK/run/$1.pid" pid
-    [[ -f "$pidfile" ]] || return 0
-    pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || "${SUDO[@]}" kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 200); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
+    stop_pidfile "$WORK/run/$1.pid" "${SUDO[@]}"
 }
 
 cleanup() {
@@ -104,8 +93,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=scripts/lib/net.sh disable=SC1091
-source "$REPO/scripts/lib/net.sh"
+# shellcheck source=scripts/lib/servers.sh disable=SC1091
+source "$REPO/scripts/lib/servers.sh"
 
 # fails COMMAND...: succeeds when COMMAND fails.
 fails() {
