@@ -465,3 +465,60 @@ fn a_second_import_asks_one_head_per_image_and_v2_once() {
         "{others:#?}"
     );
 }
+
+#[test]
+fn harbor_projects_through_a_site_file() {
+    use common::faultproxy::AddHeader;
+    use common::prism::Prism;
+    let b = build_bundle();
+    let target = Registry::start_plain();
+    let prism = Prism::start_harbor();
+    let proxy = FaultProxy::start(
+        &prism.addr(),
+        Faults {
+            add_request_headers: vec![AddHeader::on("HEAD", "Prefer", "code=404")],
+            ..Default::default()
+        },
+    );
+    let site = b.env.manifest(
+        "site.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Site\nmetadata: {{name: plant-a}}\nspec:\n  registry:\n    host: {}/platform\n    systemDefaultRegistry: true\n    harbor:\n      api: {}\n      public: true\n      contentTrustCosign: true\n  output: site-config\n",
+            target.addr(),
+            prism.api_base_via(proxy.addr())
+        ),
+    );
+    let report = json(
+        b.env
+            .ferry()
+            .args(["--output", "json", "import"])
+            .arg(&b.bundle)
+            .arg("--site")
+            .arg(&site)
+            .arg("--key")
+            .arg(&b.public)
+            .env("FERRY_REGISTRY_USERNAME", "admin")
+            .env("FERRY_REGISTRY_PASSWORD", "Harbor12345"),
+    );
+    assert_eq!(report["targets"][0]["target"], "registry", "{report}");
+    prism.assert_no_request_violations();
+    let heads = proxy.request_heads();
+    let post = heads
+        .iter()
+        .find(|h| h.starts_with("POST /api/v2.0/projects"))
+        .unwrap_or_else(|| panic!("no project was created: {heads:?}"));
+    assert!(
+        post.to_ascii_lowercase().contains("authorization: basic"),
+        "{post}"
+    );
+    assert_eq!(
+        inspect_digest(&target, &format!("platform/{}/app/web:1", b.mapped())),
+        b.seeded.web.top.digest
+    );
+    // K3s pulls its own images from the site registry: system-default-registry is rendered.
+    let vars = std::fs::read_to_string(b.env.path().join("site-config/ansible-vars.yaml")).unwrap();
+    assert!(
+        vars.contains(&format!("system-default-registry: {}", target.addr())),
+        "{vars}"
+    );
+}
