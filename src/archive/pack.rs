@@ -113,9 +113,18 @@ pub fn pack(
         .annotations
         .get(ANNOTATION_LOCK_DIGEST)
         .and_then(|d| Digest::parse(d).ok());
-    let descriptors = walked
-        .entries
-        .iter()
+    // Content in the order `import --site` fills the site (registry: images and charts; chart
+    // repository; files; apt), so an import from one stick at a time needs each stick once.
+    let rank = |kind: &str| match kind {
+        crate::source::helm::KIND => 1,
+        crate::layout::files::KIND => 2,
+        "apt" => 3,
+        _ => 0,
+    };
+    let mut entries: Vec<&crate::layout::graph::Entry> = walked.entries.iter().collect();
+    entries.sort_by_key(|e| rank(&e.kind));
+    let descriptors = entries
+        .into_iter()
         .flat_map(|e| {
             e.blobs
                 .iter()

@@ -187,7 +187,10 @@ fn write_dir(
     let total: u64 = placements.iter().map(|p| p.file.size).sum();
     let bar = ui.bytes_bar(total, "write");
     let mut rows = Vec::new();
-    for p in placements {
+    // In the order the media holds them (packed volumes: each stick once).
+    let mut ordered: Vec<&Placement> = placements.iter().collect();
+    ordered.sort_by_key(|p| layout.blob_order_key(&p.file.digest));
+    for p in ordered {
         let outcome = place(layout, dir, p).with_context(|| {
             format!(
                 "cannot write {} into {}; files written so far stay, run the same command again to finish",
@@ -208,6 +211,8 @@ fn write_dir(
     bar.finish_and_clear();
     let sums = write_sums(dir, placements)
         .with_context(|| format!("cannot write the SHA256SUMS of {}", dir.display()))?;
+    // Reported in the bundle's order, whatever order the media needed.
+    rows.sort_by_key(|r| placements.iter().position(|p| p.name == r.name));
     let written = rows.iter().filter(|r| r.written).count();
     Ok(DirReport {
         dir: dir.display().to_string(),

@@ -636,7 +636,10 @@ pub fn copy_pool(
     report: &mut WriteReport,
 ) -> Result<(), MirrorError> {
     let mut done = BTreeSet::new();
-    for p in &new.packages {
+    // In the order the media holds them (packed volumes: each stick once).
+    let mut ordered: Vec<&MirrorPackage> = new.packages.iter().collect();
+    ordered.sort_by_key(|p| layout.blob_order_key(&p.digest));
+    for p in ordered {
         if !done.insert(&p.pool_path) {
             continue;
         }
