@@ -71,9 +71,11 @@ pub enum Command {
 /// Arguments of `ferry diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The earlier bundle: a directory, its packed volumes (a volume file) or its index.json.
+    /// The earlier bundle: a directory, or its packed volumes (a volume file or the directory
+    /// holding them).
     pub old: PathBuf,
-    /// The later bundle: a directory, its packed volumes (a volume file) or its index.json.
+    /// The later bundle: a directory, or its packed volumes (a volume file or the directory
+    /// holding them).
     pub new: PathBuf,
 }
 
@@ -458,7 +460,8 @@ pub struct BuildArgs {
     /// Blobs downloaded at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// Build a delta: leave out the blobs this earlier bundle (directory or its index.json) has.
+    /// Build a delta: leave out the blobs this earlier bundle has (its directory, its packed
+    /// volumes, or its index.json).
     #[arg(long, value_name = "OLD")]
     pub since: Option<PathBuf>,
     /// Registry access.

@@ -145,15 +145,20 @@ pub async fn import(
     let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
     let verified_blobs = to_upload.len();
     if layout.is_packed() {
-        // Read once from the media, each digest checked as the upload streams it.
-        let faults = crate::layout::verify::verify_structure(&layout, None)?.problems;
-        if let Some(problem) = faults.first() {
-            bail!(
-                "{}: blob {} is {:?}, so nothing was pushed. Run `ferry verify` on the volumes for a full report",
-                layout.root().display(),
-                problem.digest,
-                problem.fault
-            );
+        // Read once from the media, each digest checked as the upload streams it; here only
+        // that every blob to upload is in the volumes with its size.
+        for (digest, size) in &to_upload {
+            let found = layout.blob_size(digest)?;
+            if found != Some(*size) {
+                bail!(
+                    "{}: blob {digest} is {}, so nothing was pushed. Run `ferry verify` on the volumes for a full report",
+                    layout.root().display(),
+                    match found {
+                        None => "missing".to_string(),
+                        Some(n) => format!("{n} bytes, its descriptor says {size}"),
+                    }
+                );
+            }
         }
     } else if !to_upload.is_empty() && !options.blobs_verified {
         let bar = ui.bytes_bar(upload_bytes, "verify");

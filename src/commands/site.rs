@@ -40,13 +40,13 @@ pub struct Prepared {
     pub scheme: Option<Scheme>,
     /// Where the configuration is rendered.
     pub out: PathBuf,
-    /// Bundle entries by kind.
-    pub counts: BTreeMap<String, usize>,
+    /// The bundle's entries (its index walked once, signature checked).
+    pub entries: Vec<crate::layout::graph::Entry>,
 }
 
 impl Prepared {
     fn count(&self, kind: &str) -> usize {
-        self.counts.get(kind).copied().unwrap_or(0)
+        self.entries.iter().filter(|e| e.kind == kind).count()
     }
 
     /// The bundle entries a target takes.
@@ -179,10 +179,7 @@ pub async fn prepare(
     }
     let layout = super::open_bundle(source, &run.volumes, ui, !run.dry_run)?;
     let (_, index) = read_verified_index(&layout, key.as_ref())?;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for entry in walk(&layout, &index).entries {
-        *counts.entry(entry.kind).or_default() += 1;
-    }
+    let entries = walk(&layout, &index).entries;
     Ok(Prepared {
         site,
         source: source.to_path_buf(),
@@ -191,7 +188,7 @@ pub async fn prepare(
         apt_key,
         scheme,
         out,
-        counts,
+        entries,
     })
 }
 
@@ -536,17 +533,17 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
     }
     let mut write = |name: &str, bytes: &[u8]| put(out, &mut rendered, name, bytes);
     let site = &p.site;
-    let mut vars = site_config::AnsibleVars::default();
-    // The K3s version from the bundle's K3s binary, when it carries one.
-    if let Ok((_, index)) = read_verified_index(&p.layout, None) {
-        vars.k3s_version = walk(&p.layout, &index)
+    let mut vars = site_config::AnsibleVars {
+        // The K3s version from the bundle's K3s binary, when it carries one.
+        k3s_version: p
             .entries
             .iter()
             .filter(|e| e.kind == crate::layout::files::KIND)
             .filter_map(|e| crate::layout::files::read(&p.layout, e).ok())
             .filter(|f| f.name == "k3s" || f.name.starts_with("k3s-"))
-            .find_map(|f| site_config::k3s_version_from_url(&f.url));
-    }
+            .find_map(|f| site_config::k3s_version_from_url(&f.url)),
+        ..Default::default()
+    };
     if let Some(r) = &site.registry {
         let upstream = super::registries_config::upstream_registries(&p.layout)?;
         let yaml = super::registries_config::render(
