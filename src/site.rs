@@ -54,9 +54,7 @@ pub struct Site {
 /// `spec.registry`.
 #[derive(Debug, Clone)]
 pub struct RegistrySite {
-    /// `HOST[:PORT][/PREFIX]` as written.
-    pub host: String,
-    /// Parsed.
+    /// `HOST[:PORT][/PREFIX]`, parsed.
     pub target: Target,
     /// CA certificate for the registry.
     pub ca_file: Option<PathBuf>,
@@ -431,7 +429,6 @@ impl Site {
                     }
                 };
                 Some(RegistrySite {
-                    host: host.value.clone(),
                     target,
                     ca_file,
                     insecure: r.insecure.unwrap_or(false),
@@ -571,15 +568,6 @@ impl Site {
         }
         dirs.push(("spec.output", self.output.as_path()));
         dirs
-    }
-
-    /// An error about this site file, without a position.
-    pub fn error(&self, message: impl Into<String>) -> SiteError {
-        SiteError {
-            path: self.path.clone(),
-            location: None,
-            message: message.into(),
-        }
     }
 }
 

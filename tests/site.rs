@@ -304,6 +304,33 @@ fn install_fills_every_target_renders_and_runs_the_command() {
         assert!(t["skipped"].as_u64().unwrap() > 0, "{again}");
     }
 
+    // A delta of the same release leaves its chart, files and packages to the base, which
+    // the site holds now: it installs, readiness included (the chart is read from the site's
+    // chart repository).
+    let delta = f.env.path().join("delta");
+    let (key, _) = f.env.keys();
+    let built = json(
+        f.env
+            .ferry()
+            .args(["--output", "json", "build"])
+            .arg(f.env.path().join("release.yaml"))
+            .arg("-o")
+            .arg(&delta)
+            .arg("--key")
+            .arg(&key)
+            .arg("--since")
+            .arg(&f.bundle),
+    );
+    assert!(built["omitted_blobs"].as_u64().unwrap() > 0, "{built}");
+    let mut cmd = f.env.ferry();
+    cmd.args(["--output", "json", "install"])
+        .arg(&delta)
+        .arg("--site")
+        .arg(&site)
+        .arg("--key")
+        .arg(&f.public);
+    json(&mut cmd);
+
     // A failing install command is named, with its exit code.
     let failing = spec.replace(
         "[\"sh\", \"-c\", \"env | grep ^FERRY_ | sort > env.txt; echo installed\"]",

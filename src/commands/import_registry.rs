@@ -144,7 +144,7 @@ pub async fn import(
         .collect();
     let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
     let verified_blobs = to_upload.len();
-    if layout.is_packed() {
+    if layout.is_packed() && !options.blobs_verified {
         // Read once from the media, each digest checked as the upload streams it; here only
         // that every blob to upload is in the volumes with its size.
         for (digest, size) in &to_upload {

@@ -13,8 +13,6 @@ use serde::Serialize;
 use super::site::{Prepared, Summary, install_env, install_workdir, shell_words};
 use crate::cli::InstallArgs;
 use crate::layout::files::{self, BundleFile};
-use crate::layout::graph::walk;
-use crate::layout::verify::read_verified_index;
 use crate::progress::{OutputFormat, Ui};
 use crate::target::registry::RegistryTarget;
 
@@ -134,8 +132,7 @@ pub async fn run(ui: &Ui, args: &InstallArgs) -> anyhow::Result<()> {
 
 /// Checks every target the site names against the bundle.
 pub async fn readiness(ui: &Ui, p: &Prepared, jobs: usize) -> anyhow::Result<Vec<Check>> {
-    let (_, index) = read_verified_index(&p.layout, p.key.as_ref())?;
-    let entries = walk(&p.layout, &index).entries;
+    let entries = &p.entries;
     let mut checks = Vec::new();
     if let Some(options) = super::site::registry_options(p, jobs) {
         ui.status("checking the registry");
@@ -171,27 +168,26 @@ pub async fn readiness(ui: &Ui, p: &Prepared, jobs: usize) -> anyhow::Result<Vec
         });
     }
     if let Some(c) = &p.site.charts {
-        let charts = crate::target::chart_repo::bundle_charts(&p.layout, &entries)?;
-        let path = c.dir.join("index.yaml");
+        use crate::target::chart_repo;
+        // A delta's charts left to its base are read from the repository itself.
         let mut problems = Vec::new();
-        let index: serde_json::Value = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_saphyr::from_str(&text).unwrap_or_else(|e| {
-                problems.push(format!("{} does not parse: {e}", path.display()));
-                serde_json::Value::Null
-            }),
-            Err(e) if charts.is_empty() => {
-                tracing::debug!("{}: {e}", path.display());
-                serde_json::Value::Null
-            }
+        let charts =
+            chart_repo::bundle_charts_over(&p.layout, entries, Some(&c.dir), &mut problems)?;
+        for missing in &mut problems {
+            *missing = format!("{missing} is neither in the bundle nor in the repository");
+        }
+        let path = c.dir.join(chart_repo::INDEX_FILE);
+        let listed_versions = match chart_repo::read_index(&path) {
+            Ok((listed, _)) => listed,
             Err(e) => {
-                problems.push(format!("cannot read {}: {e}", path.display()));
-                serde_json::Value::Null
+                problems.push(e.to_string());
+                Default::default()
             }
         };
         if problems.is_empty() {
             for chart in &charts {
-                let listed = index["entries"][&chart.metadata.name]
-                    .as_array()
+                let listed = listed_versions
+                    .get(&chart.metadata.name)
                     .is_some_and(|versions| {
                         versions.iter().any(|v| {
                             v["version"] == chart.metadata.version.as_str()

@@ -379,7 +379,7 @@ pub fn import(
 }
 
 /// The entries and other top-level fields of an existing index.yaml (empty when none).
-fn read_index(path: &Path) -> Result<(Entries, Map<String, Value>), ChartRepoError> {
+pub(crate) fn read_index(path: &Path) -> Result<(Entries, Map<String, Value>), ChartRepoError> {
     let bad = |reason: String| ChartRepoError::BadIndex {
         path: path.to_path_buf(),
         reason,
