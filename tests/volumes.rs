@@ -196,6 +196,24 @@ fn damaged_volumes_are_refused() {
     poke(last, len / 2, b"\xff\xfe\xfd\xfc");
     let err = fails(&mut p.verify(&p.usb));
     assert!(err.contains("damaged") || err.contains("corrupt"), "{err}");
+    // The import reads it once, finds the digest wrong before the upload's last byte, and
+    // stops at once (bad media is not retried like a network error).
+    let target = Registry::start_plain();
+    let err = fails(
+        p.env
+            .ferry()
+            .args(["import", "registry"])
+            .arg(&p.usb)
+            .arg("--to")
+            .arg(target.addr())
+            .arg("--key")
+            .arg(&p.public),
+    );
+    assert!(
+        err.contains("cannot read the blob from the bundle") && err.contains("corrupt"),
+        "{err}"
+    );
+    assert!(!err.contains("gave up after"), "{err}");
 
     // A truncated volume.
     let second = &p.volumes[1];

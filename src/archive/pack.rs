@@ -148,7 +148,11 @@ pub fn pack(
 
     let name = out
         .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".tar").to_string())
+        .map(|n| {
+            let n = n.to_string_lossy();
+            let n = n.strip_suffix(".zst").unwrap_or(&n);
+            n.strip_suffix(".tar").unwrap_or(n).to_string()
+        })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "bundle".to_string());
     let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -148,7 +148,8 @@ pub fn unpack(
         for entry in archive.entries().map_err(damaged)? {
             let mut entry = entry.map_err(damaged)?;
             let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            if !names.insert(path.clone()) {
+            // `./index.json` and `index.json` are one name.
+            if !names.insert(path.trim_start_matches("./").to_string()) {
                 return Err(ArchiveError::Hostile {
                     volume,
                     entry: path,
@@ -157,7 +158,7 @@ pub fn unpack(
             }
             let name = classify(&volume, &path, entry.header().entry_type())?;
             if matches!(name, Name::Index | Name::Signature | Name::Plan)
-                && !singletons.insert(path.clone())
+                && !singletons.insert(path.trim_start_matches("./").to_string())
             {
                 return Err(ArchiveError::Hostile {
                     volume,

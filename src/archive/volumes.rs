@@ -195,9 +195,8 @@ fn scan_zstd(path: &Path, len: u64, scanned: &mut Scanned) -> Result<(), Archive
                 reason: "data after the end of the archive".to_string(),
             });
         }
-        let mut file = File::open(path).map_err(io_err)?;
         file.seek(SeekFrom::Start(frame.offset)).map_err(io_err)?;
-        let decoder = zstd::stream::read::Decoder::new(file.take(frame.length))
+        let decoder = zstd::stream::read::Decoder::new((&mut file).take(frame.length))
             .map_err(io_err)?
             .single_frame();
         let mut archive = tar::Archive::new(decoder);
@@ -505,8 +504,9 @@ impl VolumeSet {
         set.index = index;
         set.signature = volume_one.signature.clone();
         set.remember(1, &volume_one);
-        // Blobs in the order the media holds them; offsets of volumes not yet seen are
-        // unknown, and the plan's order (pack's order) stands in for them.
+        // Blobs in the order the media holds them. Offsets in volumes not yet seen are
+        // unknown; digest order stands in for them (each volume is still needed once, only
+        // the reads within it are not in file order).
         for (i, (digest, parts)) in set.blobs.iter().enumerate() {
             let first = &parts[0];
             let offset = if first.volume == 1 {

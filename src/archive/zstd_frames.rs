@@ -95,6 +95,14 @@ pub fn frames<R: Read + Seek>(r: &mut R, len: u64) -> io::Result<Vec<Frame>> {
             let mut size = [0u8; 4];
             read_exact_at(r, at + 4, &mut size)?;
             let length = 8 + u64::from(u32::from_le_bytes(size));
+            if at + length > len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the zstd frame at byte {start} ends past the end of the file: it is truncated"
+                    ),
+                ));
+            }
             out.push(Frame {
                 offset: start,
                 length,

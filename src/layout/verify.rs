@@ -300,7 +300,12 @@ pub fn hash_blobs(
     threads: usize,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> (Vec<(Digest, BlobFault)>, u64) {
-    work.sort_by_key(|w| std::cmp::Reverse(w.1));
+    if layout.is_packed() {
+        // From USB sticks, the media's order: each volume is needed once.
+        work.sort_by_key(|w| layout.blob_order_key(&w.0));
+    } else {
+        work.sort_by_key(|w| std::cmp::Reverse(w.1));
+    }
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
     let hashed = std::sync::atomic::AtomicU64::new(0);

@@ -463,8 +463,15 @@ impl RegistryTarget {
                 layout.open_blob_unchecked(digest)?
             };
             let progress = on_bytes.clone();
+            // A read error of the bundle itself (corrupt or truncated media) is not a network
+            // failure: it is reported at once, not retried.
+            let read_error: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+            let seen = read_error.clone();
             let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
-                .inspect_ok(move |chunk| progress(chunk.len() as u64));
+                .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                .inspect_err(move |e| {
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                });
             // The session start is retried on its own: a refused POST sent no data.
             let session = self
                 .connection
@@ -483,6 +490,13 @@ impl RegistryTarget {
                     reqwest::Body::wrap_stream(stream),
                 )
                 .await;
+            if let Some(message) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(RegistryError::Failed {
+                    host: self.target.host.clone(),
+                    reference: what.to_string(),
+                    message: format!("cannot read the blob from the bundle: {message}"),
+                });
+            }
             match result {
                 Ok(_) => return Ok(()),
                 Err(e) => match crate::distribution::classify(&self.target.host, what, e) {
