@@ -187,22 +187,31 @@ fn import_into_tls_registry_with_auth_then_again_uploads_nothing() {
 fn unverified_bundle_is_never_pushed() {
     let b = build_bundle();
     let target = Registry::start_plain();
-    // Tamper with a layer: import refuses before pushing anything.
+    // Tamper with a layer: the registry refuses its digest, ferry hashes its own copy, names
+    // the blob as corrupt and pushes no image (blobs uploaded before it stay, harmless: each
+    // passed the registry's digest check).
     let layer = &b.seeded.big.image().layers[0];
     let path = b.bundle.join("blobs/sha256").join(layer.hex());
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 1;
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let err = fails(&mut import(&b, &target.addr()));
+    assert!(
+        err.contains(&layer.digest)
+            && err.contains("corrupt")
+            && err.contains("no image was pushed"),
+        "{err}"
+    );
+    assert_no_manifests(&target);
+    // Cut short: refused before the first upload, naming the blob and both sizes.
+    bytes.truncate(bytes.len() - 1);
+    std::fs::write(&path, &bytes).unwrap();
     let err = fails(&mut import(&b, &target.addr()));
     assert!(
         err.contains(&layer.digest) && err.contains("nothing was pushed"),
         "{err}"
     );
-    let catalog = target.get("/v2/_catalog").text();
-    assert!(
-        catalog.contains("\"repositories\":[]"),
-        "something was pushed: {catalog}"
-    );
+    assert_no_manifests(&target);
     // Another key: refused too.
     let other = Env::new();
     let (_, other_public) = other.keys();
@@ -226,6 +235,67 @@ fn unverified_bundle_is_never_pushed() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Fails when the registry's storage holds any manifest (tag or digest) of any repository.
+fn assert_no_manifests(target: &Registry) {
+    let found: Vec<_> = walkdir(&target.storage_dir())
+        .into_iter()
+        .filter(|p| p.ends_with("_manifests"))
+        .collect();
+    assert!(found.is_empty(), "manifests were pushed: {found:?}");
+}
+
+/// Every path below `root`.
+fn walkdir(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn bytes_changed_on_the_way_are_sent_again() {
+    let b = build_bundle();
+    let target = Registry::start_plain();
+    // The proxy flips the first byte of one upload: the registry refuses the digest, ferry
+    // finds its own copy sound and sends the blob again.
+    let proxy = FaultProxy::start(
+        &target.addr(),
+        Faults {
+            corrupt_uploads: 1,
+            drop_min_size: 1024,
+            ..Default::default()
+        },
+    );
+    let out = b
+        .env
+        .ferry()
+        .args(["import", "registry"])
+        .arg(&b.bundle)
+        .arg("--to")
+        .arg(proxy.addr())
+        .arg("--key")
+        .arg(&b.public)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 1);
+    assert!(stderr.contains("other bytes than were sent"), "{stderr}");
+    let m = b.mapped();
+    assert_eq!(
+        inspect_digest(&target, &format!("{m}/app/big:1")),
+        b.seeded.big.top.digest
+    );
 }
 
 #[test]

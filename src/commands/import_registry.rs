@@ -12,7 +12,7 @@ use crate::cli::{HarborArgs, ImportRegistryArgs, RegistryArgs};
 use crate::distribution::RegistryOptions;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
-use crate::layout::verify::{hash_blobs, read_verified_index};
+use crate::layout::verify::read_verified_index;
 use crate::manifest::helm_chart::registry_reference;
 use crate::manifest::reference::Reference;
 use crate::mapping::Target;
@@ -31,7 +31,7 @@ pub struct Imported {
     pub projects: Vec<HarborProject>,
     /// Image entries.
     pub images: usize,
-    /// Blobs read from the bundle (to upload), each hashed before the first push.
+    /// Blobs read from the bundle and uploaded, each digest checked as it streamed.
     pub verified_blobs: usize,
     /// Helm charts pushed as OCI artifacts (as `helm push` would).
     #[serde(skip_serializing_if = "is_zero")]
@@ -130,9 +130,14 @@ pub async fn import(
     .await
     .with_context(|| format!("cannot prepare access to {}", target.host))?;
 
-    // Ask the target what it holds, then hash exactly the blobs that will be read from the
-    // bundle, all of them before the first push: nothing unverified is ever sent, and a
-    // re-run or a second import does not re-hash what the target already has.
+    // Ask the target what it holds; only the blobs it lacks are read from the bundle. Before
+    // the first upload, each of them must be in the bundle with its size (a short copy is the
+    // common damage). Their digests are checked as they stream: by the blob reader for
+    // volumes, and by the target for a directory (a registry refuses a blob that does not hash
+    // to its digest, DIGEST_INVALID; ferry then hashes its copy to say which side is wrong).
+    // A second pass over a directory to hash it first would cost a tenth of the import on a
+    // machine the registry keeps busy. No manifest is pushed until every upload has passed,
+    // so a damaged bundle leaves no image behind.
     let survey = registry
         .survey(&plans, &omitted)
         .await
@@ -143,46 +148,26 @@ pub async fn import(
         .filter(|(d, _)| !omitted.contains(d))
         .collect();
     let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
-    let verified_blobs = to_upload.len();
-    if layout.is_packed() && !options.blobs_verified {
-        // Read once from the media, each digest checked as the upload streams it; here only
-        // that every blob to upload is in the volumes with its size.
-        for (digest, size) in &to_upload {
-            let found = layout.blob_size(digest)?;
-            if found != Some(*size) {
-                bail!(
-                    "{}: blob {digest} is {}, so nothing was pushed. Run `ferry verify` on the volumes for a full report",
-                    layout.root().display(),
-                    match found {
-                        None => "missing".to_string(),
-                        Some(n) => format!("{n} bytes, its descriptor says {size}"),
-                    }
-                );
-            }
-        }
-    } else if !to_upload.is_empty() && !options.blobs_verified {
-        let bar = ui.bytes_bar(upload_bytes, "verify");
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let (faults, _) = hash_blobs(&layout, to_upload, threads, &|n| bar.inc(n));
-        bar.finish_and_clear();
+    if !options.blobs_verified {
+        let faults: Vec<String> = to_upload
+            .iter()
+            .filter_map(|(digest, size)| match layout.blob_size(digest) {
+                Ok(Some(found)) if found == *size => None,
+                Ok(Some(found)) => Some(format!(
+                    "  {digest}: {found} bytes, its descriptor says {size}"
+                )),
+                Ok(None) => Some(format!("  {digest}: missing")),
+                Err(e) => Some(format!("  {digest}: {e}")),
+            })
+            .collect();
         if !faults.is_empty() {
-            let list: Vec<String> = faults
-                .iter()
-                .map(|(d, f)| format!("  {d}: {f:?}"))
-                .collect();
             bail!(
-                "{} blob(s) of {} are missing or corrupt, so nothing was pushed:\n{}\nRun `ferry verify` for the entries that use them, and copy the bundle again",
+                "{} blob(s) of {} are missing or cut short, so nothing was pushed:\n{}\nRun `ferry verify` for the entries that use them, and copy the bundle again",
                 faults.len(),
                 layout.root().display(),
-                list.join("\n")
+                faults.join("\n")
             );
         }
-        ui.status(format!(
-            "{verified_blobs} blobs to upload verified ({})",
-            human_bytes(upload_bytes)
-        ));
     }
     let bar = ui.bytes_bar(upload_bytes, "push");
     let counter_bar = bar.clone();
@@ -201,7 +186,7 @@ pub async fn import(
         projects,
         images: plans.iter().filter(|p| p.entry.kind != CHART).count(),
         charts: plans.iter().filter(|p| p.entry.kind == CHART).count(),
-        verified_blobs,
+        verified_blobs: report.uploaded_blobs,
         push: report,
         seconds: started.elapsed().as_secs_f64(),
     };

@@ -3,15 +3,14 @@
 //! Tags first: an image whose tag already names its digest is complete (ferry pushes tags
 //! last, and a registry accepts a manifest only when what it names is there), so a second
 //! import asks one HEAD per image. For the others: blobs (skipped when present, mounted across
-//! repositories, uploaded otherwise), and each image's manifests byte for byte as soon as its
-//! own blobs are placed, children before the index that names them, so no tag ever points at
-//! something incomplete.
+//! repositories, uploaded otherwise, each digest checked as it streams), then, once every blob
+//! is placed, each image's manifests byte for byte, children before the index that names them,
+//! so no tag ever points at something incomplete and a damaged bundle leaves no image behind.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -275,8 +274,7 @@ impl RegistryTarget {
     }
 
     /// Pushes every planned image after a survey: mounts what another repository holds,
-    /// uploads the rest, and pushes each image's manifests as soon as its own blobs are
-    /// placed. `on_bytes` counts uploaded bytes.
+    /// uploads the rest, then pushes the images' manifests. `on_bytes` counts uploaded bytes.
     pub async fn push(
         &self,
         layout: &Layout,
@@ -295,101 +293,44 @@ impl RegistryTarget {
         let unfinished: Vec<usize> = (0..plans.len())
             .filter(|i| !survey.complete.contains(i))
             .collect();
-        // Which plans wait for each blob, and for how many blobs each plan waits.
-        let mut users: BTreeMap<&Digest, Vec<usize>> = BTreeMap::new();
-        let mut waiting = vec![0usize; plans.len()];
-        for &i in &unfinished {
-            for blob in &plans[i].entry.blobs {
-                if survey.blobs.contains_key(&blob.digest) {
-                    let u = users.entry(&blob.digest).or_default();
-                    if !u.contains(&i) {
-                        u.push(i);
-                        waiting[i] += 1;
-                    }
-                }
-            }
-        }
-        // Blob order: the image with the largest blob first, each image's blobs largest
-        // first, so the big uploads start early and every image's manifests can follow its
-        // own blobs instead of waiting for all of them.
-        let largest = |i: usize| {
-            plans[i]
-                .entry
-                .blobs
-                .iter()
-                .filter_map(|b| survey.blobs.get(&b.digest).map(|(size, _)| *size))
-                .max()
-                .unwrap_or(0)
-        };
-        let mut by_plan = unfinished.clone();
-        by_plan.sort_by_key(|&i| Reverse(largest(i)));
-        let mut order: Vec<(&Digest, u64)> = Vec::new();
-        let mut seen: BTreeSet<&Digest> = BTreeSet::new();
-        for i in by_plan {
-            let mut own: Vec<(&Digest, u64)> = plans[i]
-                .entry
-                .blobs
-                .iter()
-                .filter_map(|b| survey.blobs.get_key_value(&b.digest))
-                .filter(|(d, _)| seen.insert(*d))
-                .map(|(d, (size, _))| (d, *size))
-                .collect();
-            own.sort_by_key(|(_, size)| Reverse(*size));
-            order.extend(own);
-        }
+        // Largest blobs first: the longest uploads start at once instead of ending the
+        // import alone on one connection.
+        let mut order: Vec<(&Digest, u64)> = survey
+            .blobs
+            .iter()
+            .map(|(digest, (size, _))| (digest, *size))
+            .collect();
+        order.sort_by_key(|(_, size)| Reverse(*size));
         if layout.is_packed() {
             // From USB sticks the media's order comes first: each volume is needed once.
             order.sort_by_key(|(digest, _)| layout.blob_order_key(digest));
         }
         let counters = &counters;
-        let mut placed = futures_util::stream::iter(order)
-            .map(|(digest, size)| async move {
+        // Every blob first: an upload the bundle fails (a corrupt copy) must leave no image
+        // behind, so no manifest goes out before the last upload has passed its digest check.
+        futures_util::stream::iter(order)
+            .map(|(digest, size)| {
                 let repositories = &survey.blobs[digest].1;
                 let present = survey.present.get(digest);
-                let result = self
-                    .place_blob(
-                        layout,
-                        digest,
-                        size,
-                        repositories,
-                        present,
-                        counters,
-                        on_bytes,
-                    )
-                    .await;
-                (digest, result)
+                self.place_blob(
+                    layout,
+                    digest,
+                    size,
+                    repositories,
+                    present,
+                    counters,
+                    on_bytes,
+                )
             })
-            .buffer_unordered(jobs.max(1));
-        let mut ready: VecDeque<usize> = unfinished
-            .iter()
-            .copied()
-            .filter(|&i| waiting[i] == 0)
-            .collect();
-        let mut documents = FuturesUnordered::new();
-        let mut blobs_done = false;
-        loop {
-            while documents.len() < SURVEY_CONCURRENCY.max(jobs)
-                && let Some(i) = ready.pop_front()
-            {
-                documents.push(self.push_documents(layout, &plans[i], counters));
-            }
-            tokio::select! {
-                next = placed.next(), if !blobs_done => match next {
-                    Some((digest, result)) => {
-                        result?;
-                        for &i in users.get(digest).into_iter().flatten() {
-                            waiting[i] -= 1;
-                            if waiting[i] == 0 {
-                                ready.push_back(i);
-                            }
-                        }
-                    }
-                    None => blobs_done = true,
-                },
-                Some(result) = documents.next(), if !documents.is_empty() => result?,
-                else => break,
-            }
-        }
+            .buffer_unordered(jobs.max(1))
+            .try_collect::<()>()
+            .await?;
+        // Then each image's manifests, many images at once (small requests).
+        futures_util::stream::iter(unfinished)
+            .map(|i| self.push_documents(layout, &plans[i], counters))
+            .buffer_unordered(SURVEY_CONCURRENCY.max(jobs))
+            .try_collect::<()>()
+            .await?;
         Ok(counters.report())
     }
 
@@ -441,7 +382,7 @@ impl RegistryTarget {
         Ok(())
     }
 
-    /// Streams a blob file to the registry, retrying from the start on transient failures.
+    /// Streams a blob to the registry, retrying from the start on transient failures.
     async fn upload(
         &self,
         layout: &Layout,
@@ -451,12 +392,17 @@ impl RegistryTarget {
         what: &str,
         on_bytes: &ByteCounter,
     ) -> Result<(), RegistryError> {
+        let failed = |message: String| RegistryError::Failed {
+            host: self.target.host.clone(),
+            reference: what.to_string(),
+            message,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            // A directory's blobs were hashed before the first push; packed volumes are read
-            // once, their digest checked on the way (a mismatch fails the upload before its
-            // last byte, and the registry checks the digest too).
+            // Packed volumes are read once, their digest checked on the way (a mismatch
+            // fails the upload before its last byte). A directory's blobs are not hashed
+            // twice: the registry checks each digest as it receives the blob.
             let reader = if layout.is_packed() {
                 layout.open_blob(digest)?
             } else {
@@ -491,33 +437,37 @@ impl RegistryTarget {
                 )
                 .await;
             if let Some(message) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return Err(RegistryError::Failed {
-                    host: self.target.host.clone(),
-                    reference: what.to_string(),
-                    message: format!("cannot read the blob from the bundle: {message}"),
-                });
+                return Err(failed(format!(
+                    "cannot read the blob from the bundle: {message}; no image was pushed"
+                )));
             }
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) => match crate::distribution::classify(&self.target.host, what, e) {
+            let Err(error) = result else {
+                return Ok(());
+            };
+            let message = if is_digest_invalid(&error) {
+                // The registry hashed other bytes than the digest names: whose are they?
+                if !layout.is_packed()
+                    && let Err(fault) = check_bundle_copy(layout, digest).await
+                {
+                    return Err(failed(format!(
+                        "the bundle's copy of this blob is corrupt ({fault}); the target refused it and no image was pushed"
+                    )));
+                }
+                // The bundle's copy is sound: the bytes changed on the way.
+                "the target received other bytes than were sent (DIGEST_INVALID)".to_string()
+            } else {
+                match crate::distribution::classify(&self.target.host, what, error) {
                     crate::distribution::StreamFailure::Fatal(e) => return Err(e),
-                    crate::distribution::StreamFailure::Retry(message)
-                        if attempt >= self.connection.options.attempts =>
-                    {
-                        return Err(RegistryError::Failed {
-                            host: self.target.host.clone(),
-                            reference: what.to_string(),
-                            message: format!(
-                                "{message} (gave up after {attempt} attempts; run the same command again to resume)"
-                            ),
-                        });
-                    }
-                    crate::distribution::StreamFailure::Retry(message) => {
-                        tracing::warn!(blob = what, attempt, "{message}; retrying");
-                        tokio::time::sleep(self.connection.backoff(attempt)).await;
-                    }
-                },
+                    crate::distribution::StreamFailure::Retry(message) => message,
+                }
+            };
+            if attempt >= self.connection.options.attempts {
+                return Err(failed(format!(
+                    "{message} (gave up after {attempt} attempts; run the same command again to resume)"
+                )));
             }
+            tracing::warn!(blob = what, attempt, "{message}; retrying");
+            tokio::time::sleep(self.connection.backoff(attempt)).await;
         }
     }
 
@@ -595,4 +545,28 @@ impl Counters {
             skipped_manifests: self.skipped_manifests.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Whether a registry refused an upload because the bytes do not hash to the digest given.
+fn is_digest_invalid(error: &oci_client::errors::OciDistributionError) -> bool {
+    matches!(
+        error,
+        oci_client::errors::OciDistributionError::ServerError { code: 400, message, .. }
+            if message.contains("DIGEST_INVALID")
+    )
+}
+
+/// Hashes the bundle's copy of a blob (after the target refused its digest): the fault found,
+/// if any.
+async fn check_bundle_copy(layout: &Layout, digest: &Digest) -> Result<(), String> {
+    let layout = layout.clone();
+    let digest = digest.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = layout.open_blob(&digest).map_err(|e| e.to_string())?;
+        std::io::copy(&mut reader, &mut std::io::sink())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }

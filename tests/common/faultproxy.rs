@@ -30,6 +30,9 @@ pub struct Faults {
     pub delay: Option<Duration>,
     /// Flip one byte in the body of this many blob GET responses (larger than drop_min_size).
     pub corrupt_blobs: usize,
+    /// Flip the first byte of the body of this many uploads (PUT/PATCH larger than
+    /// drop_min_size): bytes changed on the way to the registry.
+    pub corrupt_uploads: usize,
     /// Headers added to matching requests before they are forwarded.
     pub add_request_headers: Vec<AddHeader>,
     /// Answer matching requests with this instead of forwarding them.
@@ -104,6 +107,7 @@ impl FaultProxy {
             drops_left: AtomicUsize::new(faults.drops),
             upload_drops_left: AtomicUsize::new(faults.upload_drops),
             corrupt_left: AtomicUsize::new(faults.corrupt_blobs),
+            corrupt_uploads_left: AtomicUsize::new(faults.corrupt_uploads),
             faults,
             injected: injected.clone(),
             heads: heads.clone(),
@@ -266,6 +270,7 @@ struct Shared {
     drops_left: AtomicUsize,
     upload_drops_left: AtomicUsize,
     corrupt_left: AtomicUsize,
+    corrupt_uploads_left: AtomicUsize,
     heads: Arc<Mutex<Vec<String>>>,
 }
 
@@ -372,11 +377,32 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         let _ = server.shutdown(Shutdown::Both);
         return Ok(());
     }
+    let mut flip_upload = is_upload
+        && content_length(&head) > faults.drop_min_size
+        && take(&shared.corrupt_uploads_left);
+    if flip_upload {
+        injected.fetch_add(1, Ordering::SeqCst);
+    }
+    let mut rest = rest;
+    if flip_upload && !rest.is_empty() {
+        rest[0] ^= 0x55;
+        flip_upload = false;
+    }
     server.write_all(&rest)?;
-    // Request bodies (uploads) flow through untouched.
+    // Request bodies (uploads) flow through, untouched unless one is to be corrupted.
     let mut client_reader = client.try_clone()?;
     let mut server_writer = server.try_clone()?;
     thread::spawn(move || {
+        if flip_upload {
+            let mut first = [0u8; 1];
+            if client_reader.read_exact(&mut first).is_err() {
+                return;
+            }
+            first[0] ^= 0x55;
+            if server_writer.write_all(&first).is_err() {
+                return;
+            }
+        }
         let _ = std::io::copy(&mut client_reader, &mut server_writer);
     });
     let (resp_head, resp_rest) = read_head(&mut server)?;
