@@ -198,8 +198,25 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
             .arg("-o")
             .arg(&target),
     );
-    assert!(err.contains("volumes missing: 2"), "{err}");
-    assert!(!target.join("index.json").exists());
+    assert!(
+        err.contains("volumes missing: 2 (r.002.tar; not among the volumes given"),
+        "{err}"
+    );
+    // Nothing is written before every volume given is checked.
+    assert!(!target.exists());
+
+    // The same volume twice.
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("unpack")
+            .args(&volumes)
+            .arg(&volumes[0])
+            .arg("-o")
+            .arg(&target),
+    );
+    assert!(err.contains("are both volume 1"), "{err}");
+    assert!(!target.exists());
 
     // A volume of another bundle.
     let other_bundle = p.env.path().join("other");
@@ -291,6 +308,11 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         err.contains("does not match") && err.contains("chunk"),
         "{err}"
     );
+    // It names the corrupt chunk's volume file and entry.
+    assert!(
+        err.contains(&format!("{}, volume", bad.display())) && err.contains("chunks/"),
+        "{err}"
+    );
     assert!(!p.env.path().join("t4/index.json").exists());
 }
 
@@ -307,7 +329,8 @@ fn chunk_offset(volume: &Path, needle: &str) -> Option<u64> {
     None
 }
 
-/// A tar with one entry whose header is written raw, so hostile names get through.
+/// A tar with one entry whose header is written raw, so hostile names get through (a blob
+/// comes after a table of contents, so that the blob itself is what is refused).
 fn hostile_tar(path: &Path, name: &str, kind: tar::EntryType, body: &[u8]) {
     let mut header = tar::Header::new_ustar();
     {
@@ -323,12 +346,28 @@ fn hostile_tar(path: &Path, name: &str, kind: tar::EntryType, body: &[u8]) {
     }
     header.set_cksum();
     let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    if name.starts_with("blobs/sha256/0") {
+        append(
+            &mut builder,
+            "oci-layout",
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        );
+        append(&mut builder, "index.json", b"{}");
+    }
     builder.append(&header, body).unwrap();
     if name == "index.json" {
         // A duplicate name.
         builder.append(&header, body).unwrap();
     }
     builder.finish().unwrap();
+}
+
+fn append(builder: &mut tar::Builder<std::fs::File>, name: &str, body: &[u8]) {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, body).unwrap();
 }
 
 #[test]
@@ -355,6 +394,11 @@ fn hostile_entries_are_refused_and_nothing_is_written_outside() {
             tar::EntryType::Regular,
             "does not match",
         ),
+        (
+            "blobs/sha256/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            tar::EntryType::Regular,
+            "no index.json",
+        ),
     ];
     for (i, (name, kind, expected)) in cases.iter().enumerate() {
         let tar = env.path().join(format!("hostile-{i}.tar"));
@@ -366,4 +410,135 @@ fn hostile_entries_are_refused_and_nothing_is_written_outside() {
         assert!(!Path::new("/tmp/ferry-evil-abs").exists());
         assert!(!out.join("etc").exists() && !out.join("index.json").exists());
     }
+}
+
+/// The plan in volume 1.
+fn plan_of(volume: &Path) -> serde_json::Value {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(volume).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == "ferry-volumes.json" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+    panic!("no plan in {}", volume.display());
+}
+
+/// Inode of every blob file of a directory, by name.
+fn inodes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().ino(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
+    let p = built();
+    let out = p.env.path().join("usb");
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(&p.bundle)
+        .arg("-o")
+        .arg(out.join("r"))
+        .args(["--volume-size", "3M"]));
+    let volumes = volumes_in(&out, "r.");
+    let big = p
+        .seeded
+        .big
+        .image()
+        .layers
+        .iter()
+        .max_by_key(|l| l.size)
+        .unwrap();
+    let plan = plan_of(&volumes[0]);
+    let parts = plan["blobs"][&big.digest].as_array().unwrap();
+    let spanned: std::collections::BTreeSet<u64> = parts
+        .iter()
+        .map(|p| p["volume"].as_u64().unwrap())
+        .collect();
+    assert!(spanned.len() >= 3, "{parts:?}");
+
+    // A run that fails on a flipped byte in the big layer's last chunk: the blobs before it
+    // are written, no index.
+    let last = parts.last().unwrap();
+    let volume = &volumes[last["volume"].as_u64().unwrap() as usize - 1];
+    let entry = last["path"].as_str().unwrap();
+    let offset = chunk_offset(volume, entry.trim_start_matches("chunks/")).unwrap();
+    let mut bytes = std::fs::read(volume).unwrap();
+    bytes[offset as usize + 10] ^= 0xff;
+    let bad_dir = p.env.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let bad = bad_dir.join(volume.file_name().unwrap());
+    std::fs::write(&bad, bytes).unwrap();
+    let swapped: Vec<PathBuf> = volumes
+        .iter()
+        .map(|v| if v == volume { bad.clone() } else { v.clone() })
+        .collect();
+    let restored = p.env.path().join("restored");
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("unpack")
+            .args(&swapped)
+            .arg("-o")
+            .arg(&restored),
+    );
+    assert!(err.contains(entry) && err.contains("corrupt"), "{err}");
+    assert!(!restored.join("index.json").exists());
+    assert!(!restored.join("blobs/sha256").join(big.hex()).exists());
+    let before = inodes(&restored);
+    assert!(!before.is_empty());
+
+    // What a kill half-way through the big layer leaves: a partial file of it.
+    std::fs::create_dir_all(restored.join(".ferry-tmp")).unwrap();
+    std::fs::write(
+        restored
+            .join(".ferry-tmp")
+            .join(format!("{}.partial", big.hex())),
+        vec![0xab; 100_000],
+    )
+    .unwrap();
+
+    // The re-run, volumes in another order: what was written stays, the rest is added.
+    let mut shuffled = volumes.clone();
+    shuffled.rotate_left(2);
+    let report = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "unpack"])
+            .args(&shuffled)
+            .arg("-o")
+            .arg(&restored),
+    );
+    assert!(report["joined_blobs"].as_u64().unwrap() >= 1, "{report}");
+    let after = inodes(&restored);
+    for (name, inode) in &before {
+        assert_eq!(after.get(name), Some(inode), "{name} was written again");
+    }
+    assert_eq!(listing(&restored), listing(&p.bundle));
+    assert!(!restored.join(".ferry-tmp").exists());
+    let blob_bytes: u64 = std::fs::read_dir(p.bundle.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(report["bytes"].as_u64().unwrap(), blob_bytes, "{report}");
+    assert_eq!(report["blobs"].as_u64().unwrap() as usize, after.len());
+    ok(p.env
+        .ferry()
+        .arg("verify")
+        .arg(&restored)
+        .arg("--key")
+        .arg(&p.public));
 }
