@@ -412,6 +412,65 @@ fn hostile_entries_are_refused_and_nothing_is_written_outside() {
     }
 }
 
+/// A volume made by hand: the table of contents and one blob.
+fn hand_made_tar(path: &Path) -> String {
+    let blob = b"hello, air gap";
+    let digest = digest_bytes(blob);
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    append(
+        &mut builder,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
+    append(&mut builder, "index.json", b"{}");
+    append(
+        &mut builder,
+        &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")),
+        blob,
+    );
+    builder.finish().unwrap();
+    digest
+}
+
+#[test]
+fn a_volume_compressed_as_one_stream_is_refused_with_what_to_do() {
+    let env = Env::new();
+    let tar = env.path().join("hand.tar");
+    let digest = hand_made_tar(&tar);
+    // `zstd` over the whole tar, not one frame per entry as `ferry pack --zstd` writes.
+    run(Command::new("zstd").arg("-q").arg(&tar));
+    let out = env.path().join("out");
+    let err = fails(
+        env.ferry()
+            .arg("unpack")
+            .arg(env.path().join("hand.tar.zst"))
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(
+        err.contains("one zstd stream") && err.contains("zstd -d"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // The plain tar unpacks.
+    let report = json(
+        env.ferry()
+            .args(["--output", "json", "unpack"])
+            .arg(&tar)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert_eq!(report["blobs"], 1, "{report}");
+    assert_eq!(
+        sha256_file(
+            out.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"))
+        ),
+        digest.trim_start_matches("sha256:")
+    );
+    assert!(out.join("index.json").is_file() && !out.join(".ferry-tmp").exists());
+}
+
 /// The plan in volume 1.
 fn plan_of(volume: &Path) -> serde_json::Value {
     use std::io::Read;

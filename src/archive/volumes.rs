@@ -285,9 +285,23 @@ fn scan_zstd(path: &Path, len: u64, scanned: &mut Scanned) -> Result<(), Archive
         record(&volume, &mut entry, place, scanned)?;
     }
     if !ended {
+        let one_stream = frames.iter().rfind(|f| !f.skippable).is_some_and(|last| {
+            file.seek(SeekFrom::Start(last.offset)).is_ok()
+                && zstd::stream::read::Decoder::new((&mut file).take(last.length))
+                    .map(|d| tar::Archive::new(d.single_frame()))
+                    .is_ok_and(|mut a| {
+                        a.entries()
+                            .is_ok_and(|mut e| matches!(e.nth(1), Some(Ok(_))))
+                    })
+        });
+        let reason = if one_stream {
+            "its entries are compressed as one zstd stream, not one frame each as `ferry pack --zstd` writes them; decompress it (`zstd -d`) and give the .tar"
+        } else {
+            "the end-of-archive blocks are missing: it is truncated"
+        };
         return Err(ArchiveError::Damaged {
             volume,
-            reason: "the end-of-archive blocks are missing: it is truncated".to_string(),
+            reason: reason.to_string(),
         });
     }
     Ok(())
