@@ -38,6 +38,40 @@ fn listing(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// `ferry --output json unpack VOLUMES... -o OUT`.
+fn unpack(env: &Env, volumes: &[impl AsRef<std::ffi::OsStr>], out: &Path) -> Command {
+    let mut cmd = env.ferry();
+    cmd.args(["--output", "json", "unpack"])
+        .args(volumes)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
+/// `ferry pack BUNDLE --volume-size 3M` into `usb/NAME.NNN.tar`: the volumes.
+fn pack_3m(p: &SeededBundle, bundle: &Path, name: &str) -> Vec<PathBuf> {
+    let out = p.env.path().join("usb");
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(bundle)
+        .arg("-o")
+        .arg(out.join(name))
+        .args(["--volume-size", "3M"]));
+    volumes_in(&out, &format!("{name}."))
+}
+
+/// `restored` holds exactly the files of the bundle, and `ferry verify` accepts it.
+fn assert_restored(p: &SeededBundle, restored: &Path) {
+    assert_eq!(listing(restored), listing(&p.bundle));
+    ok(p.env
+        .ferry()
+        .arg("verify")
+        .arg(restored)
+        .arg("--key")
+        .arg(&p.public));
+}
+
 fn volumes_in(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -78,14 +112,7 @@ fn single_volume_is_the_layout_and_gnu_tar_restores_it() {
     let names = String::from_utf8(run(Command::new("tar").arg("-tf").arg(&tar)).stdout).unwrap();
     let names: Vec<&str> = names.lines().collect();
     assert_eq!(&names[..3], &["oci-layout", "index.json", "index.json.sig"]);
-    let big = p
-        .seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = p.seeded.big_layer();
     assert_eq!(
         names.last().unwrap(),
         &format!("blobs/sha256/{}", big.hex())
@@ -98,13 +125,7 @@ fn single_volume_is_the_layout_and_gnu_tar_restores_it() {
         .arg(&tar)
         .arg("-C")
         .arg(&restored));
-    assert_eq!(listing(&restored), listing(&p.bundle));
-    ok(p.env
-        .ferry()
-        .arg("verify")
-        .arg(&restored)
-        .arg("--key")
-        .arg(&p.public));
+    assert_restored(&p, &restored);
     run_with(
         Command::new("sha256sum")
             .arg("-c")
@@ -152,22 +173,9 @@ fn volumes_with_chunks_unpack_in_any_order() {
         let mut reversed = volumes.clone();
         reversed.reverse();
         let restored = p.env.path().join(format!("restored-{name}"));
-        let unpacked = json(
-            p.env
-                .ferry()
-                .args(["--output", "json", "unpack"])
-                .args(&reversed)
-                .arg("-o")
-                .arg(&restored),
-        );
+        let unpacked = json(&mut unpack(&p.env, &reversed, &restored));
         assert!(unpacked["joined_blobs"].as_u64().unwrap() >= 1);
-        assert_eq!(listing(&restored), listing(&p.bundle));
-        ok(p.env
-            .ferry()
-            .arg("verify")
-            .arg(&restored)
-            .arg("--key")
-            .arg(&p.public));
+        assert_restored(&p, &restored);
     }
 }
 
@@ -175,14 +183,7 @@ fn volumes_with_chunks_unpack_in_any_order() {
 fn damaged_foreign_and_missing_volumes_are_refused() {
     let p = built();
     let out = p.env.path().join("usb");
-    ok(p.env
-        .ferry()
-        .arg("pack")
-        .arg(&p.bundle)
-        .arg("-o")
-        .arg(out.join("r"))
-        .args(["--volume-size", "3M"]));
-    let volumes = volumes_in(&out, "r.");
+    let volumes = pack_3m(&p, &p.bundle, "r");
     let target = p.env.path().join("target");
 
     // A missing volume is named.
@@ -190,14 +191,7 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         .iter()
         .filter(|v| !v.ends_with("r.002.tar"))
         .collect();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&without_2)
-            .arg("-o")
-            .arg(&target),
-    );
+    let err = fails(&mut unpack(&p.env, &without_2, &target));
     assert!(
         err.contains("volumes missing: 2 (r.002.tar; not among the volumes given"),
         "{err}"
@@ -206,15 +200,8 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
     assert!(!target.exists());
 
     // The same volume twice.
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&volumes)
-            .arg(&volumes[0])
-            .arg("-o")
-            .arg(&target),
-    );
+    let twice = [&volumes[..], &volumes[..1]].concat();
+    let err = fails(&mut unpack(&p.env, &twice, &target));
     assert!(err.contains("are both volume 1"), "{err}");
     assert!(!target.exists());
 
@@ -237,23 +224,10 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         index.replace("\"1\"", "\"2\""),
     )
     .unwrap();
-    ok(p.env
-        .ferry()
-        .arg("pack")
-        .arg(&other_bundle)
-        .arg("-o")
-        .arg(out.join("o"))
-        .args(["--volume-size", "3M"]));
+    pack_3m(&p, &other_bundle, "o");
     let mut mixed: Vec<PathBuf> = volumes.clone();
     mixed[1] = out.join("o.002.tar");
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&mixed)
-            .arg("-o")
-            .arg(p.env.path().join("t2")),
-    );
+    let err = fails(&mut unpack(&p.env, &mixed, &p.env.path().join("t2")));
     assert!(err.contains("another bundle"), "{err}");
 
     // A truncated volume.
@@ -262,48 +236,21 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let mut truncated = volumes.clone();
     truncated[1] = cut;
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&truncated)
-            .arg("-o")
-            .arg(p.env.path().join("t3")),
-    );
+    let err = fails(&mut unpack(&p.env, &truncated, &p.env.path().join("t3")));
     assert!(
         err.contains("damaged") || err.contains("does not match"),
         "{err}"
     );
 
     // A chunk with the wrong digest: flip a byte inside chunk data.
-    let big = p
-        .seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = p.seeded.big_layer();
     let (volume, offset) = volumes
         .iter()
         .find_map(|v| chunk_offset(v, &big.hex()[..16]).map(|o| (v.clone(), o)))
         .expect("a chunk of the big layer");
-    let mut bytes = std::fs::read(&volume).unwrap();
-    bytes[offset as usize + 100] ^= 0xff;
     let bad = p.env.path().join("bad.tar");
-    std::fs::write(&bad, bytes).unwrap();
-    let swapped: Vec<PathBuf> = volumes
-        .iter()
-        .map(|v| if *v == volume { bad.clone() } else { v.clone() })
-        .collect();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&swapped)
-            .arg("-o")
-            .arg(p.env.path().join("t4")),
-    );
+    let swapped = with_flipped_byte(&volumes, &volume, offset + 100, &bad);
+    let err = fails(&mut unpack(&p.env, &swapped, &p.env.path().join("t4")));
     assert!(
         err.contains("does not match") && err.contains("chunk"),
         "{err}"
@@ -314,6 +261,23 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         "{err}"
     );
     assert!(!p.env.path().join("t4/index.json").exists());
+}
+
+/// The volumes with `volume` replaced by a copy at `bad` that has the byte at `offset` flipped.
+fn with_flipped_byte(volumes: &[PathBuf], volume: &Path, offset: u64, bad: &Path) -> Vec<PathBuf> {
+    let mut bytes = std::fs::read(volume).unwrap();
+    bytes[offset as usize] ^= 0xff;
+    std::fs::write(bad, bytes).unwrap();
+    volumes
+        .iter()
+        .map(|v| {
+            if v == volume {
+                bad.to_path_buf()
+            } else {
+                v.clone()
+            }
+        })
+        .collect()
 }
 
 /// Offset of the data of the first chunk entry whose name contains `needle`.
@@ -404,7 +368,7 @@ fn hostile_entries_are_refused_and_nothing_is_written_outside() {
         let tar = env.path().join(format!("hostile-{i}.tar"));
         hostile_tar(&tar, name, *kind, b"{}");
         let out = env.path().join(format!("out-{i}"));
-        let err = fails(env.ferry().arg("unpack").arg(&tar).arg("-o").arg(&out));
+        let err = fails(&mut unpack(&env, &[&tar], &out));
         assert!(err.contains(expected), "{name}: {err}");
         assert!(!env.path().join("evil").exists());
         assert!(!Path::new("/tmp/ferry-evil-abs").exists());
@@ -440,26 +404,14 @@ fn a_volume_compressed_as_one_stream_is_refused_with_what_to_do() {
     // `zstd` over the whole tar, not one frame per entry as `ferry pack --zstd` writes.
     run(Command::new("zstd").arg("-q").arg(&tar));
     let out = env.path().join("out");
-    let err = fails(
-        env.ferry()
-            .arg("unpack")
-            .arg(env.path().join("hand.tar.zst"))
-            .arg("-o")
-            .arg(&out),
-    );
+    let err = fails(&mut unpack(&env, &[env.path().join("hand.tar.zst")], &out));
     assert!(
         err.contains("one zstd stream") && err.contains("zstd -d"),
         "{err}"
     );
     assert!(!out.exists());
     // The plain tar unpacks.
-    let report = json(
-        env.ferry()
-            .args(["--output", "json", "unpack"])
-            .arg(&tar)
-            .arg("-o")
-            .arg(&out),
-    );
+    let report = json(&mut unpack(&env, &[&tar], &out));
     assert_eq!(report["blobs"], 1, "{report}");
     assert_eq!(
         sha256_file(
@@ -504,23 +456,8 @@ fn inodes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
 #[test]
 fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
     let p = built();
-    let out = p.env.path().join("usb");
-    ok(p.env
-        .ferry()
-        .arg("pack")
-        .arg(&p.bundle)
-        .arg("-o")
-        .arg(out.join("r"))
-        .args(["--volume-size", "3M"]));
-    let volumes = volumes_in(&out, "r.");
-    let big = p
-        .seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let volumes = pack_3m(&p, &p.bundle, "r");
+    let big = p.seeded.big_layer();
     let plan = plan_of(&volumes[0]);
     let parts = plan["blobs"][&big.digest].as_array().unwrap();
     let spanned: std::collections::BTreeSet<u64> = parts
@@ -535,25 +472,12 @@ fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
     let volume = &volumes[last["volume"].as_u64().unwrap() as usize - 1];
     let entry = last["path"].as_str().unwrap();
     let offset = chunk_offset(volume, entry.trim_start_matches("chunks/")).unwrap();
-    let mut bytes = std::fs::read(volume).unwrap();
-    bytes[offset as usize + 10] ^= 0xff;
     let bad_dir = p.env.path().join("bad");
     std::fs::create_dir_all(&bad_dir).unwrap();
     let bad = bad_dir.join(volume.file_name().unwrap());
-    std::fs::write(&bad, bytes).unwrap();
-    let swapped: Vec<PathBuf> = volumes
-        .iter()
-        .map(|v| if v == volume { bad.clone() } else { v.clone() })
-        .collect();
+    let swapped = with_flipped_byte(&volumes, volume, offset + 10, &bad);
     let restored = p.env.path().join("restored");
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&swapped)
-            .arg("-o")
-            .arg(&restored),
-    );
+    let err = fails(&mut unpack(&p.env, &swapped, &restored));
     assert!(err.contains(entry) && err.contains("corrupt"), "{err}");
     assert!(!restored.join("index.json").exists());
     assert!(!restored.join("blobs/sha256").join(big.hex()).exists());
@@ -573,20 +497,12 @@ fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
     // The re-run, volumes in another order: what was written stays, the rest is added.
     let mut shuffled = volumes.clone();
     shuffled.rotate_left(2);
-    let report = json(
-        p.env
-            .ferry()
-            .args(["--output", "json", "unpack"])
-            .args(&shuffled)
-            .arg("-o")
-            .arg(&restored),
-    );
+    let report = json(&mut unpack(&p.env, &shuffled, &restored));
     assert!(report["joined_blobs"].as_u64().unwrap() >= 1, "{report}");
     let after = inodes(&restored);
     for (name, inode) in &before {
         assert_eq!(after.get(name), Some(inode), "{name} was written again");
     }
-    assert_eq!(listing(&restored), listing(&p.bundle));
     assert!(!restored.join(".ferry-tmp").exists());
     let blob_bytes: u64 = std::fs::read_dir(p.bundle.join("blobs/sha256"))
         .unwrap()
@@ -594,10 +510,5 @@ fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
         .sum();
     assert_eq!(report["bytes"].as_u64().unwrap(), blob_bytes, "{report}");
     assert_eq!(report["blobs"].as_u64().unwrap() as usize, after.len());
-    ok(p.env
-        .ferry()
-        .arg("verify")
-        .arg(&restored)
-        .arg("--key")
-        .arg(&p.public));
+    assert_restored(&p, &restored);
 }
