@@ -275,14 +275,7 @@ fn same_lock_gives_same_index_and_rebuild_fetches_only_what_is_missing() {
     );
     assert_eq!(again["fetched_blobs"], 0);
     // Lose one layer: only it is fetched again.
-    let big_layer = seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap()
-        .clone();
+    let big_layer = seeded.big_layer().clone();
     std::fs::remove_file(a.join("blobs/sha256").join(big_layer.hex())).unwrap();
     let repaired = json(
         env.ferry()
@@ -665,13 +658,7 @@ fn build_survives_503s_and_dropped_connections() {
     );
     ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
     assert_blobs_match_names(&bundle);
-    let big = seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = seeded.big_layer();
     assert!(bundle.join("blobs/sha256").join(big.hex()).exists());
 }
 
@@ -701,13 +688,7 @@ fn corrupt_download_is_refused_and_never_stored() {
             .arg("-o")
             .arg(&bundle),
     );
-    let big = seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = seeded.big_layer();
     assert!(
         err.contains(&big.digest) && err.contains("hashes to"),
         "{err}"

@@ -43,13 +43,7 @@ fn delta_release_imports_only_on_top_of_its_base() {
     for layer in &seeded.base.image().layers {
         assert!(!bundle_next.join("blobs/sha256").join(layer.hex()).exists());
     }
-    let big = seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = seeded.big_layer();
     assert!(bundle_next.join("blobs/sha256").join(big.hex()).exists());
 
     // verify knows what the base provides; inspect names the base.

@@ -38,6 +38,40 @@ fn listing(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// `ferry --output json unpack VOLUMES... -o OUT`.
+fn unpack(env: &Env, volumes: &[impl AsRef<std::ffi::OsStr>], out: &Path) -> Command {
+    let mut cmd = env.ferry();
+    cmd.args(["--output", "json", "unpack"])
+        .args(volumes)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
+/// `ferry pack BUNDLE --volume-size 3M` into `usb/NAME.NNN.tar`: the volumes.
+fn pack_3m(p: &SeededBundle, bundle: &Path, name: &str) -> Vec<PathBuf> {
+    let out = p.env.path().join("usb");
+    ok(p.env
+        .ferry()
+        .arg("pack")
+        .arg(bundle)
+        .arg("-o")
+        .arg(out.join(name))
+        .args(["--volume-size", "3M"]));
+    volumes_in(&out, &format!("{name}."))
+}
+
+/// `restored` holds exactly the files of the bundle, and `ferry verify` accepts it.
+fn assert_restored(p: &SeededBundle, restored: &Path) {
+    assert_eq!(listing(restored), listing(&p.bundle));
+    ok(p.env
+        .ferry()
+        .arg("verify")
+        .arg(restored)
+        .arg("--key")
+        .arg(&p.public));
+}
+
 fn volumes_in(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -78,14 +112,7 @@ fn single_volume_is_the_layout_and_gnu_tar_restores_it() {
     let names = String::from_utf8(run(Command::new("tar").arg("-tf").arg(&tar)).stdout).unwrap();
     let names: Vec<&str> = names.lines().collect();
     assert_eq!(&names[..3], &["oci-layout", "index.json", "index.json.sig"]);
-    let big = p
-        .seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = p.seeded.big_layer();
     assert_eq!(
         names.last().unwrap(),
         &format!("blobs/sha256/{}", big.hex())
@@ -98,13 +125,7 @@ fn single_volume_is_the_layout_and_gnu_tar_restores_it() {
         .arg(&tar)
         .arg("-C")
         .arg(&restored));
-    assert_eq!(listing(&restored), listing(&p.bundle));
-    ok(p.env
-        .ferry()
-        .arg("verify")
-        .arg(&restored)
-        .arg("--key")
-        .arg(&p.public));
+    assert_restored(&p, &restored);
     run_with(
         Command::new("sha256sum")
             .arg("-c")
@@ -152,22 +173,9 @@ fn volumes_with_chunks_unpack_in_any_order() {
         let mut reversed = volumes.clone();
         reversed.reverse();
         let restored = p.env.path().join(format!("restored-{name}"));
-        let unpacked = json(
-            p.env
-                .ferry()
-                .args(["--output", "json", "unpack"])
-                .args(&reversed)
-                .arg("-o")
-                .arg(&restored),
-        );
+        let unpacked = json(&mut unpack(&p.env, &reversed, &restored));
         assert!(unpacked["joined_blobs"].as_u64().unwrap() >= 1);
-        assert_eq!(listing(&restored), listing(&p.bundle));
-        ok(p.env
-            .ferry()
-            .arg("verify")
-            .arg(&restored)
-            .arg("--key")
-            .arg(&p.public));
+        assert_restored(&p, &restored);
     }
 }
 
@@ -175,14 +183,7 @@ fn volumes_with_chunks_unpack_in_any_order() {
 fn damaged_foreign_and_missing_volumes_are_refused() {
     let p = built();
     let out = p.env.path().join("usb");
-    ok(p.env
-        .ferry()
-        .arg("pack")
-        .arg(&p.bundle)
-        .arg("-o")
-        .arg(out.join("r"))
-        .args(["--volume-size", "3M"]));
-    let volumes = volumes_in(&out, "r.");
+    let volumes = pack_3m(&p, &p.bundle, "r");
     let target = p.env.path().join("target");
 
     // A missing volume is named.
@@ -190,16 +191,19 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         .iter()
         .filter(|v| !v.ends_with("r.002.tar"))
         .collect();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&without_2)
-            .arg("-o")
-            .arg(&target),
+    let err = fails(&mut unpack(&p.env, &without_2, &target));
+    assert!(
+        err.contains("volumes missing: 2 (r.002.tar; not among the volumes given"),
+        "{err}"
     );
-    assert!(err.contains("volumes missing: 2"), "{err}");
-    assert!(!target.join("index.json").exists());
+    // Nothing is written before every volume given is checked.
+    assert!(!target.exists());
+
+    // The same volume twice.
+    let twice = [&volumes[..], &volumes[..1]].concat();
+    let err = fails(&mut unpack(&p.env, &twice, &target));
+    assert!(err.contains("are both volume 1"), "{err}");
+    assert!(!target.exists());
 
     // A volume of another bundle.
     let other_bundle = p.env.path().join("other");
@@ -220,23 +224,10 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         index.replace("\"1\"", "\"2\""),
     )
     .unwrap();
-    ok(p.env
-        .ferry()
-        .arg("pack")
-        .arg(&other_bundle)
-        .arg("-o")
-        .arg(out.join("o"))
-        .args(["--volume-size", "3M"]));
+    pack_3m(&p, &other_bundle, "o");
     let mut mixed: Vec<PathBuf> = volumes.clone();
     mixed[1] = out.join("o.002.tar");
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&mixed)
-            .arg("-o")
-            .arg(p.env.path().join("t2")),
-    );
+    let err = fails(&mut unpack(&p.env, &mixed, &p.env.path().join("t2")));
     assert!(err.contains("another bundle"), "{err}");
 
     // A truncated volume.
@@ -245,53 +236,48 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let mut truncated = volumes.clone();
     truncated[1] = cut;
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&truncated)
-            .arg("-o")
-            .arg(p.env.path().join("t3")),
-    );
+    let err = fails(&mut unpack(&p.env, &truncated, &p.env.path().join("t3")));
     assert!(
         err.contains("damaged") || err.contains("does not match"),
         "{err}"
     );
 
     // A chunk with the wrong digest: flip a byte inside chunk data.
-    let big = p
-        .seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap();
+    let big = p.seeded.big_layer();
     let (volume, offset) = volumes
         .iter()
         .find_map(|v| chunk_offset(v, &big.hex()[..16]).map(|o| (v.clone(), o)))
         .expect("a chunk of the big layer");
-    let mut bytes = std::fs::read(&volume).unwrap();
-    bytes[offset as usize + 100] ^= 0xff;
     let bad = p.env.path().join("bad.tar");
-    std::fs::write(&bad, bytes).unwrap();
-    let swapped: Vec<PathBuf> = volumes
-        .iter()
-        .map(|v| if *v == volume { bad.clone() } else { v.clone() })
-        .collect();
-    let err = fails(
-        p.env
-            .ferry()
-            .arg("unpack")
-            .args(&swapped)
-            .arg("-o")
-            .arg(p.env.path().join("t4")),
-    );
+    let swapped = with_flipped_byte(&volumes, &volume, offset + 100, &bad);
+    let err = fails(&mut unpack(&p.env, &swapped, &p.env.path().join("t4")));
     assert!(
         err.contains("does not match") && err.contains("chunk"),
         "{err}"
     );
+    // It names the corrupt chunk's volume file and entry.
+    assert!(
+        err.contains(&format!("{}, volume", bad.display())) && err.contains("chunks/"),
+        "{err}"
+    );
     assert!(!p.env.path().join("t4/index.json").exists());
+}
+
+/// The volumes with `volume` replaced by a copy at `bad` that has the byte at `offset` flipped.
+fn with_flipped_byte(volumes: &[PathBuf], volume: &Path, offset: u64, bad: &Path) -> Vec<PathBuf> {
+    let mut bytes = std::fs::read(volume).unwrap();
+    bytes[offset as usize] ^= 0xff;
+    std::fs::write(bad, bytes).unwrap();
+    volumes
+        .iter()
+        .map(|v| {
+            if v == volume {
+                bad.to_path_buf()
+            } else {
+                v.clone()
+            }
+        })
+        .collect()
 }
 
 /// Offset of the data of the first chunk entry whose name contains `needle`.
@@ -307,7 +293,8 @@ fn chunk_offset(volume: &Path, needle: &str) -> Option<u64> {
     None
 }
 
-/// A tar with one entry whose header is written raw, so hostile names get through.
+/// A tar with one entry whose header is written raw, so hostile names get through (a blob
+/// comes after a table of contents, so that the blob itself is what is refused).
 fn hostile_tar(path: &Path, name: &str, kind: tar::EntryType, body: &[u8]) {
     let mut header = tar::Header::new_ustar();
     {
@@ -323,12 +310,28 @@ fn hostile_tar(path: &Path, name: &str, kind: tar::EntryType, body: &[u8]) {
     }
     header.set_cksum();
     let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    if name.starts_with("blobs/sha256/0") {
+        append(
+            &mut builder,
+            "oci-layout",
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        );
+        append(&mut builder, "index.json", b"{}");
+    }
     builder.append(&header, body).unwrap();
     if name == "index.json" {
         // A duplicate name.
         builder.append(&header, body).unwrap();
     }
     builder.finish().unwrap();
+}
+
+fn append(builder: &mut tar::Builder<std::fs::File>, name: &str, body: &[u8]) {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, body).unwrap();
 }
 
 #[test]
@@ -355,15 +358,157 @@ fn hostile_entries_are_refused_and_nothing_is_written_outside() {
             tar::EntryType::Regular,
             "does not match",
         ),
+        (
+            "blobs/sha256/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            tar::EntryType::Regular,
+            "no index.json",
+        ),
     ];
     for (i, (name, kind, expected)) in cases.iter().enumerate() {
         let tar = env.path().join(format!("hostile-{i}.tar"));
         hostile_tar(&tar, name, *kind, b"{}");
         let out = env.path().join(format!("out-{i}"));
-        let err = fails(env.ferry().arg("unpack").arg(&tar).arg("-o").arg(&out));
+        let err = fails(&mut unpack(&env, &[&tar], &out));
         assert!(err.contains(expected), "{name}: {err}");
         assert!(!env.path().join("evil").exists());
         assert!(!Path::new("/tmp/ferry-evil-abs").exists());
         assert!(!out.join("etc").exists() && !out.join("index.json").exists());
     }
+}
+
+/// A volume made by hand: the table of contents and one blob.
+fn hand_made_tar(path: &Path) -> String {
+    let blob = b"hello, air gap";
+    let digest = digest_bytes(blob);
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    append(
+        &mut builder,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
+    append(&mut builder, "index.json", b"{}");
+    append(
+        &mut builder,
+        &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")),
+        blob,
+    );
+    builder.finish().unwrap();
+    digest
+}
+
+#[test]
+fn a_volume_compressed_as_one_stream_is_refused_with_what_to_do() {
+    let env = Env::new();
+    let tar = env.path().join("hand.tar");
+    let digest = hand_made_tar(&tar);
+    // `zstd` over the whole tar, not one frame per entry as `ferry pack --zstd` writes.
+    run(Command::new("zstd").arg("-q").arg(&tar));
+    let out = env.path().join("out");
+    let err = fails(&mut unpack(&env, &[env.path().join("hand.tar.zst")], &out));
+    assert!(
+        err.contains("one zstd stream") && err.contains("zstd -d"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // The plain tar unpacks.
+    let report = json(&mut unpack(&env, &[&tar], &out));
+    assert_eq!(report["blobs"], 1, "{report}");
+    assert_eq!(
+        sha256_file(
+            out.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"))
+        ),
+        digest.trim_start_matches("sha256:")
+    );
+    assert!(out.join("index.json").is_file() && !out.join(".ferry-tmp").exists());
+}
+
+/// The plan in volume 1.
+fn plan_of(volume: &Path) -> serde_json::Value {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(volume).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == "ferry-volumes.json" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+    panic!("no plan in {}", volume.display());
+}
+
+/// Inode of every blob file of a directory, by name.
+fn inodes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().ino(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
+    let p = built();
+    let volumes = pack_3m(&p, &p.bundle, "r");
+    let big = p.seeded.big_layer();
+    let plan = plan_of(&volumes[0]);
+    let parts = plan["blobs"][&big.digest].as_array().unwrap();
+    let spanned: std::collections::BTreeSet<u64> = parts
+        .iter()
+        .map(|p| p["volume"].as_u64().unwrap())
+        .collect();
+    assert!(spanned.len() >= 3, "{parts:?}");
+
+    // A run that fails on a flipped byte in the big layer's last chunk: the blobs before it
+    // are written, no index.
+    let last = parts.last().unwrap();
+    let volume = &volumes[last["volume"].as_u64().unwrap() as usize - 1];
+    let entry = last["path"].as_str().unwrap();
+    let offset = chunk_offset(volume, entry.trim_start_matches("chunks/")).unwrap();
+    let bad_dir = p.env.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let bad = bad_dir.join(volume.file_name().unwrap());
+    let swapped = with_flipped_byte(&volumes, volume, offset + 10, &bad);
+    let restored = p.env.path().join("restored");
+    let err = fails(&mut unpack(&p.env, &swapped, &restored));
+    assert!(err.contains(entry) && err.contains("corrupt"), "{err}");
+    assert!(!restored.join("index.json").exists());
+    assert!(!restored.join("blobs/sha256").join(big.hex()).exists());
+    let before = inodes(&restored);
+    assert!(!before.is_empty());
+
+    // What a kill half-way through the big layer leaves: a partial file of it.
+    std::fs::create_dir_all(restored.join(".ferry-tmp")).unwrap();
+    std::fs::write(
+        restored
+            .join(".ferry-tmp")
+            .join(format!("{}.partial", big.hex())),
+        vec![0xab; 100_000],
+    )
+    .unwrap();
+
+    // The re-run, volumes in another order: what was written stays, the rest is added.
+    let mut shuffled = volumes.clone();
+    shuffled.rotate_left(2);
+    let report = json(&mut unpack(&p.env, &shuffled, &restored));
+    assert!(report["joined_blobs"].as_u64().unwrap() >= 1, "{report}");
+    let after = inodes(&restored);
+    for (name, inode) in &before {
+        assert_eq!(after.get(name), Some(inode), "{name} was written again");
+    }
+    assert!(!restored.join(".ferry-tmp").exists());
+    let blob_bytes: u64 = std::fs::read_dir(p.bundle.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(report["bytes"].as_u64().unwrap(), blob_bytes, "{report}");
+    assert_eq!(report["blobs"].as_u64().unwrap() as usize, after.len());
+    assert_restored(&p, &restored);
 }

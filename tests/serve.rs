@@ -203,14 +203,7 @@ fn containerd_skopeo_and_http_clients_get_the_bundle_digest_for_digest() {
     assert_eq!(digest_bytes(&single.body), amd64.digest);
 
     // Blobs stream whole, by range (206), and refuse a range past the end (416).
-    let layer = seeded
-        .big
-        .image()
-        .layers
-        .iter()
-        .max_by_key(|l| l.size)
-        .unwrap()
-        .clone();
+    let layer = seeded.big_layer().clone();
     let big = format!("{mu}/app/big");
     let blob_path = format!("/v2/{big}/blobs/{}", layer.digest);
     let file = std::fs::read(bundle.join("blobs/sha256").join(layer.hex())).unwrap();

@@ -446,3 +446,80 @@ fn compressed_volumes_are_read_in_place() {
     let err = fails(&mut p.verify(&p.usb));
     assert!(err.contains("truncated"), "{err}");
 }
+
+/// Rewrites a plain tar volume with one more entry at its end.
+fn with_extra_entry(volume: &Path, name: &str, body: &[u8]) {
+    let original = std::fs::read(volume).unwrap();
+    let mut builder = tar::Builder::new(std::fs::File::create(volume).unwrap());
+    let mut archive = tar::Archive::new(&original[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let header = entry.header().clone();
+        builder.append(&header, &mut entry).unwrap();
+    }
+    let mut header = tar::Header::new_ustar();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, name, body).unwrap();
+    builder.finish().unwrap();
+}
+
+/// The first entry of a tar volume whose name starts with `prefix`, and its bytes.
+fn first_entry(volume: &Path, prefix: &str) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(volume).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if name.starts_with(prefix) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            return (name, bytes);
+        }
+    }
+    panic!("no {prefix} in {}", volume.display());
+}
+
+#[test]
+fn entries_the_plan_does_not_put_in_a_volume_are_refused_by_every_reader() {
+    let p = packed();
+    let second = &p.volumes[1];
+    let original = std::fs::read(second).unwrap();
+    let index = std::fs::read(p.bundle.join("index.json")).unwrap();
+    let (blob, blob_bytes) = first_entry(&p.volumes[0], "blobs/sha256/");
+    let cases = [
+        ("index.json", index, "a second copy in another volume"),
+        (
+            blob.as_str(),
+            blob_bytes,
+            "the plan does not put it in this volume",
+        ),
+    ];
+    for (i, (name, body, expected)) in cases.iter().enumerate() {
+        std::fs::write(second, &original).unwrap();
+        with_extra_entry(second, name, body);
+        // Read in place...
+        let err = fails(&mut p.verify(&p.usb));
+        assert!(
+            err.contains(expected) && err.contains(name),
+            "{name}: {err}"
+        );
+        // ... and unpacked.
+        let out = p.env.path().join(format!("out-{i}"));
+        let err = fails(
+            p.env
+                .ferry()
+                .arg("unpack")
+                .args(&p.volumes)
+                .arg("-o")
+                .arg(&out),
+        );
+        assert!(
+            err.contains(expected) && err.contains(name),
+            "{name}: {err}"
+        );
+        assert!(!out.exists());
+    }
+    std::fs::write(second, &original).unwrap();
+    ok(&mut p.verify(&p.usb));
+}

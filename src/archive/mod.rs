@@ -71,17 +71,25 @@ pub enum ArchiveError {
         /// What was wrong.
         reason: String,
     },
-    /// Content that does not hash to its name.
+    /// Two of the volume files given are the same volume.
     #[error(
-        "{volume}: {what} does not match its digest ({reason}). Copy the volume again from the source media"
+        "{first} and {second} are both volume {number} of the pack; give each volume once (and keep each release's volumes apart)"
     )]
-    Corrupt {
-        /// The volume.
-        volume: String,
-        /// The blob or chunk.
-        what: String,
-        /// Details.
-        reason: String,
+    SameVolume {
+        /// The volume number their labels carry.
+        number: u32,
+        /// One file.
+        first: std::path::PathBuf,
+        /// The other.
+        second: std::path::PathBuf,
+    },
+    /// A blob could not be read whole from the volumes (the source names the volume).
+    #[error("cannot read blob {digest} from the volumes")]
+    Read {
+        /// The blob.
+        digest: crate::digest::Digest,
+        /// What went wrong.
+        source: std::io::Error,
     },
     /// A directory holding volumes of several packs.
     #[error(

@@ -62,6 +62,12 @@ pub fn volume_file_name(name: &str, number: u32, zstd: bool) -> String {
     format!("{name}.{number:03}.tar{}", if zstd { ".zst" } else { "" })
 }
 
+/// Whether a path inside a volume is a chunk's.
+pub fn is_chunk_path(path: &str) -> bool {
+    path.strip_prefix(CHUNK_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// The path of chunk `index` (from 1) of a blob.
 pub fn chunk_path(digest: &Digest, index: u32) -> String {
     format!("{CHUNK_DIR}/{}.{index:03}", digest.hex())

@@ -1,12 +1,15 @@
 //! Reading a bundle straight from the tar volumes `ferry pack` wrote, without unpacking.
 //!
-//! Each volume is indexed once by walking its tar headers (seeking over the data), with the
-//! same name rules as `unpack`: only the names `pack` writes, only regular files, each once.
+//! Each volume is indexed once by walking its tar headers (seeking over the data). Only the
+//! names `pack` writes are accepted (`oci-layout`, `index.json`, `index.json.sig`, the plan and
+//! label, `blobs/sha256/<hex>`, `chunks/<hex>.NNN`), only as regular files, each once.
 //! Volume 1's table of contents gives the index, its signature and the plan (which blob, or
-//! which chunk of it, is in which volume). Blob bytes are then read in place; the layout's
-//! blob reader checks every digest on the way. Volumes may sit on different USB sticks: a
-//! volume that is not there is waited for (when asked to) or reported with every other
-//! missing volume.
+//! which chunk of it, is in which volume); every other volume must carry the same label and
+//! exactly the blobs and chunks the plan puts in it. Blob bytes are then read in place; the
+//! layout's blob reader checks every digest on the way. `verify`, `inspect`, `import`,
+//! `serve` and `unpack` all read volumes through this. Volumes may sit on different USB
+//! sticks: a volume that is not there is waited for (when asked to) or reported with every
+//! other missing volume.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -16,11 +19,78 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::archive::ArchiveError;
-use crate::archive::plan::{LABEL_FILE, PLAN_FILE, VolumeLabel, VolumePlan, volume_file_name};
-use crate::archive::unpack::{Name, ZSTD_MAGIC, classify};
+use crate::archive::plan::{
+    CHUNK_DIR, LABEL_FILE, PLAN_FILE, VolumeLabel, VolumePlan, is_chunk_path, volume_file_name,
+};
 use crate::digest::Digest;
-use crate::layout::MAX_MANIFEST_SIZE;
 use crate::layout::blob_reader::{PackedLocation, PackedPart, PackedStore};
+use crate::layout::{INDEX_FILE, MAX_MANIFEST_SIZE, SIGNATURE_FILE};
+
+/// zstd frame magic, to read compressed volumes without being told.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// What a volume's entry is, by its name.
+enum Name {
+    OciLayout,
+    Index,
+    Signature,
+    Plan,
+    Label,
+    Blob(Digest),
+    Chunk,
+    Directory,
+}
+
+fn classify(volume: &str, path: &str, kind: tar::EntryType) -> Result<Name, ArchiveError> {
+    let hostile = |reason: &str| ArchiveError::Hostile {
+        volume: volume.to_string(),
+        entry: path.to_string(),
+        reason: reason.to_string(),
+    };
+    if path.starts_with('/') {
+        return Err(hostile("absolute path"));
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Err(hostile("path goes up with `..`"));
+    }
+    let trimmed = path.trim_start_matches("./");
+    if kind.is_dir() {
+        return match trimmed.trim_end_matches('/') {
+            "" | "blobs" | "blobs/sha256" | CHUNK_DIR => Ok(Name::Directory),
+            _ => Err(hostile("unexpected directory")),
+        };
+    }
+    if kind.is_symlink() || kind.is_hard_link() {
+        return Err(hostile("links are never part of a bundle"));
+    }
+    if !(kind == tar::EntryType::Regular || kind == tar::EntryType::Continuous) {
+        return Err(hostile(
+            "only regular files are part of a bundle (devices, fifos and other types are refused)",
+        ));
+    }
+    match trimmed {
+        "oci-layout" => return Ok(Name::OciLayout),
+        INDEX_FILE => return Ok(Name::Index),
+        SIGNATURE_FILE => return Ok(Name::Signature),
+        PLAN_FILE => return Ok(Name::Plan),
+        LABEL_FILE => return Ok(Name::Label),
+        _ => {}
+    }
+    if let Some(hex) = trimmed.strip_prefix("blobs/sha256/") {
+        return Digest::parse(&format!("sha256:{hex}"))
+            .map(Name::Blob)
+            .map_err(|_| hostile("not a sha256 blob name"));
+    }
+    if let Some(rest) = trimmed.strip_prefix("chunks/")
+        && let Some((hex, number)) = rest.split_once('.')
+        && number.len() == 3
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && Digest::parse(&format!("sha256:{hex}")).is_ok()
+    {
+        return Ok(Name::Chunk);
+    }
+    Err(hostile("not a file ferry writes into a bundle"))
+}
 
 /// What happened to a volume, for progress output.
 #[derive(Debug, Clone)]
@@ -215,9 +285,23 @@ fn scan_zstd(path: &Path, len: u64, scanned: &mut Scanned) -> Result<(), Archive
         record(&volume, &mut entry, place, scanned)?;
     }
     if !ended {
+        let one_stream = frames.iter().rfind(|f| !f.skippable).is_some_and(|last| {
+            file.seek(SeekFrom::Start(last.offset)).is_ok()
+                && zstd::stream::read::Decoder::new((&mut file).take(last.length))
+                    .map(|d| tar::Archive::new(d.single_frame()))
+                    .is_ok_and(|mut a| {
+                        a.entries()
+                            .is_ok_and(|mut e| matches!(e.nth(1), Some(Ok(_))))
+                    })
+        });
+        let reason = if one_stream {
+            "its entries are compressed as one zstd stream, not one frame each as `ferry pack --zstd` writes them; decompress it (`zstd -d`) and give the .tar"
+        } else {
+            "the end-of-archive blocks are missing: it is truncated"
+        };
         return Err(ArchiveError::Damaged {
             volume,
-            reason: "the end-of-archive blocks are missing: it is truncated".to_string(),
+            reason: reason.to_string(),
         });
     }
     Ok(())
@@ -285,7 +369,7 @@ fn record<R: Read>(
                     );
             }
             Name::Blob(digest) => scanned.blobs.push((digest, trimmed, size)),
-            Name::OciLayout | Name::Chunk(..) | Name::Directory => {}
+            Name::OciLayout | Name::Chunk | Name::Directory => {}
         }
     }
     Ok(())
@@ -307,6 +391,8 @@ pub struct VolumeSet {
     name: String,
     count: u32,
     dir: PathBuf,
+    /// The volume files given one by one (`unpack`): only these are read, by number.
+    given: Option<BTreeMap<u32, PathBuf>>,
     /// The one file of a pack without a volume size (it has no label or plan).
     single: Option<PathBuf>,
     index: Vec<u8>,
@@ -331,6 +417,22 @@ impl std::fmt::Debug for ObserverBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("observer")
     }
+}
+
+/// The error for a volume without a label beside others.
+fn unlabelled(path: &Path) -> ArchiveError {
+    ArchiveError::Damaged {
+        volume: path.display().to_string(),
+        reason: format!("it has no {LABEL_FILE}; every volume of a multi-volume pack has one"),
+    }
+}
+
+/// The directory a file is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 /// Volume files in a directory, by pack name: (number or 0 for a single-volume pack, path).
@@ -377,20 +479,86 @@ impl VolumeSet {
             if source.is_dir() {
                 source.to_path_buf()
             } else {
-                source
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."))
-                    .to_path_buf()
+                parent_dir(source)
             }
         });
         let first = scan(&first_file)?;
-        let first_label = first.label.clone();
+        Self::assemble(
+            source.display().to_string(),
+            dir,
+            None,
+            vec![first],
+            options,
+        )
+    }
+
+    /// Opens a pack from exactly the volume files given, in any order (`ferry unpack`): every
+    /// one is indexed and checked now, no other place is looked in, and volumes not among
+    /// them are named as missing.
+    pub fn open_files(paths: &[PathBuf]) -> Result<VolumeSet, ArchiveError> {
+        let Some(first) = paths.first() else {
+            return Err(ArchiveError::NoVolumes {
+                dir: PathBuf::from("."),
+            });
+        };
+        let scanned = paths
+            .iter()
+            .map(|path| scan(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut given = BTreeMap::new();
+        for volume in &scanned {
+            let Some(label) = &volume.label else {
+                if scanned.len() == 1 {
+                    break; // a pack without a volume size: one tar, no label
+                }
+                return Err(unlabelled(&volume.path));
+            };
+            if let Some(other) = given.insert(label.number, volume.path.clone()) {
+                return Err(ArchiveError::SameVolume {
+                    number: label.number,
+                    first: other,
+                    second: volume.path.clone(),
+                });
+            }
+        }
+        let dir = parent_dir(first);
+        let describe = if paths.len() == 1 {
+            first.display().to_string()
+        } else if paths.iter().all(|p| parent_dir(p) == dir) {
+            dir.display().to_string()
+        } else {
+            "the volumes given".to_string()
+        };
+        Self::assemble(
+            describe,
+            dir,
+            Some(given),
+            scanned,
+            VolumeOptions::default(),
+        )
+    }
+
+    /// Builds the set from volumes already indexed: volume 1 among them (or found and waited
+    /// for by the others' label), its table of contents and plan, then every volume checked
+    /// against them.
+    fn assemble(
+        describe: String,
+        dir: PathBuf,
+        given: Option<BTreeMap<u32, PathBuf>>,
+        mut scanned: Vec<Scanned>,
+        options: VolumeOptions,
+    ) -> Result<VolumeSet, ArchiveError> {
+        let at = scanned
+            .iter()
+            .position(|s| s.label.as_ref().is_some_and(|l| l.number == 1))
+            .unwrap_or(0);
+        let first = scanned.remove(at);
         let mut set = VolumeSet {
-            describe: source.display().to_string(),
+            describe,
             name: String::new(),
             count: 1,
             dir,
+            given,
             single: None,
             index: Vec::new(),
             signature: None,
@@ -398,17 +566,22 @@ impl VolumeSet {
             order: HashMap::new(),
             index_digest: Digest::of_bytes(b""),
             wait: options.wait,
-            poll,
+            poll: options.poll.unwrap_or(Duration::from_secs(1)),
             observer: options.observer.clone().map(ObserverBox),
             volumes: Mutex::new(BTreeMap::new()),
             announced: Mutex::new(BTreeSet::new()),
-            zstd: first_file.to_string_lossy().ends_with(".zst"),
+            zstd: first.path.to_string_lossy().ends_with(".zst"),
         };
-        let volume_one = match &first.label {
+        let volume_one = match first
+            .label
+            .as_ref()
+            .map(|l| (l.number, l.name.clone(), l.count))
+        {
             None => {
                 // A pack without a volume size: one tar, exactly the bundle directory.
-                set.single = Some(first_file.clone());
-                set.name = first_file
+                set.single = Some(first.path.clone());
+                set.name = first
+                    .path
                     .file_name()
                     .map(|n| {
                         let n = n.to_string_lossy();
@@ -418,15 +591,14 @@ impl VolumeSet {
                     .unwrap_or_default();
                 first
             }
-            Some(label) => {
-                set.name = label.name.clone();
-                set.count = label.count;
-                set.index_digest = label.index_digest.clone();
-                if label.number == 1 {
+            Some((number, name, count)) => {
+                set.name = name;
+                set.count = count;
+                if number == 1 {
                     first
                 } else {
-                    set.remember(label.number, &first);
                     let path = set.find_or_wait(1)?;
+                    scanned.push(first);
                     scan(&path)?
                 }
             }
@@ -441,7 +613,6 @@ impl VolumeSet {
             })?;
         let index_digest = Digest::of_bytes(&index);
         if set.single.is_none() {
-            set.check_label(1, &volume_one)?;
             let plan = volume_one
                 .plan
                 .clone()
@@ -475,6 +646,13 @@ impl VolumeSet {
                         volume: part.volume,
                         entry: part.path,
                         size: part.size,
+                        digest: part.digest,
+                    });
+                }
+                if packed.is_empty() {
+                    return Err(ArchiveError::Damaged {
+                        volume: volume_path.clone(),
+                        reason: format!("{PLAN_FILE} puts {digest} in no volume"),
                     });
                 }
                 set.blobs.insert(digest, packed);
@@ -487,39 +665,34 @@ impl VolumeSet {
                         volume: 1,
                         entry: entry.clone(),
                         size: *size,
+                        digest: digest.clone(),
                     }],
                 );
             }
         }
-        if let Some(label) = &first_label
-            && label.index_digest != index_digest
-        {
-            return Err(ArchiveError::ForeignVolume {
-                volume: first_file.display().to_string(),
-                found: label.index_digest.to_string(),
-                expected: index_digest.to_string(),
-            });
-        }
         set.index_digest = index_digest;
         set.index = index;
         set.signature = volume_one.signature.clone();
+        set.check_volume(1, &volume_one)?;
         set.remember(1, &volume_one);
+        for volume in scanned {
+            let number = volume.label.as_ref().map_or(0, |l| l.number);
+            set.check_volume(number, &volume)?;
+            set.remember(number, &volume);
+        }
         // Blobs in the order the media holds them. Offsets in volumes not yet seen are
         // unknown; digest order stands in for them (each volume is still needed once, only
         // the reads within it are not in file order).
+        let volumes = set.volumes.lock().expect("volume state");
         for (i, (digest, parts)) in set.blobs.iter().enumerate() {
             let first = &parts[0];
-            let offset = if first.volume == 1 {
-                volume_one
-                    .entries
-                    .get(&first.entry)
-                    .map(|e| e.offset)
-                    .unwrap_or(i as u64)
-            } else {
-                i as u64
-            };
+            let offset = volumes
+                .get(&first.volume)
+                .and_then(|v| v.entries.get(&first.entry))
+                .map_or(i as u64, |e| e.offset);
             set.order.insert(digest.clone(), (first.volume, offset));
         }
+        drop(volumes);
         Ok(set)
     }
 
@@ -594,17 +767,27 @@ impl VolumeSet {
     }
 
     fn missing_error(&self, missing: &[u32]) -> ArchiveError {
-        ArchiveError::MissingVolumes {
-            name: self.name.clone(),
-            missing: format!(
-                "{} (looked in {}; pass --volumes-dir for another place, or --wait to wait for them)",
+        let file = |n: &u32| volume_file_name(&self.name, *n, self.zstd);
+        let missing = match &self.given {
+            Some(_) => format!(
+                "{} ({}; not among the volumes given, add {} to the command line)",
                 missing
                     .iter()
-                    .map(|n| volume_file_name(&self.name, *n, self.zstd))
+                    .map(u32::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
+                missing.iter().map(file).collect::<Vec<_>>().join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            ),
+            None => format!(
+                "{} (looked in {}; pass --volumes-dir for another place, or --wait to wait for them)",
+                missing.iter().map(file).collect::<Vec<_>>().join(", "),
                 self.dir.display()
             ),
+        };
+        ArchiveError::MissingVolumes {
+            name: self.name.clone(),
+            missing,
             count: self.count,
         }
     }
@@ -612,6 +795,9 @@ impl VolumeSet {
     fn candidate(&self, number: u32) -> Option<PathBuf> {
         if let Some(single) = &self.single {
             return single.is_file().then(|| single.clone());
+        }
+        if let Some(given) = &self.given {
+            return given.get(&number).filter(|p| p.is_file()).cloned();
         }
         [false, true]
             .into_iter()
@@ -631,15 +817,95 @@ impl VolumeSet {
         );
     }
 
+    /// Checks a volume against the pack: its label (a volume of another bundle or pack is
+    /// refused), the table of contents in volume 1 only, and exactly the blobs and chunks the
+    /// plan puts in it, at the sizes it says. So no blob or chunk is read from two volumes,
+    /// and none is there that the plan does not name.
+    fn check_volume(&self, number: u32, scanned: &Scanned) -> Result<(), ArchiveError> {
+        let volume = scanned.path.display().to_string();
+        let hostile = |entry: &str, reason: &str| ArchiveError::Hostile {
+            volume: volume.clone(),
+            entry: entry.to_string(),
+            reason: reason.to_string(),
+        };
+        if self.single.is_some() {
+            if scanned.index.as_deref().map(Digest::of_bytes).as_ref() != Some(&self.index_digest) {
+                return Err(ArchiveError::ForeignVolume {
+                    volume,
+                    found: "another index".to_string(),
+                    expected: self.index_digest.to_string(),
+                });
+            }
+            if let Some(chunk) = scanned.entries.keys().filter(|e| is_chunk_path(e)).min() {
+                return Err(hostile(
+                    chunk,
+                    "a chunk in a pack without a volume plan (volume 1 of a multi-volume pack has one)",
+                ));
+            }
+            return Ok(());
+        }
+        self.check_label(number, scanned)?;
+        if number != 1 {
+            for (present, entry) in [
+                (scanned.index.is_some(), INDEX_FILE),
+                (scanned.signature.is_some(), SIGNATURE_FILE),
+                (scanned.plan.is_some(), PLAN_FILE),
+            ] {
+                if present {
+                    return Err(hostile(
+                        entry,
+                        "a second copy in another volume (only volume 1 holds the table of contents)",
+                    ));
+                }
+            }
+        }
+        let planned: HashMap<&str, u64> = self
+            .blobs
+            .values()
+            .flatten()
+            .filter(|p| p.volume == number)
+            .map(|p| (p.entry.as_str(), p.size))
+            .collect();
+        let mut content: Vec<(&String, &Place)> = scanned
+            .entries
+            .iter()
+            .filter(|(name, _)| name.starts_with("blobs/") || is_chunk_path(name))
+            .collect();
+        content.sort_by_key(|(name, _)| *name);
+        for (entry, place) in content {
+            match planned.get(entry.as_str()) {
+                None => {
+                    return Err(hostile(
+                        entry,
+                        "the plan does not put it in this volume (a blob or chunk that is in another volume too, or one the plan does not name)",
+                    ));
+                }
+                Some(&size) if size != place.size => {
+                    return Err(ArchiveError::Damaged {
+                        volume,
+                        reason: format!("{entry} has {} bytes, the plan says {size}", place.size),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(entry) = planned
+            .keys()
+            .filter(|e| !scanned.entries.contains_key(**e))
+            .min()
+        {
+            return Err(ArchiveError::Damaged {
+                volume,
+                reason: format!("it has no {entry}, which the plan puts there"),
+            });
+        }
+        Ok(())
+    }
+
     fn check_label(&self, number: u32, scanned: &Scanned) -> Result<(), ArchiveError> {
         let volume = scanned.path.display().to_string();
         let Some(label) = &scanned.label else {
-            return Err(ArchiveError::Damaged {
-                volume,
-                reason: format!(
-                    "it has no {LABEL_FILE}; every volume of a multi-volume pack has one"
-                ),
-            });
+            return Err(unlabelled(&scanned.path));
         };
         if label.index_digest != self.index_digest || label.name != self.name {
             return Err(ArchiveError::ForeignVolume {
@@ -699,17 +965,7 @@ impl VolumeSet {
         // Held while waiting: one prompt at a time, and other readers wait with it.
         let path = self.find_or_wait(number)?;
         let scanned = scan(&path)?;
-        if self.single.is_none() {
-            self.check_label(number, &scanned)?;
-        } else if scanned.index.as_deref().map(Digest::of_bytes).as_ref()
-            != Some(&self.index_digest)
-        {
-            return Err(ArchiveError::ForeignVolume {
-                volume: path.display().to_string(),
-                found: "another index".to_string(),
-                expected: self.index_digest.to_string(),
-            });
-        }
+        self.check_volume(number, &scanned)?;
         let indexed = Indexed {
             path: scanned.path.clone(),
             len: scanned.len,
@@ -720,6 +976,11 @@ impl VolumeSet {
         // A volume indexed again (a stick inserted again) is announced again when read.
         self.announced.lock().expect("volume state").remove(&number);
         Ok(indexed)
+    }
+
+    /// Every blob of the pack with its pieces, by digest.
+    pub fn blobs(&self) -> impl Iterator<Item = (&Digest, &[PackedPart])> {
+        self.blobs.iter().map(|(d, parts)| (d, parts.as_slice()))
     }
 
     /// Volume numbers in which the given blobs have pieces.

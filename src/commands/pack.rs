@@ -61,14 +61,14 @@ pub fn run(ui: &Ui, args: &PackArgs) -> anyhow::Result<()> {
 
 /// Runs `ferry unpack`.
 pub fn run_unpack(ui: &Ui, args: &UnpackArgs) -> anyhow::Result<()> {
-    let total: u64 = args
-        .volumes
-        .iter()
-        .filter_map(|v| std::fs::metadata(v).ok())
-        .map(|m| m.len())
-        .sum();
-    let bar = ui.bytes_bar(total, "unpack");
-    let report = unpack(&args.volumes, &args.out, &|n| bar.inc(n)).with_context(|| {
+    let bar = ui.bytes_bar(0, "unpack");
+    let report = unpack(
+        &args.volumes,
+        &args.out,
+        &|total| bar.set_length(total),
+        &|n| bar.inc(n),
+    )
+    .with_context(|| {
         format!(
             "cannot unpack into {}; what was checked and written stays, run the same command again",
             args.out.display()

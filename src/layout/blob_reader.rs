@@ -43,6 +43,9 @@ pub struct PackedPart {
     pub entry: String,
     /// Bytes.
     pub size: u64,
+    /// Digest of the piece's bytes (the blob's own for a whole blob), to name the corrupt
+    /// piece of a joined blob.
+    pub digest: Digest,
 }
 
 /// Where a piece of a packed blob is in its volume file.
@@ -205,29 +208,71 @@ impl BlobReader {
         if let Some(hasher) = self.hasher.take() {
             let actual = Digest::from_hasher(hasher);
             if actual != self.digest {
-                let places: Vec<String> = self
-                    .extents
-                    .iter()
-                    .map(|e| match e {
-                        Extent::File { path, .. } => path.display().to_string(),
-                        Extent::Packed { store, part } => {
-                            format!(
-                                "{} (volume {}, {})",
-                                store.describe(),
-                                part.volume,
-                                part.entry
-                            )
-                        }
-                    })
-                    .collect();
+                let mut corrupt = self.corrupt_pieces().join(", ");
+                if corrupt.is_empty() {
+                    let places: Vec<String> = self
+                        .extents
+                        .iter()
+                        .map(|e| match e {
+                            Extent::File { path, .. } => path.display().to_string(),
+                            Extent::Packed { store, part } => {
+                                format!(
+                                    "{} (volume {}, {})",
+                                    store.describe(),
+                                    part.volume,
+                                    part.entry
+                                )
+                            }
+                        })
+                        .collect();
+                    corrupt = format!("its content in {}", places.join(", "));
+                }
                 return Err(format!(
-                    "blob {} hashes to {actual}: its content in {} is corrupt. Copy the bundle again from the source media (check volumes with `sha256sum -c SHA256SUMS`)",
+                    "blob {} does not match its digest: its content hashes to {actual}; {corrupt} is corrupt. Copy the bundle again from the source media (check volumes with `sha256sum -c SHA256SUMS`)",
                     self.digest,
-                    places.join(", ")
                 ));
             }
         }
         Ok(())
+    }
+}
+
+impl BlobReader {
+    /// After a joined blob failed its digest: the chunks that do not hash to the digest their
+    /// plan gives, each read again (only from volumes present now: no medium is asked for
+    /// again on the way to an error).
+    fn corrupt_pieces(&self) -> Vec<String> {
+        let count = self.extents.len();
+        if count < 2 {
+            return Vec::new();
+        }
+        let mut corrupt = Vec::new();
+        for (i, extent) in self.extents.iter().enumerate() {
+            let Extent::Packed { store, part } = extent else {
+                continue;
+            };
+            if store.missing_volumes().contains(&part.volume) {
+                continue;
+            }
+            let Ok((file, path)) = extent.open_at(0) else {
+                continue;
+            };
+            let Ok((hasher, _)) = crate::digest::hash_reader(file.take(part.size), |_| {}) else {
+                continue;
+            };
+            let actual = Digest::from_hasher(hasher);
+            if actual != part.digest {
+                corrupt.push(format!(
+                    "chunk {} of {count} ({}, volume {}, {}, which hashes to {actual} where the plan says {})",
+                    i + 1,
+                    path.display(),
+                    part.volume,
+                    part.entry,
+                    part.digest
+                ));
+            }
+        }
+        corrupt
     }
 }
 

@@ -300,15 +300,7 @@ impl Layout {
 
     /// Starts writing a blob; resumes a partial download of the same digest if one is left.
     pub fn blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
-        let tmp_dir = self.root.join(TMP_DIR);
-        fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
-        let partial = tmp_dir.join(format!("{}.partial", digest.hex()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&partial)
-            .map_err(io_err(&partial))?;
+        let (mut file, partial) = self.partial_file(digest, false)?;
         // Re-hash what an interrupted run left, so the final digest covers every byte.
         let (hasher, written) = hash_reader(&mut file, |_| {}).map_err(io_err(&partial))?;
         Ok(BlobWriter {
@@ -320,6 +312,38 @@ impl Layout {
             partial,
             expected: Some(digest.clone()),
         })
+    }
+
+    /// Starts writing a blob from its first byte: what an interrupted run left is dropped
+    /// unread (for sources read whole again anyway, such as packed volumes).
+    pub fn fresh_blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
+        let (file, partial) = self.partial_file(digest, true)?;
+        Ok(BlobWriter {
+            writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
+            partial,
+            expected: Some(digest.clone()),
+        })
+    }
+
+    /// The partial file of a blob, opened for appending (emptied first when `truncate`).
+    fn partial_file(
+        &self,
+        digest: &Digest,
+        truncate: bool,
+    ) -> Result<(File, PathBuf), LayoutError> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
+        let partial = tmp_dir.join(format!("{}.partial", digest.hex()));
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&partial)
+            .map_err(io_err(&partial))?;
+        if truncate {
+            file.set_len(0).map_err(io_err(&partial))?;
+        }
+        Ok((file, partial))
     }
 
     /// Starts writing a blob whose digest is not known in advance (an unpinned download);

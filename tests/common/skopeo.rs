@@ -137,6 +137,16 @@ pub struct SeededImages {
 }
 
 impl SeededImages {
+    /// The big image's ~8 MiB layer (split into chunks by 3 MiB volumes).
+    pub fn big_layer(&self) -> &super::images::Blob {
+        self.big
+            .image()
+            .layers
+            .iter()
+            .max_by_key(|l| l.size)
+            .expect("app/big has layers")
+    }
+
     /// All five, in the order above.
     pub fn all(&self) -> [&Pushed; 5] {
         [&self.alpine, &self.base, &self.web, &self.worker, &self.big]
