@@ -202,34 +202,23 @@ impl Connection {
         credentials: impl Fn(&str) -> Result<Option<Credentials>, AuthError>,
         monolithic_push: bool,
     ) -> Result<Connection, RegistryError> {
-        let mut certs = Vec::new();
-        for path in &options.ca_files {
-            let data = std::fs::read(path).map_err(|e| RegistryError::CaFile {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            reqwest::Certificate::from_pem(&data).map_err(|e| RegistryError::CaFile {
-                path: path.clone(),
-                reason: format!("not a PEM certificate: {e}"),
-            })?;
-            certs.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            });
-        }
+        let certs = read_ca_files(&options.ca_files)?;
         let mut plain_http = Vec::new();
         // What the probes' `/v2/` answers said about authorization: not asked again.
         let mut challenges = BTreeMap::new();
         for host in hosts {
             let may_use_http = is_loopback(host) || options.insecure.iter().any(|h| h == host);
             if may_use_http {
-                let (scheme, known) = probe_scheme(host, &certs).await?;
-                if scheme == "http" {
+                let probe = probe(host, &certs, true).await.map_err(|reason| {
+                    RegistryError::Unreachable {
+                        host: host.clone(),
+                        reason,
+                    }
+                })?;
+                if probe.scheme == Scheme::Http {
                     plain_http.push(host.clone());
                 }
-                if let Some(known) = known {
-                    challenges.insert(host.clone(), known);
-                }
+                challenges.insert(host.clone(), probe.auth);
             }
         }
         let mut http = reqwest::Client::builder()
@@ -921,12 +910,64 @@ fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
     })
 }
 
-/// Decides between HTTPS and plain HTTP for a loopback or insecure host; with what its `/v2/`
-/// answer says about authorization.
-async fn probe_scheme(
+/// The scheme a registry answered `/v2/` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// It answered over HTTPS.
+    Https,
+    /// Only plain HTTP (allowed for loopback or insecure hosts).
+    Http,
+}
+
+impl Scheme {
+    /// `https` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+/// How a registry answered `GET /v2/`.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The scheme it answered on.
+    pub scheme: Scheme,
+    /// How it wants requests authorized.
+    auth: HostAuth,
+}
+
+/// Reads CA certificates (PEM) to trust beside the system roots, checking each.
+pub fn read_ca_files(paths: &[PathBuf]) -> Result<Vec<Certificate>, RegistryError> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let data = std::fs::read(path).map_err(|e| RegistryError::CaFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        reqwest::Certificate::from_pem(&data).map_err(|e| RegistryError::CaFile {
+            path: path.clone(),
+            reason: format!("not a PEM certificate: {e}"),
+        })?;
+        certs.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        });
+    }
+    Ok(certs)
+}
+
+/// Asks `host`'s `/v2/` over HTTPS and then, when `plain_http_allowed` (loopback or insecure
+/// hosts, as Docker does), over plain HTTP. Only a registry's own answer (200, or 401 asking for
+/// credentials) counts: a TLS server answering plain HTTP with 400 means HTTPS is right and its
+/// certificate is the issue. 5xx and 429 answers are asked again a few times. The error says
+/// what each scheme answered.
+pub async fn probe(
     host: &str,
     certs: &[Certificate],
-) -> Result<(&'static str, Option<HostAuth>), RegistryError> {
+    plain_http_allowed: bool,
+) -> Result<Probe, String> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15));
@@ -935,42 +976,40 @@ async fn probe_scheme(
             builder = builder.add_root_certificate(cert);
         }
     }
-    let client = builder.build().map_err(|e| RegistryError::Unreachable {
-        host: host.to_string(),
-        reason: e.to_string(),
-    })?;
-    let https_error = match client.get(format!("https://{host}/v2/")).send().await {
-        Ok(r) => return Ok(("https", HostAuth::from_answer(&r))),
-        Err(e) => error_chain(&e),
-    };
-    // Only a registry's own answer to /v2/ (200, or 401 asking for credentials) counts: a TLS
-    // server answering plain HTTP with 400 means HTTPS is right and its certificate is the issue.
-    let mut answer = client.get(format!("http://{host}/v2/")).send().await;
-    for attempt in 1..4u32 {
-        match &answer {
-            Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
-                tokio::time::sleep(Duration::from_millis(250) * attempt).await;
-                answer = client.get(format!("http://{host}/v2/")).send().await;
+    let client = builder.build().map_err(|e| e.to_string())?;
+    let ask = |scheme: Scheme| {
+        let client = &client;
+        async move {
+            let url = format!("{}://{host}/v2/", scheme.as_str());
+            let mut answer = client.get(&url).send().await;
+            for attempt in 1..4u32 {
+                match &answer {
+                    Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
+                        tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+                        answer = client.get(&url).send().await;
+                    }
+                    _ => break,
+                }
             }
-            _ => break,
+            match answer {
+                Ok(r) => match HostAuth::from_answer(&r) {
+                    Some(auth) => Ok(Probe { scheme, auth }),
+                    None => Err(format!("{url} answered {}", r.status())),
+                },
+                Err(e) => Err(format!("{url}: {}", error_chain(&e))),
+            }
         }
+    };
+    let https = match ask(Scheme::Https).await {
+        Ok(probe) => return Ok(probe),
+        Err(e) => e,
+    };
+    if !plain_http_allowed {
+        return Err(https);
     }
-    match answer {
-        Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::UNAUTHORIZED => {
-            Ok(("http", HostAuth::from_answer(&r)))
-        }
-        Ok(r) => Err(RegistryError::Unreachable {
-            host: host.to_string(),
-            reason: format!(
-                "HTTPS: {https_error}; plain HTTP answered {} (not a registry over HTTP)",
-                r.status()
-            ),
-        }),
-        Err(e) => Err(RegistryError::Unreachable {
-            host: host.to_string(),
-            reason: format!("HTTPS: {https_error}; HTTP: {}", error_chain(&e)),
-        }),
-    }
+    ask(Scheme::Http)
+        .await
+        .map_err(|http| format!("{https}; {http}"))
 }
 
 /// The oci-client form of a reference; the digest wins over the tag, as in Docker.

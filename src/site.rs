@@ -611,64 +611,6 @@ fn writable(dir: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
-/// How the site registry answered the `/v2/` probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// It answered over HTTPS.
-    Https,
-    /// Only plain HTTP (allowed for loopback or `insecure: true`).
-    Http,
-}
-
-impl Scheme {
-    /// `https` or `http`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Https => "https",
-            Scheme::Http => "http",
-        }
-    }
-}
-
-/// Asks the registry's `/v2/` (HTTPS, then plain HTTP where allowed); a registry's own answer
-/// (200, or 401 asking for credentials) counts as reachable.
-pub async fn probe_registry(registry: &RegistrySite) -> Result<Scheme, String> {
-    let host = &registry.target.host;
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(15));
-    if let Some(ca) = &registry.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    let client = builder.build().map_err(|e| e.to_string())?;
-    let is_registry = |s: reqwest::StatusCode| s.is_success() || s.as_u16() == 401;
-    let https = match client.get(format!("https://{host}/v2/")).send().await {
-        Ok(r) if is_registry(r.status()) => return Ok(Scheme::Https),
-        Ok(r) => format!("https://{host}/v2/ answered {}", r.status()),
-        Err(e) => format!(
-            "https://{host}/v2/: {}",
-            crate::distribution::error_chain(&e)
-        ),
-    };
-    if !(registry.insecure || crate::distribution::is_loopback(host)) {
-        return Err(https);
-    }
-    match client.get(format!("http://{host}/v2/")).send().await {
-        Ok(r) if is_registry(r.status()) => Ok(Scheme::Http),
-        Ok(r) => Err(format!(
-            "{https}; http://{host}/v2/ answered {}",
-            r.status()
-        )),
-        Err(e) => Err(format!(
-            "{https}; http://{host}/v2/: {}",
-            crate::distribution::error_chain(&e)
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,13 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::{HarborArgs, ImportArgs, RegistryArgs, SiteRunArgs};
+use crate::distribution::Scheme;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::openpgp::SiteKey;
 use crate::progress::{Ui, human_bytes};
-use crate::site::{Scheme, Site};
+use crate::site::Site;
 use crate::target::site_config::{
     self, ANSIBLE_VARS, APT_KEYRING, APT_SOURCES, HELM_REPOSITORIES, REGISTRIES_YAML, SITE_JSON,
 };
@@ -162,12 +163,18 @@ pub async fn prepare(
     if let Some(r) = &site.registry
         && r.ca_file.as_ref().is_none_or(|c| c.is_file())
     {
-        match crate::site::probe_registry(r).await {
-            Ok(s) => scheme = Some(s),
-            Err(e) => problems.push(format!(
-                "spec.registry.host: registry {} does not answer: {e}. Check the host and port, that the registry runs, and caFile / insecure",
-                r.target.host
-            )),
+        let host = &r.target.host;
+        match crate::distribution::read_ca_files(r.ca_file.as_slice()) {
+            Err(e) => problems.push(format!("spec.registry.caFile: {e}")),
+            Ok(certs) => {
+                let plain_http_allowed = r.insecure || crate::distribution::is_loopback(host);
+                match crate::distribution::probe(host, &certs, plain_http_allowed).await {
+                    Ok(p) => scheme = Some(p.scheme),
+                    Err(e) => problems.push(format!(
+                        "spec.registry.host: registry {host} does not answer: {e}. Check the host and port, that the registry runs, and caFile / insecure"
+                    )),
+                }
+            }
         }
     }
     if !problems.is_empty() {
