@@ -415,6 +415,12 @@ pub struct RegistryArgs {
     pub insecure_registries: Vec<String>,
 }
 
+impl From<&RegistryArgs> for crate::distribution::RegistryOptions {
+    fn from(args: &RegistryArgs) -> Self {
+        Self::new(args.ca_files.clone(), args.insecure_registries.clone())
+    }
+}
+
 /// How release files may be pinned, for `lock` and `build`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FileArgs {

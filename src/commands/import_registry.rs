@@ -120,15 +120,10 @@ pub async fn import(
         Vec::new()
     };
 
-    let registry = RegistryTarget::connect(
-        target.clone(),
-        RegistryOptions::new(
-            options.registry.ca_files.clone(),
-            options.registry.insecure_registries.clone(),
-        ),
-    )
-    .await
-    .with_context(|| format!("cannot prepare access to {}", target.host))?;
+    let registry =
+        RegistryTarget::connect(target.clone(), RegistryOptions::from(&options.registry))
+            .await
+            .with_context(|| format!("cannot prepare access to {}", target.host))?;
 
     // Ask the target what it holds; only the blobs it lacks are read from the bundle. Before
     // the first upload, each of them must be in the bundle with its size (a short copy is the

@@ -139,10 +139,7 @@ pub async fn readiness(ui: &Ui, p: &Prepared, jobs: usize) -> anyhow::Result<Vec
         let plans = super::import_registry::plans(&options.target, entries.clone())?;
         let registry = RegistryTarget::connect(
             options.target.clone(),
-            crate::distribution::RegistryOptions::new(
-                options.registry.ca_files.clone(),
-                options.registry.insecure_registries.clone(),
-            ),
+            crate::distribution::RegistryOptions::from(&options.registry),
         )
         .await
         .with_context(|| format!("cannot reach {}", options.target))?;

@@ -53,10 +53,7 @@ pub async fn run(ui: &Ui, args: &LoginArgs) -> anyhow::Result<()> {
     }
     let credentials = Credentials { username, password };
     if args.verify {
-        let options = RegistryOptions::new(
-            args.registry.ca_files.clone(),
-            args.registry.insecure_registries.clone(),
-        );
+        let options = RegistryOptions::from(&args.registry);
         let hosts = BTreeSet::from([host.clone()]);
         let for_check = credentials.clone();
         let connection =

@@ -36,8 +36,7 @@ pub async fn connect_registries<'a>(
     args: &RegistryArgs,
 ) -> anyhow::Result<RegistrySource> {
     let hosts: BTreeSet<String> = hosts.into_iter().map(str::to_string).collect();
-    let options = RegistryOptions::new(args.ca_files.clone(), args.insecure_registries.clone());
-    RegistrySource::connect(&hosts, options)
+    RegistrySource::connect(&hosts, RegistryOptions::from(args))
         .await
         .context("cannot prepare registry access")
 }
