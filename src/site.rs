@@ -257,19 +257,15 @@ impl Loader<'_> {
     }
 
     fn url_of(&self, value: &Spanned<String>, field: &str) -> Result<String, SiteError> {
-        let ok = reqwest::Url::parse(&value.value)
-            .ok()
-            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        if !ok {
-            return Err(self.err(
+        crate::target::absolute_http_url(&value.value).ok_or_else(|| {
+            self.err(
                 self.at(value),
                 format!(
                     "{field} {:?} is not an absolute http(s) URL, e.g. http://mirror.site.lan/charts",
                     value.value
                 ),
-            ));
-        }
-        Ok(value.value.trim_end_matches('/').to_string())
+            )
+        })
     }
 
     fn yaml_error(&self, error: &serde_saphyr::Error) -> SiteError {

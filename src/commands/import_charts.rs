@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::ImportChartsArgs;
@@ -49,21 +49,15 @@ pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
 
 /// Checks `--base-url`: an absolute http(s) URL, returned without a trailing `/`.
 pub fn check_base_url(base_url: Option<&str>) -> anyhow::Result<Option<String>> {
-    let base_url = match base_url {
-        None => None,
-        Some(url) => {
-            let parsed = reqwest::Url::parse(url)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-            if parsed.is_none() {
-                bail!(
+    base_url
+        .map(|url| {
+            crate::target::absolute_http_url(url).ok_or_else(|| {
+                anyhow::anyhow!(
                     "--base-url {url:?} is not an absolute http(s) URL; give the URL the repository directory will be served under, e.g. https://charts.site.local"
-                );
-            }
-            Some(url.trim_end_matches('/').to_string())
-        }
-    };
-    Ok(base_url)
+                )
+            })
+        })
+        .transpose()
 }
 
 /// Writes the charts of a verified bundle into the repository directory `to`.
