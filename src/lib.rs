@@ -19,3 +19,4 @@ pub mod sign;
 pub mod site;
 pub mod source;
 pub mod target;
+pub mod time;

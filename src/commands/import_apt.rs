@@ -1,7 +1,7 @@
 //! `ferry import apt`: verify the bundle, then write (or add to) a signed apt mirror.
 
 use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -57,13 +57,6 @@ pub fn check_suite(suite: Option<&str>) -> anyhow::Result<()> {
         bail!("invalid suite name {s:?}: use letters, digits, '.', '_', '-', '+' or '~'");
     }
     Ok(())
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Runs `ferry import apt`.
@@ -143,7 +136,7 @@ pub fn import(
     let mut report = WriteReport::default();
     apt::copy_pool(layout, root, &new, &mut report)
         .with_context(|| format!("cannot fill the pool of {}", root.display()))?;
-    let rendered = apt::render(&merged, site, now())?;
+    let rendered = apt::render(&merged, site, crate::time::now_secs())?;
     apt::write_indexes(root, &rendered)
         .with_context(|| format!("cannot write the indexes of {}", root.display()))?;
     report.packages = merged.packages.len();

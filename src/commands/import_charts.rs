@@ -1,7 +1,7 @@
 //! `ferry import charts`: verify the bundle, then write its charts into a classic Helm chart
 //! repository directory (`.tgz` files and a merged `index.yaml`).
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -10,7 +10,6 @@ use crate::cli::ImportChartsArgs;
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::progress::Ui;
-use crate::source::helm::artifact::rfc3339;
 use crate::target::chart_repo::{self, ChartRepoReport};
 
 /// What `ferry import charts` did.
@@ -76,12 +75,7 @@ pub async fn import(
     let base_url = base_url.map(str::to_string);
     let to = to.to_path_buf();
     let target = to.clone();
-    let generated = rfc3339(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    );
+    let generated = crate::time::now_rfc3339();
     let (charts, report) = tokio::task::spawn_blocking(move || {
         let mut missing = Vec::new();
         let charts =

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -509,15 +509,6 @@ pub fn planned_files(site: &Site) -> Vec<&'static str> {
     names
 }
 
-fn now_rfc3339() -> String {
-    crate::source::helm::artifact::rfc3339(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
-}
-
 /// Renders the site configuration into the output directory.
 pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
     let out = &p.out;
@@ -592,7 +583,8 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
         };
         write(
             HELM_REPOSITORIES,
-            site_config::helm_repositories(&site.name, &url, &now_rfc3339()).as_bytes(),
+            site_config::helm_repositories(&site.name, &url, &crate::time::now_rfc3339())
+                .as_bytes(),
         )?;
     }
     if let Some(f) = &site.files

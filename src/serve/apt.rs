@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::serve::registry::blob_body;
 use axum::Router;
@@ -44,11 +43,7 @@ impl AptMirror {
         if contents.packages.is_empty() {
             return Ok(None);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let rendered = apt::render(&contents, key, now)?;
+        let rendered = apt::render(&contents, key, crate::time::now_secs())?;
         let pool = contents
             .packages
             .iter()

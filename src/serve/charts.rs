@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,7 +13,6 @@ use axum::routing::any;
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::graph::Entry;
-use crate::source::helm::artifact::rfc3339;
 use crate::target::chart_repo::{self, BundleChart, ChartRepoError};
 
 /// Content type of chart archives.
@@ -54,11 +52,7 @@ impl ChartRepo {
                 }
             }
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let index = chart_repo::new_index(&served, None, &rfc3339(now));
+        let index = chart_repo::new_index(&served, None, &crate::time::now_rfc3339());
         Ok((
             ChartRepo {
                 layout: layout.clone(),

@@ -19,10 +19,10 @@ use crate::layout::oci::{Descriptor, Manifest as OciManifest};
 use crate::layout::{Layout, LayoutError, write_atomic};
 use crate::manifest::helm_chart::{chart_name, chart_version};
 use crate::source::helm::archive;
-use crate::source::helm::artifact::rfc3339;
 use crate::source::helm::metadata::{ANNOTATION_CREATED, Metadata};
 use crate::source::helm::version::sort_descending;
 use crate::source::helm::{KIND, chart_layer};
+use crate::time::rfc3339;
 
 /// The index file of a chart repository.
 pub const INDEX_FILE: &str = "index.yaml";

@@ -359,7 +359,7 @@ impl State {
 
     /// A signed ES256 JWT for `subject` granting `granted`.
     fn sign(&self, subject: &str, granted: &[Grant]) -> String {
-        let now = unix_now();
+        let now = ferry::time::now_secs();
         let mut header = json!({"typ": "JWT", "alg": "ES256"});
         if self.use_kid.load(Ordering::SeqCst) {
             header["kid"] = json!(self.kid);
@@ -493,7 +493,7 @@ fn serve(state: &State, mut stream: TcpStream) -> std::io::Result<()> {
         "token": token,
         "access_token": token,
         "expires_in": TOKEN_LIFETIME_SECS,
-        "issued_at": rfc3339(unix_now()),
+        "issued_at": ferry::time::now_rfc3339(),
     })
     .to_string();
     respond(&mut stream, 200, "OK", &[], &body)
@@ -517,35 +517,6 @@ fn respond(
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
     stream.flush()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock before 1970")
-        .as_secs()
-}
-
-/// "YYYY-MM-DDTHH:MM:SSZ" for a Unix time.
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 /// libtrust's key ID: the first 240 bits of SHA-256 of the DER SubjectPublicKeyInfo, in

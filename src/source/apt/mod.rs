@@ -289,19 +289,14 @@ fn check_release(text: &str, url: &str) -> Result<Release, AptError> {
     })?;
     if let Some(until) = &release.valid_until
         && let Some(t) = release::parse_date(until)
+        && t < crate::time::now_secs() as i64
     {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        if t < now {
-            return Err(AptError::Release {
-                url: url.to_string(),
-                reason: format!(
-                    "the release expired on {until} (Valid-Until): the mirror is stale; use an up-to-date mirror"
-                ),
-            });
-        }
+        return Err(AptError::Release {
+            url: url.to_string(),
+            reason: format!(
+                "the release expired on {until} (Valid-Until): the mirror is stale; use an up-to-date mirror"
+            ),
+        });
     }
     Ok(release)
 }

@@ -570,7 +570,7 @@ pub fn read_archive(
 
 /// The `created` annotation for an archive from an HTTP repository.
 fn created(archive: &ChartArchive) -> String {
-    artifact::rfc3339(archive.packaged_at.unwrap_or(0))
+    crate::time::rfc3339(archive.packaged_at.unwrap_or(0))
 }
 
 fn archive_warnings(chart: &str, archive: &ChartArchive) -> Vec<String> {
