@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::cli::BuildArgs;
 use crate::digest::Digest;
 use crate::layout::Layout;
-use crate::layout::delta::{ANNOTATION_DELTA_BASE, ANNOTATION_DELTA_OMITTED, Omitted, read_base};
+use crate::layout::delta::{
+    ANNOTATION_DELTA_BASE, ANNOTATION_DELTA_OMITTED, Omitted, read_base_index, read_base_layout,
+};
 use crate::layout::oci::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_KIND, ANNOTATION_LOCK_DIGEST, ANNOTATION_REF_NAME,
     ANNOTATION_RELEASE_NAME, ANNOTATION_RELEASE_VERSION, Descriptor, Index, OCI_INDEX, OciPlatform,
@@ -84,12 +86,12 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     // A delta leaves out what the base bundle already carries to site.
     let base = match &args.since {
         Some(path) => Some(
-            if path.extension().is_some_and(|e| e == "json") {
-                read_base(path, &layout)
+            if path.extension().is_some_and(|e| e == "json") && !path.is_dir() {
+                read_base_index(path, &layout)
             } else {
                 // A directory, or the base's packed volumes (only volume 1 is read).
                 let base = super::open_bundle(path, &Default::default(), ui, false)?;
-                crate::layout::delta::read_base_layout(&base)
+                read_base_layout(&base)
             }
             .with_context(|| format!("cannot read the base bundle {}", path.display()))?,
         ),

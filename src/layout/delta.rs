@@ -37,12 +37,9 @@ pub struct Base {
     pub blobs: BTreeSet<Digest>,
 }
 
-/// Reads a base: a bundle directory, or a bare `index.json` whose documents are looked up in
-/// `fallback` (the new bundle, which holds every document it shares with the base).
-pub fn read_base(path: &Path, fallback: &Layout) -> Result<Base, LayoutError> {
-    if path.is_dir() {
-        return read_base_layout(&Layout::open(path)?);
-    }
+/// Reads a base that is a bare `index.json`, its documents looked up in `fallback` (the new
+/// bundle, which holds every document it shares with the base).
+pub fn read_base_index(path: &Path, fallback: &Layout) -> Result<Base, LayoutError> {
     let bytes = std::fs::read(path).map_err(|source| LayoutError::Io {
         path: path.to_path_buf(),
         source,
