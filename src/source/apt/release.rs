@@ -104,31 +104,6 @@ const MONTHS: [&str; 12] = [
 ];
 const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The civil date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Parses an RFC 2822 date as `Release` files write it (`Sat, 10 Aug 2024 09:41:00 UTC`,
 /// or with a numeric zone) into seconds since the epoch.
 pub fn parse_date(text: &str) -> Option<i64> {
@@ -157,7 +132,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
         }
         Some(_) => return None,
     };
-    Some(days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + s - offset)
+    Some(crate::time::days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + s - offset)
 }
 
 /// Formats seconds since the epoch as `Release` files write dates (UTC).
@@ -165,7 +140,7 @@ pub fn format_date(secs: u64) -> String {
     let secs = secs as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::time::civil_from_days(days);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} UTC",
         WEEKDAYS[days.rem_euclid(7) as usize],
