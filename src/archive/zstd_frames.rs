@@ -84,6 +84,14 @@ pub fn frames<R: Read + Seek>(r: &mut R, len: u64) -> io::Result<Vec<Frame>> {
             format!("not a valid zstd frame at byte {at}: {what}"),
         )
     };
+    let truncated = |start: u64| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "the zstd frame at byte {start} ends past the end of the file: it is truncated"
+            ),
+        )
+    };
     let mut out = Vec::new();
     let mut at = 0u64;
     while at < len {
@@ -96,12 +104,7 @@ pub fn frames<R: Read + Seek>(r: &mut R, len: u64) -> io::Result<Vec<Frame>> {
             read_exact_at(r, at + 4, &mut size)?;
             let length = 8 + u64::from(u32::from_le_bytes(size));
             if at + length > len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the zstd frame at byte {start} ends past the end of the file: it is truncated"
-                    ),
-                ));
+                return Err(truncated(start));
             }
             out.push(Frame {
                 offset: start,
@@ -154,12 +157,7 @@ pub fn frames<R: Read + Seek>(r: &mut R, len: u64) -> io::Result<Vec<Frame>> {
             at += 4;
         }
         if at > len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the zstd frame at byte {start} ends past the end of the file: it is truncated"
-                ),
-            ));
+            return Err(truncated(start));
         }
         out.push(Frame {
             offset: start,
