@@ -279,29 +279,23 @@ pub fn plans(
 ) -> anyhow::Result<Vec<PushPlan>> {
     let mut plans = Vec::new();
     for entry in entries {
-        if entry.kind == CHART {
-            let reference = registry_reference(&entry.reference).map_err(|e| {
+        let reference = if entry.kind == CHART {
+            registry_reference(&entry.reference).map_err(|e| {
                 anyhow::anyhow!(
                     "bundle entry {} has no valid chart reference in its annotations: {e}",
                     entry.descriptor.digest
                 )
-            })?;
-            plans.push(PushPlan {
-                repository: target.repository_for(&reference),
-                reference,
-                entry,
-            });
+            })?
+        } else if entry.kind == "image" {
+            Reference::parse(&entry.reference).with_context(|| {
+                format!(
+                    "bundle entry {} has no valid upstream reference in its annotations",
+                    entry.descriptor.digest
+                )
+            })?
+        } else {
             continue;
-        }
-        if entry.kind != "image" {
-            continue;
-        }
-        let reference = Reference::parse(&entry.reference).with_context(|| {
-            format!(
-                "bundle entry {} has no valid upstream reference in its annotations",
-                entry.descriptor.digest
-            )
-        })?;
+        };
         plans.push(PushPlan {
             repository: target.repository_for(&reference),
             reference,
