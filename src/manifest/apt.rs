@@ -301,10 +301,14 @@ impl Validator<'_> {
     }
 }
 
-/// Suite, component and architecture names end up in paths: keep them plain.
+/// Suite, component and architecture names end up in paths: keep them plain and short.
 fn valid_name(name: &str) -> bool {
+    name.len() <= 100 && plain_name(name)
+}
+
+/// A suite, component or architecture name fit for a path: plain parts, `/` between them.
+pub fn plain_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 100
         && name.split('/').all(|part| {
             !part.is_empty()
                 && part != "."

@@ -16,6 +16,7 @@ use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::graph::Entry;
 use crate::layout::oci::Manifest;
+use crate::manifest::apt::plain_name;
 use crate::openpgp::{PgpError, SiteKey};
 use crate::source::apt::control::{parse_version, stanzas};
 use crate::source::apt::release::{Release, format_date, parse_date};
@@ -148,19 +149,6 @@ pub fn pool_path(component: &str, package: &str, filename: &str) -> Option<Strin
         &package[..1]
     };
     Some(format!("pool/{component}/{prefix}/{package}/{base}"))
-}
-
-/// A suite, component or architecture name fit for a path: plain parts, `/` between them.
-fn plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part != "."
-                && part != ".."
-                && part.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'~')
-                })
-        })
 }
 
 /// The stanza with its `Filename` line replaced.
