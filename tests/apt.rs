@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::apt_repo::{gpg, gpg_key, gzip};
+use common::apt_repo::{build_deb, gpg, gpg_key, gzip};
 use common::ferry::{Env, fails, json, ok};
 use common::static_server::StaticServer;
 use common::{run, run_unchecked, sha256_hex};
@@ -90,32 +90,17 @@ fn make_repo(root: &Path) -> Repo {
     let build = root.join("build");
     let mut lists: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for (suite, name, version, arch, extra) in PACKAGES {
-        let dir = build.join(format!("{name}_{version}"));
-        std::fs::create_dir_all(dir.join("DEBIAN")).unwrap();
-        std::fs::create_dir_all(dir.join(format!("usr/share/doc/{name}"))).unwrap();
         let control = format!(
             "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: ferry tests <tests@ferry.invalid>\nPriority: optional\nSection: misc\n{extra}Description: ferry test package {name}\n Made by ferry's apt tests.\n"
         );
-        std::fs::write(dir.join("DEBIAN/control"), &control).unwrap();
-        std::fs::write(
-            dir.join(format!("usr/share/doc/{name}/README")),
+        let readme = (
+            format!("usr/share/doc/{name}/README"),
             format!("{name} {version}\n"),
-        )
-        .unwrap();
-        let filename = format!("pool/main/{name}_{version}_{arch}.deb");
-        let deb = repo.join(&filename);
-        std::fs::create_dir_all(deb.parent().unwrap()).unwrap();
-        run(Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group", "-Zgzip"])
-            .arg(&dir)
-            .arg(&deb));
-        let bytes = std::fs::read(&deb).unwrap();
-        lists.entry(suite).or_default().push(format!(
-            "{}Filename: {filename}\nSize: {}\nSHA256: {}",
-            control,
-            bytes.len(),
-            sha256_hex(&bytes)
-        ));
+        );
+        lists
+            .entry(suite)
+            .or_default()
+            .push(build_deb(&build, &repo, &control, &[readme]));
     }
     for (suite, stanzas) in lists {
         let dists = repo.join(format!("dists/{suite}"));

@@ -43,6 +43,39 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Builds a package with `dpkg-deb` from `control` (and `files`: path in the package, contents)
+/// in a directory under `build`, into `repo/pool/main/`; returns its `Packages` stanza.
+pub fn build_deb(build: &Path, repo: &Path, control: &str, files: &[(String, String)]) -> String {
+    let field = |name: &str| {
+        control
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .unwrap_or_else(|| panic!("no {name} in {control}"))
+    };
+    let (name, version, arch) = (field("Package"), field("Version"), field("Architecture"));
+    let dir = build.join(format!("{name}_{version}"));
+    std::fs::create_dir_all(dir.join("DEBIAN")).unwrap();
+    std::fs::write(dir.join("DEBIAN/control"), control).unwrap();
+    for (path, contents) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    let filename = format!("pool/main/{name}_{version}_{arch}.deb");
+    let deb = repo.join(&filename);
+    std::fs::create_dir_all(deb.parent().unwrap()).unwrap();
+    run(Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group", "-Zgzip"])
+        .arg(&dir)
+        .arg(&deb));
+    let bytes = std::fs::read(&deb).unwrap();
+    format!(
+        "{control}Filename: {filename}\nSize: {}\nSHA256: {}",
+        bytes.len(),
+        sha256_hex(&bytes)
+    )
+}
+
 /// A repository at `repo` with one suite `stable`, component `main`, amd64, holding
 /// `packages` (name, version); signed by a new key in `gnupg`, exported to `keyring`.
 pub fn simple_repo(repo: &Path, gnupg: &Path, keyring: &Path, packages: &[(&str, &str)]) {
@@ -50,25 +83,10 @@ pub fn simple_repo(repo: &Path, gnupg: &Path, keyring: &Path, packages: &[(&str,
     let build = repo.join("../build");
     let mut stanzas = Vec::new();
     for (name, version) in packages {
-        let dir = build.join(format!("{name}_{version}"));
-        std::fs::create_dir_all(dir.join("DEBIAN")).unwrap();
         let control = format!(
             "Package: {name}\nVersion: {version}\nArchitecture: amd64\nMaintainer: ferry tests <tests@ferry.invalid>\nPriority: optional\nSection: misc\nDescription: ferry test package {name}\n"
         );
-        std::fs::write(dir.join("DEBIAN/control"), &control).unwrap();
-        let filename = format!("pool/main/{name}_{version}_amd64.deb");
-        let deb = repo.join(&filename);
-        std::fs::create_dir_all(deb.parent().unwrap()).unwrap();
-        run(Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group", "-Zgzip"])
-            .arg(&dir)
-            .arg(&deb));
-        let bytes = std::fs::read(&deb).unwrap();
-        stanzas.push(format!(
-            "{control}Filename: {filename}\nSize: {}\nSHA256: {}",
-            bytes.len(),
-            sha256_hex(&bytes)
-        ));
+        stanzas.push(build_deb(&build, repo, &control, &[]));
     }
     let dists = repo.join("dists/stable");
     let list_dir = dists.join("main/binary-amd64");
