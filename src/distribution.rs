@@ -5,14 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 
 use crate::auth::{AuthError, Credentials};
 use crate::digest::Digest;
 use crate::layout::LayoutError;
-use crate::manifest::reference::Reference;
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
@@ -114,12 +113,10 @@ pub enum RegistryError {
 
 /// A configured client for a set of registry hosts.
 pub struct Connection {
-    /// The oci-client client.
-    pub client: oci_client::Client,
     auths: BTreeMap<String, RegistryAuth>,
     /// The options it was made with.
     pub options: RegistryOptions,
-    /// For what oci-client cannot do: bearer tokens for several scopes at once.
+    /// Every request to a registry and its token service.
     http: reqwest::Client,
     plain_http: Vec<String>,
     /// Per host: how it wants requests authorized, from its answer to `GET /v2/`.
@@ -200,7 +197,6 @@ impl Connection {
         hosts: &BTreeSet<String>,
         options: RegistryOptions,
         credentials: impl Fn(&str) -> Result<Option<Credentials>, AuthError>,
-        monolithic_push: bool,
     ) -> Result<Connection, RegistryError> {
         let certs = read_ca_files(&options.ca_files)?;
         let mut plain_http = Vec::new();
@@ -243,23 +239,7 @@ impl Connection {
             };
             auths.insert(host.clone(), auth);
         }
-        let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain_http.clone()),
-            extra_root_certificates: certs,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(60)),
-            user_agent: concat!("ferry/", env!("CARGO_PKG_VERSION")),
-            platform_resolver: None,
-            use_monolithic_push: monolithic_push,
-            ..Default::default()
-        };
-        let client = oci_client::Client::try_from(config).map_err(|e| RegistryError::Failed {
-            host: hosts.iter().cloned().collect::<Vec<_>>().join(", "),
-            reference: String::new(),
-            message: format!("cannot set up the HTTP client: {e}"),
-        })?;
         Ok(Connection {
-            client,
             auths,
             options,
             http,
@@ -269,19 +249,25 @@ impl Connection {
         })
     }
 
-    /// "https://HOST", or "http://HOST" for a host that answered only plain HTTP.
+    /// "https://HOST", or "http://HOST" for a host that answered only plain HTTP. Docker Hub's
+    /// API answers at index.docker.io, not docker.io.
     fn base_url(&self, host: &str) -> String {
         let scheme = if self.plain_http.iter().any(|h| h == host) {
             "http"
         } else {
             "https"
         };
-        format!("{scheme}://{host}")
+        let api = if host == "docker.io" {
+            "index.docker.io"
+        } else {
+            host
+        };
+        format!("{scheme}://{api}")
     }
 
     /// How `host` wants requests authorized, from one `GET /v2/` per process (or the answer
-    /// `connect` already had). oci-client asks `/v2/` again before every request to a registry
-    /// that needs no credentials, so ferry's own requests go through here instead.
+    /// `connect` already had). (oci-client asked `/v2/` again before every request to a
+    /// registry that needs no credentials.)
     async fn host_auth(&self, host: &str) -> Result<HostAuth, OciDistributionError> {
         let mut challenges = self.challenges.lock().await;
         if let Some(known) = challenges.get(host) {
@@ -302,7 +288,7 @@ impl Connection {
     }
 
     /// One bearer token for all of `scopes`, as Docker asks for a cross-repository mount (push
-    /// on the target, pull on the source): oci-client asks for one repository per token.
+    /// on the target, pull on the source).
     /// `None` when the registry does not use bearer tokens.
     async fn scoped_token(
         &self,
@@ -636,44 +622,6 @@ impl Connection {
         }
     }
 
-    /// Checks that the registry accepts the stored credentials for `host`.
-    pub async fn check_login(&self, host: &str) -> Result<(), RegistryError> {
-        // Any repository name works for the token request; the registry checks the user.
-        let probe = oci_client::Reference::with_tag(
-            host.to_string(),
-            "ferry/login-check".to_string(),
-            "latest".to_string(),
-        );
-        let auth = self.auth(host);
-        let what = format!("{host} (login)");
-        self.retry(host, &what, || {
-            self.client
-                .auth(&probe, &auth, oci_client::RegistryOperation::Pull)
-        })
-        .await?;
-        // With basic auth the challenge alone proves nothing: ask /v2/ with the credentials.
-        self.retry(host, &what, || async {
-            match self.client.list_tags(&probe, &auth, Some(1), None).await {
-                Err(e @ OciDistributionError::UnauthorizedError { .. })
-                | Err(e @ OciDistributionError::AuthenticationFailure(_))
-                | Err(
-                    e @ OciDistributionError::ServerError {
-                        code: 401 | 403, ..
-                    },
-                )
-                | Err(e @ OciDistributionError::RequestError(_)) => Err(e),
-                Err(
-                    e @ OciDistributionError::ServerError {
-                        code: 429 | 500.., ..
-                    },
-                ) => Err(e),
-                // A missing repository (404) with accepted credentials is a success.
-                _ => Ok(()),
-            }
-        })
-        .await
-    }
-
     /// The credentials for a host (anonymous when none).
     pub fn auth(&self, host: &str) -> RegistryAuth {
         self.auths
@@ -727,6 +675,226 @@ impl Connection {
             }
         }
     }
+}
+
+/// A blob's bytes as the registry sends them, from `start` on.
+pub struct BlobBody {
+    /// The offset of the first byte: the one asked for (206), or 0 when the registry ignored
+    /// the range and sends the whole blob (200).
+    pub start: u64,
+    /// The response; read it with `chunk()`.
+    pub response: reqwest::Response,
+}
+
+/// A body read into memory, or the sign that it was larger than allowed.
+pub enum Limited {
+    /// The whole body, exactly as sent.
+    Body(Vec<u8>),
+    /// Larger than the limit: its size when the registry said it, else `None`.
+    TooLarge(Option<u64>),
+}
+
+/// The pull side: manifests, blobs and tag lists, with pull-scope tokens. Every request goes
+/// through `send`, so `/v2/` is asked once per host and process.
+impl Connection {
+    /// The scope ferry asks a token for on the pull side.
+    fn pull_scope(repository: &str) -> Vec<String> {
+        vec![format!("repository:{repository}:pull")]
+    }
+
+    /// Sends a pull request to `host` for `repository` and turns a refusal into an error.
+    async fn send_pull(
+        &self,
+        host: &str,
+        repository: &str,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, OciDistributionError> {
+        let response = self.send(host, &Self::pull_scope(repository), make).await?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(pull_error(response).await)
+        }
+    }
+
+    /// Manifest or index `reference` (tag or digest) of `repository` on `host`, the bytes
+    /// exactly as sent; no more than `limit` bytes are read.
+    pub async fn get_manifest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+        limit: u64,
+    ) -> Result<Limited, OciDistributionError> {
+        let url = format!(
+            "{}/v2/{repository}/manifests/{reference}",
+            self.base_url(host)
+        );
+        let accept = crate::layout::oci::MANIFEST_MEDIA_TYPES.join(", ");
+        let response = self
+            .send_pull(host, repository, || {
+                self.http.get(&url).header(reqwest::header::ACCEPT, &accept)
+            })
+            .await?;
+        read_limited(response, limit).await
+    }
+
+    /// Blob `digest` of `repository` on `host` from byte `offset` on (a range request when
+    /// `offset` is not 0). Redirects to blob storage are followed; reqwest drops the
+    /// Authorization header when one leads to another host, port or scheme.
+    pub async fn get_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<BlobBody, OciDistributionError> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url(host));
+        let response = self
+            .send_pull(host, repository, || {
+                let request = self.http.get(&url);
+                if offset > 0 {
+                    request.header(reqwest::header::RANGE, format!("bytes={offset}-"))
+                } else {
+                    request
+                }
+            })
+            .await?;
+        let start = if response.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+            match content_range_start(&response) {
+                Some(start) if start != offset => {
+                    return Err(OciDistributionError::SpecViolationError(format!(
+                        "asked for the blob from byte {offset}, the registry sent it from byte {start}"
+                    )));
+                }
+                _ => offset,
+            }
+        } else {
+            0
+        };
+        Ok(BlobBody { start, response })
+    }
+
+    /// One page of the tags of `repository` on `host`: at most `n` (the registry's choice when
+    /// `None`), after `last`.
+    pub async fn get_tags(
+        &self,
+        host: &str,
+        repository: &str,
+        n: Option<usize>,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, OciDistributionError> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/v2/{repository}/tags/list",
+            self.base_url(host)
+        ))
+        .map_err(|e| OciDistributionError::UrlParseError(e.to_string()))?;
+        if n.is_some() || last.is_some() {
+            let mut query = url.query_pairs_mut();
+            if let Some(n) = n {
+                query.append_pair("n", &n.to_string());
+            }
+            if let Some(last) = last {
+                query.append_pair("last", last);
+            }
+        }
+        let response = self
+            .send_pull(host, repository, || self.http.get(url.clone()))
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let body = response.bytes().await?;
+        let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
+            OciDistributionError::GenericError(Some(format!("the tag list is not JSON: {e}")))
+        })?;
+        Ok(tags.tags.unwrap_or_default())
+    }
+
+    /// Checks that the registry accepts the stored credentials for `host`.
+    pub async fn check_login(&self, host: &str) -> Result<(), RegistryError> {
+        // Any repository name works: the token service and the registry check the user.
+        let what = format!("{host} (login)");
+        self.retry(host, &what, || async {
+            match self
+                .get_tags(host, "ferry/login-check", Some(1), None)
+                .await
+            {
+                Err(e @ OciDistributionError::UnauthorizedError { .. })
+                | Err(e @ OciDistributionError::AuthenticationFailure(_))
+                | Err(
+                    e @ OciDistributionError::ServerError {
+                        code: 401 | 403 | 429 | 500..,
+                        ..
+                    },
+                )
+                | Err(e @ OciDistributionError::RequestError(_)) => Err(e),
+                // A missing repository (404) with accepted credentials is a success.
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}
+
+/// A refusal on the pull side as oci-client reported it: 401 as unauthorized, a 4xx with the
+/// registry's error envelope as its codes, anything else with its body as the message.
+async fn pull_error(response: reqwest::Response) -> OciDistributionError {
+    let status = response.status();
+    let url = response.url().to_string();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return OciDistributionError::UnauthorizedError { url };
+    }
+    if status.is_client_error() {
+        let body = response.bytes().await.unwrap_or_default();
+        return match serde_json::from_slice::<oci_client::errors::OciEnvelope>(&body) {
+            Ok(envelope) => OciDistributionError::RegistryError { envelope, url },
+            Err(_) => OciDistributionError::ServerError {
+                code: status.as_u16(),
+                url,
+                message: String::from_utf8_lossy(&body).into_owned(),
+            },
+        };
+    }
+    status_error(response).await
+}
+
+/// The first byte a 206 answer holds, from its `Content-Range: bytes START-END/SIZE`.
+fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?
+        .trim()
+        .strip_prefix("bytes ")?
+        .split_once('-')?
+        .0
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Reads a response body into memory, stopping as soon as it grows past `limit`.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Limited, OciDistributionError> {
+    if let Some(size) = response.content_length()
+        && size > limit
+    {
+        return Ok(Limited::TooLarge(Some(size)));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(Limited::TooLarge(None));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Limited::Body(body))
 }
 
 /// A failed request: worth another attempt, or final.
@@ -1012,27 +1180,6 @@ pub async fn probe(
         .map_err(|http| format!("{https}; {http}"))
 }
 
-/// The oci-client form of a reference; the digest wins over the tag, as in Docker.
-pub fn to_oci(reference: &Reference) -> oci_client::Reference {
-    match (reference.tag(), reference.digest()) {
-        (_, Some(d)) => oci_client::Reference::with_digest(
-            reference.registry().to_string(),
-            reference.repository().to_string(),
-            d.to_string(),
-        ),
-        (Some(t), None) => oci_client::Reference::with_tag(
-            reference.registry().to_string(),
-            reference.repository().to_string(),
-            t.to_string(),
-        ),
-        (None, None) => oci_client::Reference::with_tag(
-            reference.registry().to_string(),
-            reference.repository().to_string(),
-            "latest".to_string(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::{BearerChallenge, is_loopback, parse_bearer_challenge};
@@ -1070,4 +1217,175 @@ mod tests {
         assert!(!is_loopback("registry.local:5000"));
         assert!(!is_loopback("10.0.0.1:5000"));
     }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    use super::{Connection, RegistryOptions};
+    use crate::auth::Credentials;
+    use crate::digest::Digest;
+
+    const BLOB: &[u8] = b"0123456789 a blob kept in blob storage";
+
+    /// A one-request-per-connection HTTP server on 127.0.0.1; `answer` gets the request head
+    /// (lowercased) and returns the response. TLS handshakes (the HTTPS probe) are hung up on.
+    /// Returns the address and the heads seen.
+    fn serve(answer: fn(&str) -> Vec<u8>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if let Some(head) = read_head(&mut stream) {
+                    seen.lock().unwrap().push(head.clone());
+                    let _ = stream.write_all(&answer(&head));
+                }
+            }
+        });
+        (addr, heads)
+    }
+
+    fn read_head(stream: &mut TcpStream) -> Option<String> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).ok()?;
+            if head.is_empty() && byte[0] == 0x16 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        Some(String::from_utf8_lossy(&head).to_ascii_lowercase())
+    }
+
+    fn response(status: &str, headers: &[String], body: &[u8]) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {status}\r\nconnection: close\r\n");
+        for h in headers {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+        out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+        let mut out = out.into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Blob storage: honours a range on /ranged, ignores it on /whole.
+    fn storage(head: &str) -> Vec<u8> {
+        let range = head
+            .lines()
+            .find_map(|l| l.strip_prefix("range: bytes="))
+            .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+        match range {
+            Some(start) if head.starts_with("get /ranged") => response(
+                "206 Partial Content",
+                &[format!(
+                    "content-range: bytes {start}-{}/{}",
+                    BLOB.len() - 1,
+                    BLOB.len()
+                )],
+                &BLOB[start..],
+            ),
+            _ => response("200 OK", &[], BLOB),
+        }
+    }
+
+    #[tokio::test]
+    async fn blob_redirects_to_another_host_carry_no_credentials() {
+        let (storage_addr, storage_heads) = serve(storage);
+        // Another host name and port than the registry's; its answer (a plain fn) finds it here.
+        STORAGE
+            .set(storage_addr.replace("127.0.0.1", "localhost"))
+            .unwrap();
+        let (registry, registry_heads) = serve(|head| {
+            if !head.contains("authorization: basic ") {
+                return response(
+                    "401 Unauthorized",
+                    &["www-authenticate: Basic realm=\"test\"".to_string()],
+                    b"",
+                );
+            }
+            let storage = STORAGE.get().unwrap();
+            let to = if head.contains("/v2/ranged/") {
+                "ranged"
+            } else {
+                "whole"
+            };
+            if head.starts_with("get /v2/ ") {
+                return response("200 OK", &[], b"{}");
+            }
+            response(
+                "307 Temporary Redirect",
+                &[format!("location: http://{storage}/{to}?sig=1")],
+                b"",
+            )
+        });
+        let digest = Digest::of_bytes(BLOB);
+        let connection = Connection::connect(
+            &[registry.clone()].into(),
+            RegistryOptions::new(Vec::new(), Vec::new()),
+            |_| {
+                Ok(Some(Credentials {
+                    username: "user".into(),
+                    password: "pw".into(),
+                }))
+            },
+        )
+        .await
+        .unwrap();
+
+        let whole = connection
+            .get_blob(&registry, "whole", &digest, 0)
+            .await
+            .unwrap();
+        assert_eq!(whole.start, 0);
+        assert_eq!(&whole.response.bytes().await.unwrap()[..], BLOB);
+
+        let resumed = connection
+            .get_blob(&registry, "ranged", &digest, 10)
+            .await
+            .unwrap();
+        assert_eq!(resumed.start, 10);
+        assert_eq!(&resumed.response.bytes().await.unwrap()[..], &BLOB[10..]);
+
+        // Storage that ignores the range: the whole blob, from byte 0.
+        let ignored = connection
+            .get_blob(&registry, "whole", &digest, 10)
+            .await
+            .unwrap();
+        assert_eq!(ignored.start, 0);
+        assert_eq!(&ignored.response.bytes().await.unwrap()[..], BLOB);
+
+        let registry_heads = registry_heads.lock().unwrap().clone();
+        let blob_gets: Vec<&String> = registry_heads
+            .iter()
+            .filter(|h| h.contains("/blobs/"))
+            .collect();
+        assert_eq!(blob_gets.len(), 3, "{registry_heads:#?}");
+        assert!(
+            blob_gets
+                .iter()
+                .all(|h| h.contains("authorization: basic ")),
+            "{registry_heads:#?}"
+        );
+        let storage_heads = storage_heads.lock().unwrap().clone();
+        assert_eq!(storage_heads.len(), 3, "{storage_heads:#?}");
+        assert!(
+            storage_heads.iter().all(|h| !h.contains("authorization")),
+            "credentials followed the redirect: {storage_heads:#?}"
+        );
+        assert!(
+            storage_heads[1].contains("range: bytes=10-"),
+            "{storage_heads:#?}"
+        );
+        assert!(!storage_heads[0].contains("range:"), "{storage_heads:#?}");
+    }
+
+    static STORAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 }

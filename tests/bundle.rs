@@ -706,3 +706,48 @@ fn corrupt_download_is_refused_and_never_stored() {
         .arg(&bundle));
     ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
 }
+
+#[test]
+fn a_build_asks_v2_once_per_registry() {
+    use common::faultproxy::{FaultProxy, Faults};
+    let registry = Registry::start_plain();
+    seed_registry(&registry);
+    let proxy = FaultProxy::start(&registry.addr(), Faults::default());
+    let addr = proxy.addr().to_string();
+    let env = Env::new();
+    let manifest = env.manifest(
+        "release.yaml",
+        &manifest_text(&[
+            &format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
+            &format!("{addr}/app/web:1"),
+            &format!("{addr}/app/big:1"),
+        ]),
+    );
+    let bundle = env.path().join("bundle");
+    // No lock yet: build locks first, then fetches.
+    let built = json(
+        env.ferry()
+            .args(["--output", "json", "build"])
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&bundle),
+    );
+    let heads = proxy.request_heads();
+    let probes = heads.iter().filter(|h| h.starts_with("GET /v2/ ")).count();
+    let manifests = heads.iter().filter(|h| h.contains("/manifests/")).count();
+    let blobs = heads.iter().filter(|h| h.contains("/blobs/")).count();
+    eprintln!(
+        "build: {} requests: {probes} GET /v2/, {manifests} manifest GETs, {blobs} blob GETs",
+        heads.len()
+    );
+    // The registry answers /v2/ without a challenge: asked once, not before every request.
+    assert_eq!(probes, 1, "{heads:#?}");
+    assert_eq!(probes + manifests + blobs, heads.len(), "{heads:#?}");
+    assert!(heads.iter().all(|h| h.starts_with("GET ")), "{heads:#?}");
+    // Every blob fetched is asked for once (a config may be read once for its platform).
+    assert!(
+        blobs as u64 <= built["fetched_blobs"].as_u64().unwrap() * 2,
+        "{built} {heads:#?}"
+    );
+    ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
+}

@@ -359,3 +359,75 @@ fn login_verify_checks_the_password_at_the_token_realm() {
         "{saved}"
     );
 }
+
+#[test]
+fn build_from_a_token_registry_asks_v2_once_and_tokens_per_repository() {
+    use common::faultproxy::{FaultProxy, Faults};
+    let registry = Registry::start_token(USER, PASS);
+    let seeded = seed_registry(&registry);
+    let server = registry.token_server().unwrap();
+    let proxy = FaultProxy::start(&registry.addr(), Faults::default());
+    let addr = proxy.addr().to_string();
+    let env = Env::new();
+    env.login(&addr, USER, PASS);
+    let manifest = env.manifest(
+        "release.yaml",
+        &manifest_text(&[
+            format!("{addr}/app/web:1"),
+            format!("{addr}/app/big:1"),
+            format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
+        ]),
+    );
+    server.clear_requests();
+    let bundle = env.path().join("bundle");
+    let out = output(
+        env.ferry()
+            .arg("-v")
+            .arg("build")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&bundle),
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    assert_no_secrets(&all_text(&out), PASS);
+    ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
+    let blobs = bundle.join("blobs/sha256");
+    for layer in &seeded.web.image().layers {
+        assert!(blobs.join(layer.hex()).is_file(), "{}", layer.digest);
+    }
+
+    let heads = proxy.request_heads();
+    let probes = heads.iter().filter(|h| h.starts_with("GET /v2/ ")).count();
+    let tokens = server.requests();
+    eprintln!(
+        "build: {} registry requests ({probes} GET /v2/), {} token requests",
+        heads.len(),
+        tokens.len()
+    );
+    assert_eq!(probes, 1, "{heads:#?}");
+    // Every request but the probe carries a token, and none was refused.
+    assert!(
+        heads
+            .iter()
+            .filter(|h| !h.starts_with("GET /v2/ "))
+            .all(|h| h.contains("authorization: Bearer ") || h.contains("Authorization: Bearer ")),
+        "{heads:#?}"
+    );
+    for r in &tokens {
+        assert_eq!(r.status, 200, "{r:#?}");
+        assert_eq!(r.scopes.len(), 1, "{r:#?}");
+        assert!(r.scopes[0].ends_with(":pull"), "{r:#?}");
+    }
+    let scopes: std::collections::BTreeSet<&str> =
+        tokens.iter().map(|r| r.scopes[0].as_str()).collect();
+    assert_eq!(
+        scopes,
+        [
+            "repository:app/big:pull",
+            "repository:app/web:pull",
+            "repository:library/alpine:pull"
+        ]
+        .into(),
+        "{tokens:#?}"
+    );
+}

@@ -57,8 +57,7 @@ pub async fn run(ui: &Ui, args: &LoginArgs) -> anyhow::Result<()> {
         let hosts = BTreeSet::from([host.clone()]);
         let for_check = credentials.clone();
         let connection =
-            Connection::connect(&hosts, options, move |_| Ok(Some(for_check.clone())), false)
-                .await?;
+            Connection::connect(&hosts, options, move |_| Ok(Some(for_check.clone()))).await?;
         connection.check_login(&host).await?;
     }
     let path = auth::login_file();

@@ -2,15 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use futures_util::StreamExt;
-use oci_client::client::BlobResponse;
 use oci_client::errors::OciDistributionError;
 
 use crate::auth;
 use crate::digest::Digest;
-use crate::distribution::{Connection, StreamFailure, classify, to_oci};
+use crate::distribution::{Connection, Limited, StreamFailure, classify, read_limited};
 pub use crate::distribution::{RegistryError, RegistryOptions};
-use crate::layout::oci::{MANIFEST_MEDIA_TYPES, sniff_media_type};
+use crate::layout::oci::sniff_media_type;
 use crate::layout::{BlobWriter, Layout, LayoutError, MAX_MANIFEST_SIZE};
 use crate::manifest::reference::Reference;
 
@@ -37,7 +35,7 @@ impl RegistrySource {
         options: RegistryOptions,
     ) -> Result<RegistrySource, RegistryError> {
         Ok(RegistrySource {
-            connection: Connection::connect(hosts, options, auth::lookup, false).await?,
+            connection: Connection::connect(hosts, options, auth::lookup).await?,
         })
     }
 
@@ -46,25 +44,34 @@ impl RegistrySource {
         &self,
         reference: &Reference,
     ) -> Result<FetchedManifest, RegistryError> {
-        let image = to_oci(reference);
         let host = reference.registry().to_string();
-        let auth = self.connection.auth(&host);
         let what = reference.to_string();
-        let (bytes, _) = self
+        // The digest wins over the tag, as in Docker.
+        let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let fetched = self
             .connection
             .retry(&host, &what, || {
-                self.connection
-                    .client
-                    .pull_manifest_raw(&image, &auth, MANIFEST_MEDIA_TYPES)
+                self.connection.get_manifest(
+                    &host,
+                    reference.repository(),
+                    tag_or_digest,
+                    MAX_MANIFEST_SIZE,
+                )
             })
             .await?;
-        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-            return Err(RegistryError::Failed {
-                host,
-                reference: what,
-                message: format!("manifest of {} bytes is larger than 4 MiB", bytes.len()),
-            });
-        }
+        let bytes = match fetched {
+            Limited::Body(bytes) => bytes,
+            Limited::TooLarge(size) => {
+                return Err(RegistryError::Failed {
+                    host,
+                    reference: what,
+                    message: match size {
+                        Some(size) => format!("manifest of {size} bytes is larger than 4 MiB"),
+                        None => "manifest is larger than 4 MiB".to_string(),
+                    },
+                });
+            }
+        };
         let digest = Digest::of_bytes(&bytes);
         if let Some(expected) = reference.digest()
             && expected != digest.as_str()
@@ -85,7 +92,7 @@ impl RegistrySource {
             message: "the manifest is neither an OCI/Docker schema 2 manifest nor an index (Docker schema 1 images are not supported: rebuild or re-push the image)".to_string(),
         })?;
         Ok(FetchedManifest {
-            bytes: bytes.to_vec(),
+            bytes,
             digest,
             media_type,
         })
@@ -95,9 +102,7 @@ impl RegistrySource {
     pub async fn list_tags(&self, repository: &Reference) -> Result<Vec<String>, RegistryError> {
         /// Enough pages for any real repository; a registry that never ends is cut off.
         const MAX_PAGES: usize = 1000;
-        let image = to_oci(repository);
         let host = repository.registry().to_string();
-        let auth = self.connection.auth(&host);
         let what = format!("{} (tag list)", repository.name());
         let mut tags: Vec<String> = Vec::new();
         let mut last: Option<String> = None;
@@ -106,15 +111,14 @@ impl RegistrySource {
                 .connection
                 .retry(&host, &what, || {
                     self.connection
-                        .client
-                        .list_tags(&image, &auth, None, last.as_deref())
+                        .get_tags(&host, repository.repository(), None, last.as_deref())
                 })
                 .await?;
-            let new_last = page.tags.last().cloned();
-            if page.tags.is_empty() || new_last == last {
+            let new_last = page.last().cloned();
+            if page.is_empty() || new_last == last {
                 break;
             }
-            tags.extend(page.tags);
+            tags.extend(page);
             last = new_last;
         }
         tags.sort();
@@ -122,41 +126,31 @@ impl RegistrySource {
         Ok(tags)
     }
 
-    /// The client reference, host and message name for a blob request, with the host's
-    /// credentials registered (blob calls do not take them as an argument).
-    async fn blob_request(
-        &self,
-        repository: &Reference,
-        digest: &Digest,
-    ) -> (oci_client::Reference, String, String) {
-        let image = to_oci(repository);
-        let host = repository.registry().to_string();
-        self.connection
-            .client
-            .store_auth_if_needed(image.resolve_registry(), &self.connection.auth(&host))
-            .await;
-        let what = format!("{}@{}", repository.name(), digest);
-        (image, host, what)
-    }
-
-    /// Fetches a small blob (an image config) into memory, checking its digest.
+    /// Fetches a small blob (an image config, at most 4 MiB) into memory, checking its digest.
     pub async fn fetch_small_blob(
         &self,
         repository: &Reference,
         digest: &Digest,
     ) -> Result<Vec<u8>, RegistryError> {
-        let (image, host, what) = self.blob_request(repository, digest).await;
-        let buf = self
+        let host = repository.registry().to_string();
+        let what = format!("{}@{}", repository.name(), digest);
+        let fetched = self
             .connection
             .retry(&host, &what, || async {
-                let mut out = Vec::new();
-                self.connection
-                    .client
-                    .pull_blob(&image, digest.as_str(), &mut out)
+                let blob = self
+                    .connection
+                    .get_blob(&host, repository.repository(), digest, 0)
                     .await?;
-                Ok(out)
+                read_limited(blob.response, MAX_MANIFEST_SIZE).await
             })
             .await?;
+        let Limited::Body(buf) = fetched else {
+            return Err(RegistryError::Failed {
+                host,
+                reference: what,
+                message: "the blob is larger than 4 MiB".to_string(),
+            });
+        };
         let actual = Digest::of_bytes(&buf);
         if &actual != digest {
             return Err(RegistryError::DigestMismatch {
@@ -179,14 +173,15 @@ impl RegistrySource {
         layout: &Layout,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, RegistryError> {
-        let (image, host, what) = self.blob_request(repository, digest).await;
+        let host = repository.registry().to_string();
+        let what = format!("{}@{}", repository.name(), digest);
         let mut writer = layout.blob_writer(digest)?;
         on_bytes(writer.written());
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self
-                .stream_blob_once(&image, digest, size, &mut writer, on_bytes)
+                .stream_blob_once(repository, digest, size, &mut writer, on_bytes)
                 .await
             {
                 Ok(()) => break,
@@ -223,7 +218,7 @@ impl RegistrySource {
 
     async fn stream_blob_once(
         &self,
-        image: &oci_client::Reference,
+        repository: &Reference,
         digest: &Digest,
         size: u64,
         writer: &mut BlobWriter,
@@ -233,31 +228,23 @@ impl RegistrySource {
         if offset >= size && size > 0 {
             return Ok(());
         }
-        let host = image.registry().to_string();
-        let what = format!("{}@{}", image.repository(), digest);
-        let classify = |e: OciDistributionError| classify(&host, &what, e);
-        // Always ask with a range (from byte 0 on a fresh start): the registry then answers
-        // 206 and oci-client skips its own digest check, which would hash every byte a second
-        // time; the store's writer hashes everything and checks the digest at commit.
-        let mut stream = match self
+        let host = repository.registry();
+        let what = format!("{}@{}", repository.repository(), digest);
+        let classify = |e: OciDistributionError| classify(host, &what, e);
+        // A range request when resuming; the store's writer hashes every byte and checks the
+        // digest at commit.
+        let mut blob = self
             .connection
-            .client
-            .pull_blob_stream_partial(image, digest.as_str(), offset, None)
+            .get_blob(host, repository.repository(), digest, offset)
             .await
-            .map_err(classify)?
-        {
-            BlobResponse::Partial(s) => s,
-            BlobResponse::Full(s) => {
-                if offset > 0 {
-                    // The server ignored the range: start over.
-                    writer
-                        .restart()
-                        .map_err(|e| StreamFailure::Fatal(e.into()))?;
-                }
-                s
-            }
-        };
-        while let Some(chunk) = stream.next().await {
+            .map_err(classify)?;
+        if blob.start != offset {
+            // The registry ignored the range and sends the whole blob: start over.
+            writer
+                .restart()
+                .map_err(|e| StreamFailure::Fatal(e.into()))?;
+        }
+        while let Some(chunk) = blob.response.chunk().await.transpose() {
             let chunk = chunk.map_err(|e| {
                 StreamFailure::Retry(format!("connection dropped while reading {what}: {e}"))
             })?;

@@ -100,7 +100,7 @@ impl RegistryTarget {
         options: RegistryOptions,
     ) -> Result<RegistryTarget, RegistryError> {
         let hosts = BTreeSet::from([target.host.clone()]);
-        let connection = Connection::connect(&hosts, options, auth::lookup_target, true).await?;
+        let connection = Connection::connect(&hosts, options, auth::lookup_target).await?;
         Ok(RegistryTarget { connection, target })
     }
 
