@@ -656,6 +656,15 @@ fn build_survives_503s_and_dropped_connections() {
         "only {} faults injected",
         proxy.injected()
     );
+    // A dropped blob resumes from where it stopped.
+    assert!(
+        proxy
+            .request_heads()
+            .iter()
+            .any(|h| h.contains("/blobs/") && h.contains("range: bytes=")),
+        "{:#?}",
+        proxy.request_heads()
+    );
     ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
     assert_blobs_match_names(&bundle);
     let big = seeded.big_layer();

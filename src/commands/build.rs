@@ -46,12 +46,14 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         Some(path) => Some(super::load_signing_key(path)?),
         None => None,
     };
+    // One connection for lock, images and charts: each registry is asked `/v2/` once.
+    let registries = super::Registries::for_manifest(&manifest, &args.registry);
     let (lock, lock_path) = super::lock::lock_for_build(
         ui,
         &manifest,
         args.lock.clone(),
         args.locked,
-        &args.registry,
+        &registries,
         &args.files,
     )
     .await?;
@@ -62,18 +64,14 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let lock_digest = Digest::of_bytes(&lock_bytes);
     layout.write_blob(&lock_digest, &lock_bytes)?;
 
-    let source = super::connect_registries(
-        lock.images.iter().map(|i| host_of(&i.reference)),
-        &args.registry,
-    )
-    .await?;
+    let source = registries.source().await?;
 
     // Documents first (small), then every distinct blob they name.
     let bar = ui.items_bar(lock.images.len() as u64, "manifests");
     let mut jobs: BTreeMap<Digest, BlobJob> = BTreeMap::new();
     for locked in &lock.images {
         bar.set_message(locked.reference.clone());
-        let found = image::collect(&source, &layout, locked)
+        let found = image::collect(source, &layout, locked)
             .await
             .with_context(|| format!("cannot pull {}", locked.reference))?;
         for job in found {
@@ -133,7 +131,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let fetched = AtomicU64::new(0);
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(missing.iter())
         .map(|job| {
-            let (source, layout, bar, fetched) = (&source, &layout, bar.clone(), &fetched);
+            let (layout, bar, fetched) = (&layout, bar.clone(), &fetched);
             async move {
                 let on_bytes = |n: u64| {
                     bar.inc(n);
@@ -168,7 +166,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let mut extra: Vec<Descriptor> = Vec::new();
     extra
         .extend(super::files::build(ui, &layout, &lock, &args.registry, args.jobs as usize).await?);
-    extra.extend(super::charts::build(ui, &lock, &layout, &args.registry).await?);
+    extra.extend(super::charts::build(ui, &lock, &layout, &registries).await?);
     extra.extend(
         super::apt::build_apt(
             ui,
@@ -273,11 +271,6 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         t
     });
     Ok(())
-}
-
-/// The registry host of a normalized reference string.
-fn host_of(reference: &str) -> &str {
-    reference.split('/').next().unwrap_or(reference)
 }
 
 /// The bundle's index.json: a pure function of the lock (and the entries of the other kinds,

@@ -5,27 +5,25 @@ use std::collections::BTreeSet;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::RegistryArgs;
 use crate::layout::Layout;
 use crate::layout::oci::Descriptor;
+use crate::manifest::Manifest;
 use crate::manifest::lock::{Lock, LockedChart, LockedChartDependency};
 use crate::manifest::reference::Reference;
-use crate::manifest::{ChartSource, Manifest};
 use crate::progress::Ui;
 use crate::source::helm::HelmSource;
 use crate::source::http::HttpSource;
 
 /// Connects to what the charts need: HTTP for repositories, registries for `oci://` charts.
-async fn helm_source<'a>(
-    oci_hosts: impl IntoIterator<Item = &'a str>,
-    registry: &RegistryArgs,
-) -> anyhow::Result<HelmSource> {
-    let http = HttpSource::new(&registry.ca_files).context("cannot prepare HTTP downloads")?;
-    let registries = super::connect_registries(oci_hosts, registry).await?;
-    HelmSource::new(http, registries).context("cannot create a scratch directory for charts")
+async fn helm_source(registries: &super::Registries<'_>) -> anyhow::Result<HelmSource> {
+    let http =
+        HttpSource::new(&registries.args().ca_files).context("cannot prepare HTTP downloads")?;
+    let source = registries.source().await?.clone();
+    HelmSource::new(http, source).context("cannot create a scratch directory for charts")
 }
 
-fn oci_host(reference: &str) -> &str {
+/// The registry host of an `oci://` chart reference.
+pub fn oci_host(reference: &str) -> &str {
     let path = reference.strip_prefix("oci://").unwrap_or(reference);
     path.split('/').next().unwrap_or(path)
 }
@@ -36,7 +34,7 @@ pub async fn resolve(
     ui: &Ui,
     manifest: &Manifest,
     keep: Option<&Lock>,
-    registry: &RegistryArgs,
+    registries: &super::Registries<'_>,
 ) -> anyhow::Result<Vec<LockedChart>> {
     if manifest.spec.charts.is_empty() {
         return Ok(Vec::new());
@@ -48,17 +46,10 @@ pub async fn resolve(
         .iter()
         .filter(|spec| reused(*spec).is_none())
         .collect();
-    let hosts: BTreeSet<&str> = todo
-        .iter()
-        .filter_map(|s| match &s.source {
-            ChartSource::Oci(r) => Some(oci_host(r)),
-            ChartSource::Repo(_) => None,
-        })
-        .collect();
     let source = if todo.is_empty() {
         None
     } else {
-        Some(helm_source(hosts, registry).await?)
+        Some(helm_source(registries).await?)
     };
     let bar = ui.items_bar(todo.len() as u64, "charts");
     let mut charts = Vec::new();
@@ -94,17 +85,12 @@ pub async fn build(
     ui: &Ui,
     lock: &Lock,
     layout: &Layout,
-    registry: &RegistryArgs,
+    registries: &super::Registries<'_>,
 ) -> anyhow::Result<Vec<Descriptor>> {
     if lock.charts.is_empty() {
         return Ok(Vec::new());
     }
-    let hosts: BTreeSet<&str> = lock
-        .charts
-        .iter()
-        .filter_map(|c| c.reference.as_deref().map(oci_host))
-        .collect();
-    let source = helm_source(hosts, registry).await?;
+    let source = helm_source(registries).await?;
     let bar = ui.items_bar(lock.charts.len() as u64, "charts");
     let mut entries = Vec::new();
     for chart in &lock.charts {

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::cli::{FileArgs, LockArgs, RegistryArgs};
+use crate::cli::{FileArgs, LockArgs};
 use crate::manifest::Manifest;
 use crate::manifest::files::LockedFile;
 use crate::manifest::lock::{
@@ -37,7 +37,8 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_path(&args.manifest));
-    let lock = resolve_all(ui, &manifest, None, &args.registry, &args.files).await?;
+    let registries = super::Registries::for_manifest(&manifest, &args.registry);
+    let lock = resolve_all(ui, &manifest, None, &registries, &args.files).await?;
     lock.save(&path)?;
     let missing_images = super::charts::missing_images(&manifest, &lock);
     ui.result(
@@ -110,7 +111,7 @@ pub async fn resolve_all(
     ui: &Ui,
     manifest: &Manifest,
     keep: Option<&Lock>,
-    registry: &RegistryArgs,
+    registries: &super::Registries<'_>,
     files: &FileArgs,
 ) -> anyhow::Result<Lock> {
     let todo: Vec<_> = manifest
@@ -119,14 +120,17 @@ pub async fn resolve_all(
         .iter()
         .filter(|spec| !keep.is_some_and(|lock| lock.images.iter().any(|l| l.matches(spec))))
         .collect();
-    let source =
-        super::connect_registries(todo.iter().map(|s| s.reference.registry()), registry).await?;
+    let source = if todo.is_empty() {
+        None
+    } else {
+        Some(registries.source().await?)
+    };
     let bar = ui.items_bar(todo.len() as u64, "resolve");
     let resolved: Vec<anyhow::Result<LockedImage>> = futures_util::stream::iter(todo.iter())
         .map(|spec| {
-            let source = &source;
             let bar = &bar;
             async move {
+                let source = source.context("internal: no registry source")?;
                 let r = image::resolve(source, spec).await.with_context(|| {
                     format!(
                         "{}:{}:{}: cannot resolve image {}",
@@ -148,7 +152,7 @@ pub async fn resolve_all(
     for r in resolved {
         fresh.push(r?);
     }
-    let charts = super::charts::resolve(ui, manifest, keep, registry).await?;
+    let charts = super::charts::resolve(ui, manifest, keep, registries).await?;
     let mut fresh = fresh.into_iter();
     let mut images = Vec::new();
     for spec in &manifest.spec.images {
@@ -158,6 +162,7 @@ pub async fn resolve_all(
             None => images.push(fresh.next().context("internal: resolve count")?),
         }
     }
+    let registry = registries.args();
     let files = super::files::lock(ui, manifest, keep, registry, files).await?;
     let apt = super::apt::lock_apt(ui, manifest, keep, registry).await?;
     let lock = Lock {
@@ -182,7 +187,7 @@ pub async fn lock_for_build(
     manifest: &Manifest,
     path: Option<PathBuf>,
     locked: bool,
-    registry: &RegistryArgs,
+    registries: &super::Registries<'_>,
     files: &FileArgs,
 ) -> anyhow::Result<(Lock, PathBuf)> {
     let path = path.unwrap_or_else(|| default_path(&manifest.path));
@@ -219,7 +224,7 @@ pub async fn lock_for_build(
                     path.display()
                 ),
             });
-            let lock = resolve_all(ui, manifest, existing.as_ref(), registry, files).await?;
+            let lock = resolve_all(ui, manifest, existing.as_ref(), registries, files).await?;
             lock.save(&path)
                 .with_context(|| format!("cannot write lock file {}", path.display()))?;
             Ok((lock, path))

@@ -28,17 +28,51 @@ use std::collections::BTreeSet;
 use anyhow::Context;
 
 use crate::cli::RegistryArgs;
+use crate::manifest::{ChartSource, Manifest};
 use crate::source::registry::{RegistryOptions, RegistrySource};
 
-/// Connects to the registries of the given references with the command line's options.
-pub async fn connect_registries<'a>(
-    hosts: impl IntoIterator<Item = &'a str>,
-    args: &RegistryArgs,
-) -> anyhow::Result<RegistrySource> {
-    let hosts: BTreeSet<String> = hosts.into_iter().map(str::to_string).collect();
-    RegistrySource::connect(&hosts, RegistryOptions::from(args))
-        .await
-        .context("cannot prepare registry access")
+/// The registries a command pulls from, connected on first use and shared from then on: each
+/// host is asked `GET /v2/` once per command, whether lock, build or charts ask first.
+pub struct Registries<'a> {
+    hosts: BTreeSet<String>,
+    args: &'a RegistryArgs,
+    source: tokio::sync::OnceCell<RegistrySource>,
+}
+
+impl<'a> Registries<'a> {
+    /// The registries of the manifest's images and `oci://` charts.
+    pub fn for_manifest(manifest: &Manifest, args: &'a RegistryArgs) -> Registries<'a> {
+        let images = manifest
+            .spec
+            .images
+            .iter()
+            .map(|spec| spec.reference.registry());
+        let charts = manifest.spec.charts.iter().filter_map(|c| match &c.source {
+            ChartSource::Oci(r) => Some(charts::oci_host(r)),
+            ChartSource::Repo(_) => None,
+        });
+        Registries {
+            hosts: images.chain(charts).map(str::to_string).collect(),
+            args,
+            source: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The command line's registry options.
+    pub fn args(&self) -> &'a RegistryArgs {
+        self.args
+    }
+
+    /// The connection, made on the first call.
+    pub async fn source(&self) -> anyhow::Result<&RegistrySource> {
+        self.source
+            .get_or_try_init(|| async {
+                RegistrySource::connect(&self.hosts, RegistryOptions::from(self.args))
+                    .await
+                    .context("cannot prepare registry access")
+            })
+            .await
+    }
 }
 
 /// Reads the password for a private key from the environment.

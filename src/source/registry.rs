@@ -1,6 +1,7 @@
 //! Pulling from OCI distribution registries: manifests by tag or digest, blobs streamed to the store.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use oci_client::errors::OciDistributionError;
 
@@ -23,9 +24,11 @@ pub struct FetchedManifest {
     pub media_type: String,
 }
 
-/// A connection to the registries a manifest or lock names.
+/// A connection to the registries a manifest or lock names; clones share it (and what it
+/// learned about each host).
+#[derive(Clone)]
 pub struct RegistrySource {
-    connection: Connection,
+    connection: Arc<Connection>,
 }
 
 impl RegistrySource {
@@ -35,7 +38,7 @@ impl RegistrySource {
         options: RegistryOptions,
     ) -> Result<RegistrySource, RegistryError> {
         Ok(RegistrySource {
-            connection: Connection::connect(hosts, options, auth::lookup).await?,
+            connection: Arc::new(Connection::connect(hosts, options, auth::lookup).await?),
         })
     }
 
