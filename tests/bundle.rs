@@ -22,6 +22,29 @@ fn manifest_text(entries: &[&str]) -> String {
     text
 }
 
+/// A manifest of alpine (amd64 and arm64), web and big on `addr`.
+fn alpine_web_big(env: &Env, addr: &str) -> std::path::PathBuf {
+    env.manifest(
+        "release.yaml",
+        &manifest_text(&[
+            &format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
+            &format!("{addr}/app/web:1"),
+            &format!("{addr}/app/big:1"),
+        ]),
+    )
+}
+
+/// `ferry --output json build MANIFEST -o OUT`: its JSON result.
+fn build_json(env: &Env, manifest: &Path, out: &Path) -> Value {
+    json(
+        env.ferry()
+            .args(["--output", "json", "build"])
+            .arg(manifest)
+            .arg("-o")
+            .arg(out),
+    )
+}
+
 fn index_of(bundle: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap()
 }
@@ -233,23 +256,10 @@ fn same_lock_gives_same_index_and_rebuild_fetches_only_what_is_missing() {
     let seeded = seed_registry(&registry);
     let addr = registry.addr();
     let env = Env::new();
-    let manifest = env.manifest(
-        "release.yaml",
-        &manifest_text(&[
-            &format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
-            &format!("{addr}/app/web:1"),
-            &format!("{addr}/app/big:1"),
-        ]),
-    );
+    let manifest = alpine_web_big(&env, &addr);
     // No lock yet: build locks first.
     let a = env.path().join("a");
-    let first = json(
-        env.ferry()
-            .args(["--output", "json", "build"])
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&a),
-    );
+    let first = build_json(&env, &manifest, &a);
     assert!(env.path().join("release.lock").exists());
     assert!(first["fetched_blobs"].as_u64().unwrap() > 0);
     let b = env.path().join("b");
@@ -266,24 +276,12 @@ fn same_lock_gives_same_index_and_rebuild_fetches_only_what_is_missing() {
         "same lock, same index.json bytes"
     );
     // Re-run into the same directory: nothing to fetch.
-    let again = json(
-        env.ferry()
-            .args(["--output", "json", "build"])
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&a),
-    );
+    let again = build_json(&env, &manifest, &a);
     assert_eq!(again["fetched_blobs"], 0);
     // Lose one layer: only it is fetched again.
     let big_layer = seeded.big_layer().clone();
     std::fs::remove_file(a.join("blobs/sha256").join(big_layer.hex())).unwrap();
-    let repaired = json(
-        env.ferry()
-            .args(["--output", "json", "build"])
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&a),
-    );
+    let repaired = build_json(&env, &manifest, &a);
     assert_eq!(repaired["fetched_blobs"], 1);
     assert_eq!(repaired["fetched_bytes"], big_layer.size);
     ok(env.ferry().arg("verify").arg(&a).arg("--no-signature"));
@@ -724,23 +722,10 @@ fn a_build_asks_v2_once_per_registry() {
     let proxy = FaultProxy::start(&registry.addr(), Faults::default());
     let addr = proxy.addr().to_string();
     let env = Env::new();
-    let manifest = env.manifest(
-        "release.yaml",
-        &manifest_text(&[
-            &format!("{{ref: {addr}/library/alpine:3.20, platforms: [linux/amd64, linux/arm64]}}"),
-            &format!("{addr}/app/web:1"),
-            &format!("{addr}/app/big:1"),
-        ]),
-    );
+    let manifest = alpine_web_big(&env, &addr);
     let bundle = env.path().join("bundle");
     // No lock yet: build locks first, then fetches.
-    let built = json(
-        env.ferry()
-            .args(["--output", "json", "build"])
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&bundle),
-    );
+    let built = build_json(&env, &manifest, &bundle);
     let heads = proxy.request_heads();
     let probes = heads.iter().filter(|h| h.starts_with("GET /v2/ ")).count();
     let manifests = heads.iter().filter(|h| h.contains("/manifests/")).count();

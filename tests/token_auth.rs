@@ -48,6 +48,32 @@ fn assert_no_secrets(text: &str, password: &str) {
     assert!(!text.contains("eyJ"), "a token leaked:\n{text}");
 }
 
+/// `ferry -v build MANIFEST -o bundle` in `env`, which must succeed without printing the
+/// password, and verify; returns the bundle.
+fn build_with_tokens(env: &Env, manifest: &Path) -> std::path::PathBuf {
+    let bundle = env.path().join("bundle");
+    let out = output(
+        env.ferry()
+            .arg("-v")
+            .arg("build")
+            .arg(manifest)
+            .arg("-o")
+            .arg(&bundle),
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    assert_no_secrets(&all_text(&out), PASS);
+    ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
+    bundle
+}
+
+/// Asserts that every layer of `image` is in `bundle`.
+fn assert_has_layers(bundle: &Path, image: &ImageSet) {
+    let blobs = bundle.join("blobs/sha256");
+    for layer in &image.image().layers {
+        assert!(blobs.join(layer.hex()).is_file(), "{}", layer.digest);
+    }
+}
+
 #[test]
 fn lock_and_build_from_a_token_registry_with_the_auth_file() {
     let registry = Registry::start_token(USER, PASS);
@@ -105,18 +131,7 @@ fn lock_and_build_from_a_token_registry_with_the_auth_file() {
     // The right password in the auth file: build (which locks first) pulls through tokens.
     env.login(&addr, USER, PASS);
     server.clear_requests();
-    let bundle = env.path().join("bundle");
-    let out = output(
-        env.ferry()
-            .arg("-v")
-            .arg("build")
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&bundle),
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    assert_no_secrets(&all_text(&out), PASS);
-    ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
+    let bundle = build_with_tokens(&env, &manifest);
     let index: Value =
         serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap();
     let digests: Vec<&str> = index["manifests"]
@@ -126,10 +141,7 @@ fn lock_and_build_from_a_token_registry_with_the_auth_file() {
         .map(|m| m["digest"].as_str().unwrap())
         .collect();
     assert!(digests.contains(&seeded.web.digest()), "{index:#}");
-    let blobs = bundle.join("blobs/sha256");
-    for layer in &seeded.web.image().layers {
-        assert!(blobs.join(layer.hex()).is_file(), "{}", layer.digest);
-    }
+    assert_has_layers(&bundle, &seeded.web);
 
     // Pulling asks for pull scope on the repositories it reads, and gets only that.
     let requests = server.requests();
@@ -379,22 +391,8 @@ fn build_from_a_token_registry_asks_v2_once_and_tokens_per_repository() {
         ]),
     );
     server.clear_requests();
-    let bundle = env.path().join("bundle");
-    let out = output(
-        env.ferry()
-            .arg("-v")
-            .arg("build")
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&bundle),
-    );
-    assert!(out.status.success(), "{}", all_text(&out));
-    assert_no_secrets(&all_text(&out), PASS);
-    ok(env.ferry().arg("verify").arg(&bundle).arg("--no-signature"));
-    let blobs = bundle.join("blobs/sha256");
-    for layer in &seeded.web.image().layers {
-        assert!(blobs.join(layer.hex()).is_file(), "{}", layer.digest);
-    }
+    let bundle = build_with_tokens(&env, &manifest);
+    assert_has_layers(&bundle, &seeded.web);
 
     let heads = proxy.request_heads();
     let probes = heads.iter().filter(|h| h.starts_with("GET /v2/ ")).count();
