@@ -183,12 +183,19 @@ impl RegistrySource {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let before = writer.written();
             match self
                 .stream_blob_once(repository, digest, size, &mut writer, on_bytes)
                 .await
             {
                 Ok(()) => break,
                 Err(StreamFailure::Fatal(e)) => return Err(e),
+                // A dropped connection after new bytes is progress, not a failed attempt: a
+                // long download over a poor link goes on as long as each try gets further.
+                Err(StreamFailure::Retry(message)) if writer.written() > before => {
+                    tracing::warn!(blob = %what, "{message}; resuming");
+                    attempt = 0;
+                }
                 Err(StreamFailure::Retry(message))
                     if attempt >= self.connection.options.attempts =>
                 {
