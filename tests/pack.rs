@@ -213,17 +213,7 @@ fn damaged_foreign_and_missing_volumes_are_refused() {
         .arg(&p.bundle)
         .arg("--key")
         .arg(p.env.path().join("keys/cosign.key")));
-    std::fs::create_dir_all(&other_bundle).unwrap();
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(p.bundle.join("."))
-        .arg(&other_bundle));
-    let index = std::fs::read_to_string(other_bundle.join("index.json")).unwrap();
-    std::fs::write(
-        other_bundle.join("index.json"),
-        index.replace("\"1\"", "\"2\""),
-    )
-    .unwrap();
+    p.copy_as_other_release(&other_bundle);
     pack_3m(&p, &other_bundle, "o");
     let mut mixed: Vec<PathBuf> = volumes.clone();
     mixed[1] = out.join("o.002.tar");

@@ -321,17 +321,7 @@ fn foreign_volumes_wrong_keys_and_hostile_entries_are_refused_in_place() {
 
     // A volume of another bundle under the same name: the same bundle with another index.
     let other_bundle = p.env.path().join("other");
-    std::fs::create_dir_all(&other_bundle).unwrap();
-    run(std::process::Command::new("cp")
-        .arg("-r")
-        .arg(p.bundle.join("."))
-        .arg(&other_bundle));
-    let index = std::fs::read_to_string(other_bundle.join("index.json")).unwrap();
-    std::fs::write(
-        other_bundle.join("index.json"),
-        index.replace("\"1\"", "\"2\""),
-    )
-    .unwrap();
+    p.copy_as_other_release(&other_bundle);
     let elsewhere = p.env.path().join("elsewhere");
     ok(p.env
         .ferry()

@@ -40,6 +40,20 @@ impl SeededBundle {
         }
     }
 
+    /// A copy of the bundle in `dir` whose index names another release (`"1"` becomes `"2"`):
+    /// the same blobs under another table of contents, as a foreign bundle's volumes have.
+    pub fn copy_as_other_release(&self, dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        super::run(
+            std::process::Command::new("cp")
+                .arg("-r")
+                .arg(self.bundle.join("."))
+                .arg(dir),
+        );
+        let index = std::fs::read_to_string(dir.join("index.json")).unwrap();
+        std::fs::write(dir.join("index.json"), index.replace("\"1\"", "\"2\"")).unwrap();
+    }
+
     /// The source registry as a repository path segment at the target (`127.0.0.1_PORT`).
     pub fn mapped(&self) -> String {
         self.source.addr().replace(':', "_")
