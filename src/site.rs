@@ -547,7 +547,8 @@ impl Site {
         })
     }
 
-    /// Every directory the import writes into, with the field that names it.
+    /// Every target directory the import writes into, with the field that names it (the
+    /// output directory apart: `--out` may replace it).
     pub fn directories(&self) -> Vec<(&'static str, &Path)> {
         let mut dirs = Vec::new();
         if let Some(c) = &self.charts {
@@ -562,7 +563,6 @@ impl Site {
         if let Some(a) = &self.apt {
             dirs.push(("spec.apt.dir", a.dir.as_path()));
         }
-        dirs.push(("spec.output", self.output.as_path()));
         dirs
     }
 }

@@ -99,13 +99,16 @@ pub fn render(
 /// The upstream registries of a bundle's image entries.
 pub fn upstream_registries(layout: &Layout) -> anyhow::Result<BTreeSet<String>> {
     let (_, index) = read_verified_index(layout, None)?;
-    let mut registries = BTreeSet::new();
-    for entry in walk(layout, &index).entries {
-        if let Ok(reference) = Reference::parse(&entry.reference) {
-            registries.insert(reference.registry().to_string());
-        }
-    }
-    Ok(registries)
+    Ok(upstream_of(&walk(layout, &index).entries))
+}
+
+/// The upstream registries of walked entries.
+pub fn upstream_of(entries: &[crate::layout::graph::Entry]) -> BTreeSet<String> {
+    entries
+        .iter()
+        .filter_map(|entry| Reference::parse(&entry.reference).ok())
+        .map(|reference| reference.registry().to_string())
+        .collect()
 }
 
 /// Runs `ferry registries-config`.

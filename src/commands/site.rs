@@ -141,11 +141,7 @@ pub async fn prepare(
             ca.display()
         ));
     }
-    let mut dirs: Vec<(&str, &Path)> = site
-        .directories()
-        .into_iter()
-        .filter(|(field, _)| *field != "spec.output")
-        .collect();
+    let mut dirs = site.directories();
     dirs.push((
         if run.out.is_some() {
             "--out"
@@ -543,7 +539,7 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
         ..Default::default()
     };
     if let Some(r) = &site.registry {
-        let upstream = super::registries_config::upstream_registries(&p.layout)?;
+        let upstream = super::registries_config::upstream_of(&p.entries);
         let yaml = super::registries_config::render(
             &r.target,
             &upstream,
@@ -567,10 +563,7 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
     }
     if let Some(a) = &site.apt {
         for name in [APT_SOURCES, APT_KEYRING] {
-            let from = a.dir.join(match name {
-                APT_SOURCES => crate::target::apt::SOURCES_FILE,
-                _ => crate::target::apt::KEYRING_FILE,
-            });
+            let from = a.dir.join(name);
             if let Ok(bytes) = std::fs::read(&from) {
                 write(name, &bytes)?;
             }

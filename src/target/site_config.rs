@@ -6,10 +6,10 @@ use serde::Serialize;
 
 /// File names in the output directory.
 pub const REGISTRIES_YAML: &str = "registries.yaml";
-/// apt sources for the hosts (deb822).
-pub const APT_SOURCES: &str = "ferry.sources";
-/// The keyring apt sources name.
-pub const APT_KEYRING: &str = "ferry-apt.gpg";
+/// The apt target's file, copied beside the other site files (its own name).
+pub use crate::target::apt::KEYRING_FILE as APT_KEYRING;
+/// The apt target's file, copied beside the other site files (its own name).
+pub use crate::target::apt::SOURCES_FILE as APT_SOURCES;
 /// Helm's repositories.yaml.
 pub const HELM_REPOSITORIES: &str = "helm-repositories.yaml";
 /// k3s-ansible variables.
