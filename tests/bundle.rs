@@ -738,7 +738,7 @@ fn a_build_asks_v2_once_per_registry() {
     assert_eq!(probes, 1, "{heads:#?}");
     assert_eq!(probes + manifests + blobs, heads.len(), "{heads:#?}");
     assert!(heads.iter().all(|h| h.starts_with("GET ")), "{heads:#?}");
-    // Every blob fetched is asked for once (a config may be read once for its platform).
+    // At most two GETs per fetched blob (a config may be read once more for its platform).
     assert!(
         blobs as u64 <= built["fetched_blobs"].as_u64().unwrap() * 2,
         "{built} {heads:#?}"
