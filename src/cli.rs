@@ -430,6 +430,16 @@ pub struct FileArgs {
     pub allow_unpinned: bool,
 }
 
+/// The Helm that renders charts at lock time, for `lock` and `build`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HelmArgs {
+    /// The helm binary that renders the charts to find their images (Helm 3.8+ or 4)
+    /// [default: $FERRY_HELM, else `helm` on PATH; without one, images are guessed from the
+    /// charts' values and lock says so].
+    #[arg(long = "helm", value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+}
+
 /// Arguments of `ferry lock`.
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -444,6 +454,9 @@ pub struct LockArgs {
     /// Release files.
     #[command(flatten)]
     pub files: FileArgs,
+    /// Chart rendering.
+    #[command(flatten)]
+    pub helm: HelmArgs,
 }
 
 /// Arguments of `ferry build`.
@@ -476,6 +489,9 @@ pub struct BuildArgs {
     /// Release files.
     #[command(flatten)]
     pub files: FileArgs,
+    /// Chart rendering (when the lock is made or updated).
+    #[command(flatten)]
+    pub helm: HelmArgs,
 }
 
 /// Arguments of `ferry sign`.

@@ -322,6 +322,8 @@ impl Site {
         let l = Loader { path, base };
         let mut options = serde_saphyr::Options::default();
         options.with_snippet = false;
+        // Comments are not read; buffering them fails on long comment blocks.
+        options.emit_comments = false;
         let document: Spanned<raw::Document> =
             serde_saphyr::from_str_with_options(text, options).map_err(|e| l.yaml_error(&e))?;
         let root = l.at(&document);

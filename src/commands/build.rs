@@ -55,6 +55,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         args.locked,
         &registries,
         &args.files,
+        &args.helm,
     )
     .await?;
     let layout = Layout::create(&args.out)

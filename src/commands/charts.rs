@@ -1,17 +1,22 @@
 //! The chart part of `lock` and `build`, and the image check shared by `lock` and `check`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::layout::Layout;
 use crate::layout::oci::Descriptor;
 use crate::manifest::Manifest;
-use crate::manifest::lock::{Lock, LockedChart, LockedChartDependency};
+use crate::cli::HelmArgs;
+use crate::manifest::lock::{
+    ChartImage, Found, ImagesFoundBy, Lock, LockedChart, LockedChartDependency, LockedKubernetes,
+    PulledBy,
+};
 use crate::manifest::reference::Reference;
 use crate::progress::Ui;
-use crate::source::helm::HelmSource;
+use crate::source::helm::{HelmSource, render};
 use crate::source::http::HttpSource;
 
 /// Connects to what the charts need: HTTP for repositories, registries for `oci://` charts.
@@ -28,56 +33,117 @@ pub fn oci_host(reference: &str) -> &str {
     path.split('/').next().unwrap_or(path)
 }
 
-/// Resolves the manifest's charts; entries of `keep` that still match are reused. Warnings
-/// (missing dependencies, archives without a digest in the index) go to the UI.
+/// Charts resolved (and rendered) at once.
+const RESOLVE_CONCURRENCY: usize = 4;
+
+/// Resolves the manifest's charts; entries of `keep` that still match are reused. Each chart
+/// is rendered with Helm (`--helm`, `FERRY_HELM`, `helm` on PATH) to find its images; without
+/// a Helm they are guessed from its values, and a warning names the charts. Returns the
+/// charts and the version of the Helm that rendered them. Warnings (missing dependencies,
+/// archives without a digest in the index, charts naming no image) go to the UI.
 pub async fn resolve(
     ui: &Ui,
     manifest: &Manifest,
     keep: Option<&Lock>,
     registries: &super::Registries<'_>,
-) -> anyhow::Result<Vec<LockedChart>> {
+    helm: &HelmArgs,
+) -> anyhow::Result<(Vec<LockedChart>, Option<String>)> {
     if manifest.spec.charts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
-    let reused = |spec| keep.and_then(|lock| lock.charts.iter().find(|c| c.matches(spec)));
+    let kubernetes = LockedKubernetes::of(&manifest.spec.kubernetes);
+    let kube_same = keep.is_some_and(|lock| lock.kubernetes.as_ref() == Some(&kubernetes));
+    let reused = |spec| {
+        keep.filter(|_| kube_same)
+            .and_then(|lock| lock.charts.iter().find(|c| c.matches(spec)))
+    };
     let todo: Vec<_> = manifest
         .spec
         .charts
         .iter()
         .filter(|spec| reused(*spec).is_none())
         .collect();
+    let mut helm_version = keep.and_then(|lock| lock.helm.clone());
     let source = if todo.is_empty() {
         None
     } else {
-        Some(helm_source(registries).await?)
+        let mut source = helm_source(registries).await?;
+        source.expect(&todo);
+        source.set_kubernetes(kubernetes.clone());
+        match render::choose(helm.helm.as_deref()) {
+            Some((path, explicit)) => match source.use_helm(&path).await {
+                Ok(found) => {
+                    helm_version = Some(found.version().to_string());
+                    ui.status(format!(
+                        "rendering charts with {} ({}) for Kubernetes {}",
+                        path.display(),
+                        found.version(),
+                        kubernetes.version
+                    ));
+                }
+                // A Helm the user named must work; one merely found on PATH may not.
+                Err(e) if explicit => return Err(e.into()),
+                Err(e) => ui.warn(format!("{e}; the charts are not rendered")),
+            },
+            None => {}
+        }
+        if source.helm().is_none() {
+            ui.warn(format!(
+                "no Helm to render with (--helm, {} or helm on PATH): chart(s) {} were NOT rendered; their images are guessed from values.yaml files and may be incomplete or wrong. Install Helm 3.8+ or 4 and lock again",
+                render::HELM_ENV,
+                todo.iter().map(|s| s.key()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Some(source)
     };
     let bar = ui.items_bar(todo.len() as u64, "charts");
-    let mut charts = Vec::new();
-    for spec in &manifest.spec.charts {
-        if let Some(locked) = reused(spec) {
-            charts.push(locked.clone());
-            continue;
-        }
-        let source = source.as_ref().context("internal: no chart source")?;
-        bar.set_message(spec.key());
-        let resolved = source.resolve(spec).await.with_context(|| {
-            format!(
-                "{}:{}:{}: cannot resolve chart {} {}",
-                manifest.path.display(),
-                spec.location.line,
-                spec.location.column,
-                spec.key(),
-                spec.version
-            )
-        })?;
-        for warning in &resolved.warnings {
+    let resolved: Vec<anyhow::Result<crate::source::helm::Resolved>> =
+        futures_util::stream::iter(todo.iter())
+            .map(|spec| {
+                let (bar, source) = (&bar, source.as_ref());
+                async move {
+                    let source = source.context("internal: no chart source")?;
+                    let resolved = source.resolve(spec).await.with_context(|| {
+                        format!(
+                            "{}:{}:{}: cannot resolve chart {} {}",
+                            manifest.path.display(),
+                            spec.location.line,
+                            spec.location.column,
+                            spec.key(),
+                            spec.version
+                        )
+                    });
+                    bar.inc(1);
+                    resolved
+                }
+            })
+            .buffered(RESOLVE_CONCURRENCY)
+            .collect()
+            .await;
+    bar.finish_and_clear();
+    let mut fresh = Vec::new();
+    for r in resolved {
+        let r = r?;
+        for warning in &r.warnings {
             ui.warn(warning);
         }
-        charts.push(resolved.locked);
-        bar.inc(1);
+        fresh.push(r.locked);
     }
-    bar.finish_and_clear();
-    Ok(charts)
+    let mut fresh = fresh.into_iter();
+    let mut charts = Vec::new();
+    for spec in &manifest.spec.charts {
+        match reused(spec) {
+            Some(locked) => charts.push(locked.clone()),
+            None => charts.push(fresh.next().context("internal: chart resolve count")?),
+        }
+    }
+    if !charts
+        .iter()
+        .any(|c| c.images_found_by == ImagesFoundBy::Rendered)
+    {
+        helm_version = None;
+    }
+    Ok((charts, helm_version))
 }
 
 /// Stores every locked chart in the bundle; returns their index entries, in lock order.
@@ -148,17 +214,50 @@ pub struct MissingImage {
     pub chart: String,
     /// The image, normalized.
     pub image: String,
-    /// Where the chart names it.
+    /// Where the chart names it (the first place): `file: Kind/name field`.
     pub from: String,
+    /// How it was found: `rendered`, `values` or `annotation`.
+    pub found: Found,
+    /// Who pulls it (rendered charts): `workload` or `operator`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pulled_by: Option<PulledBy>,
+    /// How many other places name it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub also_named: usize,
 }
 
-/// The images the locked charts name that neither the manifest's images nor their locked
-/// digests cover.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What `check` says about one chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartReport {
+    /// The chart: `<key> <version>`.
+    pub chart: String,
+    /// Whether Helm rendered it at lock time (else its images are a guess from its values).
+    pub rendered: bool,
+    /// Distinct images it needs.
+    pub images: usize,
+    /// Of those, the ones its workloads pull.
+    pub workload_images: usize,
+    /// Of those, the ones an operator it installs will deploy (custom resources, container
+    /// arguments and environment, ConfigMaps).
+    pub operator_images: usize,
+    /// The ones the release does not carry.
+    pub missing: Vec<MissingImage>,
+    /// What to know about the result (not rendered, no image found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The images each locked chart needs and which of them neither the manifest's images nor
+/// their locked digests cover.
 ///
 /// An image named with a digest is carried when an image of the same repository resolved to
 /// that digest (or the manifest pins it); one named by tag, when the manifest lists that
 /// repository and tag.
-pub fn missing_images(manifest: &Manifest, lock: &Lock) -> Vec<MissingImage> {
+pub fn report(manifest: &Manifest, lock: &Lock) -> Vec<ChartReport> {
     let mut carried_tags: BTreeSet<(String, String)> = BTreeSet::new();
     let mut carried_digests: BTreeSet<(String, String)> = BTreeSet::new();
     for spec in &manifest.spec.images {
@@ -182,11 +281,28 @@ pub fn missing_images(manifest: &Manifest, lock: &Lock) -> Vec<MissingImage> {
             carried_digests.insert((name.clone(), digest.to_string()));
         }
     }
-    let mut missing = Vec::new();
+    let mut reports = Vec::new();
     for chart in &lock.charts {
-        let mut seen = BTreeSet::new();
-        for found in &chart.images {
-            let Ok(reference) = Reference::parse(&found.image) else {
+        let label = format!("{} {}", chart.key(), chart.version);
+        // Each image once, at the first place that names it; workload before operator.
+        let mut first: BTreeMap<&str, (&ChartImage, usize)> = BTreeMap::new();
+        let mut ordered: Vec<&ChartImage> = chart.images.iter().collect();
+        ordered.sort_by_key(|i| (i.pulled_by, i.found));
+        for found in ordered {
+            first
+                .entry(found.image.as_str())
+                .and_modify(|(_, n)| *n += 1)
+                .or_insert((found, 0));
+        }
+        let mut missing = Vec::new();
+        let (mut workload, mut operator) = (0, 0);
+        for (image, (found, others)) in &first {
+            match found.pulled_by {
+                Some(PulledBy::Workload) => workload += 1,
+                Some(PulledBy::Operator) => operator += 1,
+                None => {}
+            }
+            let Ok(reference) = Reference::parse(image) else {
                 continue;
             };
             let name = reference.name();
@@ -195,16 +311,47 @@ pub fn missing_images(manifest: &Manifest, lock: &Lock) -> Vec<MissingImage> {
                 (None, Some(tag)) => carried_tags.contains(&(name, tag.to_string())),
                 (None, None) => false,
             };
-            if !carried && seen.insert(found.image.clone()) {
+            if !carried {
                 missing.push(MissingImage {
-                    chart: format!("{} {}", chart.key(), chart.version),
-                    image: found.image.clone(),
-                    from: found.from.clone(),
+                    chart: label.clone(),
+                    image: image.to_string(),
+                    from: found.location(),
+                    found: found.found,
+                    pulled_by: found.pulled_by,
+                    also_named: *others,
                 });
             }
         }
+        let rendered = chart.images_found_by == ImagesFoundBy::Rendered;
+        let note = if !rendered {
+            Some(
+                "not rendered when locked (no Helm): its images were guessed from its values files and may be incomplete or wrong; lock again with Helm (--helm, FERRY_HELM)"
+                    .to_string(),
+            )
+        } else if first.is_empty() {
+            Some("Helm rendered no object that names an image".to_string())
+        } else {
+            None
+        };
+        reports.push(ChartReport {
+            chart: label,
+            rendered,
+            images: first.len(),
+            workload_images: workload,
+            operator_images: operator,
+            missing,
+            note,
+        });
     }
-    missing
+    reports
+}
+
+/// The images the locked charts need that the release does not carry, in chart order.
+pub fn missing_images(manifest: &Manifest, lock: &Lock) -> Vec<MissingImage> {
+    report(manifest, lock)
+        .into_iter()
+        .flat_map(|r| r.missing)
+        .collect()
 }
 
 #[cfg(test)]
@@ -228,11 +375,19 @@ mod tests {
             manifest: Digest::of_bytes(b"m"),
             manifest_size: 1,
             dependencies: vec![],
+            release_name: "app".into(),
+            namespace: "default".into(),
+            values: vec![],
+            images_found_by: ImagesFoundBy::Values,
             images: images
                 .iter()
                 .map(|i| ChartImage {
                     image: Reference::parse(i).unwrap().to_string(),
-                    from: "values.yaml: image".into(),
+                    from: "values.yaml".into(),
+                    object: None,
+                    field: Some("image".into()),
+                    found: Found::Values,
+                    pulled_by: None,
                 })
                 .collect(),
         }
@@ -257,6 +412,8 @@ mod tests {
             images: vec![],
             files: vec![],
             apt: None,
+            kubernetes: None,
+            helm: None,
             charts: vec![chart(&[
                 "quay.io/cilium/cilium:v1.16.5",
                 "docker.io/library/redis:7.4",

@@ -6,11 +6,11 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::cli::{FileArgs, LockArgs};
+use crate::cli::{FileArgs, HelmArgs, LockArgs};
 use crate::manifest::Manifest;
 use crate::manifest::files::LockedFile;
 use crate::manifest::lock::{
-    LOCK_VERSION, Lock, LockedChart, LockedImage, LockedRelease, default_path,
+    LOCK_VERSION, Lock, LockedChart, LockedImage, LockedKubernetes, LockedRelease, default_path,
 };
 use crate::progress::Ui;
 use crate::source::image;
@@ -38,7 +38,7 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_path(&args.manifest));
     let registries = super::Registries::for_manifest(&manifest, &args.registry);
-    let lock = resolve_all(ui, &manifest, None, &registries, &args.files).await?;
+    let lock = resolve_all(ui, &manifest, None, &registries, &args.files, &args.helm).await?;
     lock.save(&path)?;
     let missing_images = super::charts::missing_images(&manifest, &lock);
     ui.result(
@@ -113,6 +113,7 @@ pub async fn resolve_all(
     keep: Option<&Lock>,
     registries: &super::Registries<'_>,
     files: &FileArgs,
+    helm: &HelmArgs,
 ) -> anyhow::Result<Lock> {
     let todo: Vec<_> = manifest
         .spec
@@ -152,7 +153,8 @@ pub async fn resolve_all(
     for r in resolved {
         fresh.push(r?);
     }
-    let charts = super::charts::resolve(ui, manifest, keep, registries).await?;
+    let (charts, helm_version) =
+        super::charts::resolve(ui, manifest, keep, registries, helm).await?;
     let mut fresh = fresh.into_iter();
     let mut images = Vec::new();
     for spec in &manifest.spec.images {
@@ -175,6 +177,9 @@ pub async fn resolve_all(
         files,
         charts,
         apt,
+        kubernetes: (!manifest.spec.charts.is_empty())
+            .then(|| LockedKubernetes::of(&manifest.spec.kubernetes)),
+        helm: helm_version,
     };
     super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
     Ok(lock)
@@ -189,6 +194,7 @@ pub async fn lock_for_build(
     locked: bool,
     registries: &super::Registries<'_>,
     files: &FileArgs,
+    helm: &HelmArgs,
 ) -> anyhow::Result<(Lock, PathBuf)> {
     let path = path.unwrap_or_else(|| default_path(&manifest.path));
     let existing = if path.exists() {
@@ -224,7 +230,8 @@ pub async fn lock_for_build(
                     path.display()
                 ),
             });
-            let lock = resolve_all(ui, manifest, existing.as_ref(), registries, files).await?;
+            let lock =
+                resolve_all(ui, manifest, existing.as_ref(), registries, files, helm).await?;
             lock.save(&path)
                 .with_context(|| format!("cannot write lock file {}", path.display()))?;
             Ok((lock, path))

@@ -72,6 +72,60 @@ pub fn chart_version(version: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a Helm release name (`releaseName`): Helm's rule, a DNS subdomain of at most 53
+/// characters.
+pub fn release_name(name: &str) -> Result<(), String> {
+    if dns_name(name, 53, true) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid releaseName {name:?}: Helm needs at most 53 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Checks a Kubernetes namespace name (a DNS label of at most 63 characters).
+pub fn namespace(name: &str) -> Result<(), String> {
+    if dns_name(name, 63, false) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid namespace {name:?}: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+fn dns_name(name: &str, max: usize, dots: bool) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name.split('.').count() >= 1
+        && (dots || !name.contains('.'))
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.as_bytes()[0].is_ascii_alphanumeric()
+                && label.as_bytes()[label.len() - 1].is_ascii_alphanumeric()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// Checks `spec.kubernetes.version` and returns it as `MAJOR.MINOR.PATCH` (no `v`; a
+/// missing patch is 0).
+pub fn kube_version(input: &str) -> Result<String, String> {
+    let text = input.trim();
+    let bare = text.strip_prefix('v').unwrap_or(text);
+    let parts: Vec<&str> = bare.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit());
+    if !(2..=3).contains(&parts.len()) || !parts.iter().all(numeric) || parts[0] != "1" {
+        return Err(format!(
+            "invalid Kubernetes version {input:?} in spec.kubernetes.version: write MAJOR.MINOR.PATCH, e.g. 1.36.4 (the version of the K3s release, without +k3s1)"
+        ));
+    }
+    let patch = parts.get(2).copied().unwrap_or("0");
+    Ok(format!("{}.{}.{patch}", parts[0], parts[1]))
+}
+
 /// `host[:port]/path/name` for a chart of an HTTP repository: where `import registry` puts it.
 pub fn registry_path(repo: &str, name: &str) -> Result<String, String> {
     let rest = repo
@@ -233,6 +287,21 @@ mod tests {
         assert!(chart_version("1.16.5+k3s.1").is_ok());
         assert!(chart_version("../../etc").is_err());
         assert!(chart_version("1/2").is_err());
+    }
+
+    #[test]
+    fn render_settings() {
+        assert!(release_name("argocd").is_ok());
+        assert!(release_name("my.rel-1").is_ok());
+        assert!(release_name("Argo").is_err());
+        assert!(release_name(&"a".repeat(54)).is_err());
+        assert!(namespace("kube-system").is_ok());
+        assert!(namespace("a.b").is_err());
+        assert!(namespace("-x").is_err());
+        assert_eq!(kube_version("v1.36.4").unwrap(), "1.36.4");
+        assert_eq!(kube_version("1.36").unwrap(), "1.36.0");
+        assert!(kube_version("1.36.4+k3s1").is_err());
+        assert!(kube_version("2.0.0").is_err());
     }
 
     #[test]

@@ -70,6 +70,33 @@ pub struct Lock {
     /// apt packages, resolved (absent when the manifest has no `spec.apt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apt: Option<super::apt::LockedApt>,
+    /// The cluster the charts were rendered for (present when the release has charts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<LockedKubernetes>,
+    /// `helm version` of the Helm that rendered the charts; absent when none could run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<String>,
+}
+
+/// The Kubernetes version and API versions `helm template` was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedKubernetes {
+    /// `--kube-version`.
+    pub version: String,
+    /// `--api-versions`, in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
+}
+
+impl LockedKubernetes {
+    /// The settings a manifest asks for.
+    pub fn of(spec: &crate::manifest::KubernetesSpec) -> LockedKubernetes {
+        LockedKubernetes {
+            version: spec.version.clone(),
+            api_versions: spec.api_versions.clone(),
+        }
+    }
 }
 
 /// One Helm chart, resolved: the exact version, its `.tgz` and where it came from.
@@ -105,9 +132,44 @@ pub struct LockedChart {
     /// Charts packed inside the archive (`charts/`), as their own Chart.yaml names them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<LockedChartDependency>,
-    /// Images the chart's values.yaml files and `artifacthub.io/images` annotation name.
+    /// The Helm release name the chart was rendered as.
+    #[serde(default)]
+    pub release_name: String,
+    /// The namespace it was rendered for.
+    #[serde(default)]
+    pub namespace: String,
+    /// The values the site installs it with, in the order Helm applies them (`valuesFiles`,
+    /// then `values`); part of the lock so that it travels signed and a change shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<ChartValues>,
+    /// How `images` was found: by rendering the chart with Helm, or by reading its values
+    /// (a guess, when no Helm could run).
+    #[serde(default)]
+    pub images_found_by: ImagesFoundBy,
+    /// The images the chart would have pulled, and where each is named.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ChartImage>,
+}
+
+/// One values document given to Helm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartValues {
+    /// Where it came from: the `valuesFiles` path as written, or `values` (inline).
+    pub source: String,
+    /// The values.
+    pub values: serde_json::Value,
+}
+
+/// How a chart's images were found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImagesFoundBy {
+    /// `helm template` rendered the chart and its objects were read.
+    Rendered,
+    /// No Helm could run: values.yaml files and annotations were read (a guess).
+    #[default]
+    Values,
 }
 
 /// A chart packed inside another chart's archive.
@@ -129,9 +191,63 @@ pub struct LockedChartDependency {
 pub struct ChartImage {
     /// The normalized image reference.
     pub image: String,
-    /// Where it was found, e.g. `values.yaml: controller.image` or
-    /// `charts/redis/values.yaml: master.image`.
+    /// The file it was found in: a template as Helm names it (`cert-manager/templates/
+    /// deployment.yaml`), a values file (`charts/redis/values.yaml`) or `Chart.yaml`.
     pub from: String,
+    /// The rendered object that names it, `Kind/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The field that names it: `spec.template.spec.containers[controller].image`, a values
+    /// path (`master.image`), an annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// How it was found.
+    #[serde(default)]
+    pub found: Found,
+    /// Who pulls it, for images found in rendered objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_by: Option<PulledBy>,
+}
+
+/// How an image reference was found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Found {
+    /// In an object Helm rendered.
+    Rendered,
+    /// In a values file (no Helm could run).
+    #[default]
+    Values,
+    /// In Chart.yaml's `artifacthub.io/images` annotation (no Helm could run).
+    Annotation,
+}
+
+/// Who pulls an image found in rendered objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PulledBy {
+    /// A container of a workload (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+    /// CronJob) names it: the cluster pulls it when the chart is installed.
+    Workload,
+    /// An operator will deploy it: a custom resource, a container argument or environment
+    /// variable, or a ConfigMap names it.
+    Operator,
+}
+
+impl ChartImage {
+    /// Where it was found, for messages: `file: Kind/name field`.
+    pub fn location(&self) -> String {
+        let mut out = self.from.clone();
+        let rest: Vec<&str> = [self.object.as_deref(), self.field.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !rest.is_empty() {
+            out.push_str(": ");
+            out.push_str(&rest.join(" "));
+        }
+        out
+    }
 }
 
 impl LockedChart {
@@ -154,6 +270,39 @@ impl LockedChart {
             && self.key() == spec.key()
             && self.name == spec.name
             && self.constraint == spec.version
+            && self.release_name == spec.release_name
+            && self.namespace == spec.namespace
+            && self.values == spec.values
+    }
+
+    /// Why this entry no longer answers the manifest's chart of the same key, for messages.
+    pub fn difference(&self, spec: &ChartSpec) -> Option<String> {
+        let key = spec.key();
+        if self.constraint != spec.version {
+            Some(format!(
+                "chart {key} has version {:?} in the lock but {:?} in the manifest",
+                self.constraint, spec.version
+            ))
+        } else if self.release_name != spec.release_name || self.namespace != spec.namespace {
+            Some(format!(
+                "chart {key} is rendered as release {:?} in namespace {:?} in the lock but {:?} in {:?} in the manifest",
+                self.release_name, self.namespace, spec.release_name, spec.namespace
+            ))
+        } else if self.values != spec.values {
+            let sources: Vec<&str> = spec.values.iter().map(|v| v.source.as_str()).collect();
+            Some(format!(
+                "chart {key}: its values ({}) differ from the ones in the lock",
+                if sources.is_empty() {
+                    "none now".to_string()
+                } else {
+                    sources.join(", ")
+                }
+            ))
+        } else if !self.matches(spec) {
+            Some(format!("chart {key} has another source in the lock"))
+        } else {
+            None
+        }
     }
 }
 
@@ -307,11 +456,24 @@ impl Lock {
             let key = spec.key();
             match self.charts.iter().find(|c| c.key() == key) {
                 None => out.push(format!("chart {key} is not in the lock")),
-                Some(locked) if !locked.matches(spec) => out.push(format!(
-                    "chart {key} has version {:?} in the lock but {:?} in the manifest",
-                    locked.constraint, spec.version
+                Some(locked) => out.extend(locked.difference(spec)),
+            }
+        }
+        if !manifest.spec.charts.is_empty() {
+            let wanted = LockedKubernetes::of(&manifest.spec.kubernetes);
+            match &self.kubernetes {
+                Some(k) if *k == wanted => {}
+                Some(k) => out.push(format!(
+                    "the charts were rendered for Kubernetes {}{} in the lock but the manifest says {}{}",
+                    k.version,
+                    api_list(&k.api_versions),
+                    wanted.version,
+                    api_list(&wanted.api_versions)
                 )),
-                Some(_) => {}
+                None => out.push(
+                    "the lock does not say which Kubernetes the charts were rendered for (it predates rendering)"
+                        .to_string(),
+                ),
             }
         }
         for locked in &self.charts {
@@ -347,6 +509,14 @@ impl Lock {
     }
 }
 
+fn api_list(list: &[String]) -> String {
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" (API versions {})", list.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +549,10 @@ mod tests {
             manifest: Digest::of_bytes(b"m"),
             manifest_size: 1,
             dependencies: vec![],
+            release_name: spec.release_name.clone(),
+            namespace: spec.namespace.clone(),
+            values: spec.values.clone(),
+            images_found_by: ImagesFoundBy::Rendered,
             images: vec![],
         }
     }
@@ -397,6 +571,8 @@ mod tests {
             images: vec![],
             files: vec![],
             apt: None,
+            kubernetes: Some(LockedKubernetes::of(&m.spec.kubernetes)),
+            helm: Some("v3.17.0".into()),
             charts: m.spec.charts.iter().map(locked).collect(),
         };
         assert!(lock.differences(&m).is_empty());

@@ -85,6 +85,31 @@ pub struct Spec {
     pub charts: Vec<ChartSpec>,
     /// apt packages and their sources (`spec.apt`), if any.
     pub apt: Option<AptSpec>,
+    /// The cluster the charts are rendered for (`spec.kubernetes`).
+    pub kubernetes: KubernetesSpec,
+}
+
+/// The Kubernetes version used when rendering charts when the manifest names none: the one
+/// of the K3s release the platform carries (kept in step with `manifests/platform.yaml`).
+pub const DEFAULT_KUBE_VERSION: &str = "1.36.0";
+
+/// The cluster charts are rendered for: what `.Capabilities` tells their templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesSpec {
+    /// `spec.kubernetes.version` (`MAJOR.MINOR.PATCH`, no `v`), or [`DEFAULT_KUBE_VERSION`].
+    pub version: String,
+    /// `spec.kubernetes.apiVersions`: extra API versions (`monitoring.coreos.com/v1`, or
+    /// `group/version/Kind`) the cluster will serve.
+    pub api_versions: Vec<String>,
+}
+
+impl Default for KubernetesSpec {
+    fn default() -> Self {
+        KubernetesSpec {
+            version: DEFAULT_KUBE_VERSION.to_string(),
+            api_versions: Vec::new(),
+        }
+    }
 }
 
 /// One container image to carry.
@@ -107,9 +132,19 @@ pub struct ChartSpec {
     pub name: String,
     /// The version: exact, or a range by Helm's rules, as written.
     pub version: String,
+    /// The Helm release name it is rendered as (`releaseName`; default: the chart's name).
+    pub release_name: String,
+    /// The namespace it is rendered for (`namespace`; default: `default`, as Helm's).
+    pub namespace: String,
+    /// The values the site installs it with: each of `valuesFiles` (read when the manifest
+    /// is loaded), then `values`, in the order Helm applies them.
+    pub values: Vec<lock::ChartValues>,
     /// Position of the entry in the manifest.
     pub location: Location,
 }
+
+/// The namespace charts are rendered for when the manifest names none (Helm's default).
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Where a chart comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -472,6 +507,8 @@ impl Manifest {
         let mut options = serde_saphyr::Options::default();
         // Errors are rendered here as FILE:LINE:COLUMN, so the snippet copy is wasted work.
         options.with_snippet = false;
+        // Comments are not read; buffering them fails on long comment blocks.
+        options.emit_comments = false;
         // The syntax pass reads every scalar untyped; `.nan` or `1e999` must not fail it
         // (the typed pass reads them as the strings they are).
         options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
@@ -521,6 +558,15 @@ mod raw {
         pub files: Option<Vec<Spanned<super::files::RawFile>>>,
         pub charts: Option<Vec<Spanned<Chart>>>,
         pub apt: Option<Spanned<super::apt::raw::Apt>>,
+        pub kubernetes: Option<Spanned<Kubernetes>>,
+    }
+
+    /// `spec.kubernetes`.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub(super) struct Kubernetes {
+        pub version: Option<Spanned<String>>,
+        pub api_versions: Option<SpannedList>,
     }
 
     /// An entry of `spec.images`: a plain reference or a mapping.
@@ -547,6 +593,12 @@ mod raw {
         #[serde(rename = "ref")]
         pub reference: Option<Spanned<String>>,
         pub version: Option<Spanned<String>>,
+        #[serde(rename = "releaseName")]
+        pub release_name: Option<Spanned<String>>,
+        pub namespace: Option<Spanned<String>>,
+        pub values: Option<Spanned<serde_json::Value>>,
+        #[serde(rename = "valuesFiles")]
+        pub values_files: Option<SpannedList>,
     }
 
     /// An entry of `spec.charts`; a wrapper so that a non-mapping gets a helpful message.
@@ -732,12 +784,17 @@ impl Validator<'_> {
         let files = self.files(spec.files.unwrap_or_default())?;
         let charts = self.charts(spec.charts.unwrap_or_default())?;
         let apt = spec.apt.map(|a| self.apt(a)).transpose()?;
+        let kubernetes = match spec.kubernetes {
+            Some(k) => self.kubernetes(k)?,
+            None => KubernetesSpec::default(),
+        };
         Ok(Spec {
             platforms,
             images,
             files,
             charts,
             apt,
+            kubernetes,
         })
     }
 
@@ -856,10 +913,52 @@ impl Validator<'_> {
             let version_at = self.loc(&version.referenced);
             crate::source::helm::version::Constraint::parse(version.value.trim())
                 .map_err(|e| fail(version_at, e.to_string()))?;
+            let release_name = match mapping.release_name {
+                Some(r) => {
+                    let at = self.loc(&r.referenced);
+                    helm_chart::release_name(r.value.trim()).map_err(|m| fail(at, m))?;
+                    r.value.trim().to_owned()
+                }
+                None => name.clone(),
+            };
+            let namespace = match mapping.namespace {
+                Some(n) => {
+                    let at = self.loc(&n.referenced);
+                    helm_chart::namespace(n.value.trim()).map_err(|m| fail(at, m))?;
+                    n.value.trim().to_owned()
+                }
+                None => DEFAULT_NAMESPACE.to_owned(),
+            };
+            let mut values = Vec::new();
+            for file in mapping.values_files.map(|l| l.value).unwrap_or_default() {
+                let at = self.loc(&file.referenced);
+                values.push(self.values_file(&file.value).map_err(|m| fail(at, m))?);
+            }
+            if let Some(inline) = mapping.values {
+                let at = self.loc(&inline.referenced);
+                let value = match inline.value {
+                    serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                    v @ serde_json::Value::Object(_) => v,
+                    _ => {
+                        return Err(fail(
+                            at,
+                            "`values` must be a mapping of chart values, as in a values.yaml file"
+                                .to_owned(),
+                        ));
+                    }
+                };
+                values.push(lock::ChartValues {
+                    source: "values".to_owned(),
+                    values: value,
+                });
+            }
             let spec = ChartSpec {
                 source,
                 name,
                 version: version.value.trim().to_owned(),
+                release_name,
+                namespace,
+                values,
                 location,
             };
             let key = spec.key();
@@ -876,6 +975,56 @@ impl Validator<'_> {
             charts.push(spec);
         }
         Ok(charts)
+    }
+
+    /// Reads a `valuesFiles` entry, relative to the manifest's directory.
+    fn values_file(&self, written: &str) -> Result<lock::ChartValues, String> {
+        let written = written.trim();
+        if written.is_empty() {
+            return Err("a `valuesFiles` entry is empty; give a path relative to the manifest".to_owned());
+        }
+        let dir = self.path.parent().unwrap_or(Path::new(""));
+        let path = dir.join(written);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "cannot read values file {} ({e}); paths in `valuesFiles` are relative to the manifest",
+                path.display()
+            )
+        })?;
+        let values = crate::source::helm::values::parse_values(&text).map_err(|e| {
+            format!("values file {} is not valid: {e}", path.display())
+        })?;
+        Ok(lock::ChartValues {
+            source: written.to_owned(),
+            values,
+        })
+    }
+
+    fn kubernetes(&self, k: Spanned<raw::Kubernetes>) -> Result<KubernetesSpec, ManifestError> {
+        let fail = |location: Location, message: String| ManifestError::InvalidChart {
+            path: self.path.to_owned(),
+            location,
+            message,
+        };
+        let mut spec = KubernetesSpec::default();
+        if let Some(version) = k.value.version {
+            let at = self.loc(&version.referenced);
+            spec.version = helm_chart::kube_version(&version.value).map_err(|m| fail(at, m))?;
+        }
+        for api in k.value.api_versions.map(|l| l.value).unwrap_or_default() {
+            let at = self.loc(&api.referenced);
+            let value = api.value.trim();
+            if value.is_empty() || value.contains(char::is_whitespace) || !value.contains('/') {
+                return Err(fail(
+                    at,
+                    format!(
+                        "invalid API version {value:?} in spec.kubernetes.apiVersions: write group/version, e.g. monitoring.coreos.com/v1"
+                    ),
+                ));
+            }
+            spec.api_versions.push(value.to_owned());
+        }
+        Ok(spec)
     }
 
     fn platforms(
@@ -1185,7 +1334,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes)"#);
     }
 
     #[test]
@@ -1423,7 +1572,7 @@ mod tests {
         let e = err(&format!(
             "{HEAD}spec:\n  charts:\n    - {{repo: https://x.io, name: a, versions: 1.0.0}}\n"
         ));
-        assert_snapshot!(e, @r#"platform.yaml:6:37: unknown field "versions"; did you mean "version"? (allowed here: name, repo, ref, version)"#);
+        assert_snapshot!(e, @r#"platform.yaml:6:37: unknown field "versions"; did you mean "version"? (allowed here: name, repo, ref, version, releaseName, namespace, values, valuesFiles)"#);
         let e = err(&format!("{HEAD}spec:\n  charts:\n    - cilium\n"));
         assert_snapshot!(e, @r#"platform.yaml:6:7: invalid type: string "cilium", expected a mapping with `name` and `repo` (HTTP chart repository) or `ref` (oci://...), and `version`"#);
         let e = err(&format!(

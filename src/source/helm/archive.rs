@@ -10,8 +10,8 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 use serde_json::Value;
 
-use super::images;
 use super::metadata::{Metadata, MetadataError};
+use super::{images, values};
 use crate::manifest::lock::{ChartImage, LockedChartDependency};
 
 /// Largest Chart.yaml, values.yaml or requirements.yaml read (Helm's MaxDecompressedFileSize).
@@ -98,7 +98,7 @@ pub fn read(mut reader: impl Read) -> Result<ChartArchive, ArchiveError> {
     let metadata = chart_metadata(top, "Chart.yaml")?;
     let mut images = BTreeSet::new();
     let mut unreadable = Vec::new();
-    let dependencies = collect(&tree, "", "", &metadata, &mut images, &mut unreadable)?;
+    let dependencies = collect(&tree, "", "", &metadata, None, &mut images, &mut unreadable)?;
     let packed: BTreeSet<&str> = dependencies.iter().map(|d| d.name.as_str()).collect();
     let missing_dependencies = metadata
         .dependencies
@@ -125,11 +125,16 @@ fn chart_metadata(node: &Node, path: &str) -> Result<Metadata, ArchiveError> {
 }
 
 /// Images of the chart at `dir` of `tree` (shown as `shown`), and its packed charts.
+///
+/// `overrides` are the values its parent gives it (the parent's section for it, and
+/// `global`), merged over its own values.yaml as Helm does; a packed chart whose condition or
+/// tags are false in the result is not read for images (it is not installed).
 fn collect(
     tree: &Tree,
     dir: &str,
     shown: &str,
     metadata: &Metadata,
+    overrides: Option<&Value>,
     images_out: &mut BTreeSet<ChartImage>,
     unreadable: &mut Vec<String>,
 ) -> Result<Vec<LockedChartDependency>, ArchiveError> {
@@ -141,47 +146,75 @@ fn collect(
             format!("{shown}/{file}")
         }
     };
-    if let Some(values) = &node.values {
-        let text = String::from_utf8_lossy(values);
-        match serde_saphyr::from_str::<Option<Value>>(&text) {
-            Ok(Some(v)) => {
-                images::from_values(&v, &join("values.yaml"), &metadata.app_version, images_out)
-            }
-            Ok(None) => {}
+    let mut effective = Value::Object(Default::default());
+    if let Some(bytes) = &node.values {
+        match values::parse_values(&String::from_utf8_lossy(bytes)) {
+            Ok(v) => effective = v,
             Err(e) => unreadable.push(format!("{}: {e}", join("values.yaml"))),
         }
     }
-    if let Some(annotation) = metadata.annotations.get(images::ARTIFACTHUB_IMAGES) {
-        images::from_annotation(annotation, &join("Chart.yaml"), images_out);
+    if let Some(overrides) = overrides {
+        values::merge(&mut effective, overrides);
+    }
+    let scanned = overrides.is_none_or(|_| effective.get("enabled") != Some(&Value::Bool(false)));
+    if scanned {
+        images::from_values(
+            &effective,
+            &join("values.yaml"),
+            &metadata.app_version,
+            images_out,
+        );
+        if let Some(annotation) = metadata.annotations.get(images::ARTIFACTHUB_IMAGES) {
+            images::from_annotation(annotation, &join("Chart.yaml"), images_out);
+        }
     }
     let mut dependencies = Vec::new();
-    // Directories directly under <dir>/charts/.
+    // Directories directly under <dir>/charts/, then archives there.
     let prefix = if dir.is_empty() {
         "charts/".to_string()
     } else {
         format!("{dir}/charts/")
     };
+    let mut packed: Vec<(&Tree, &str, String)> = Vec::new();
     for (path, child) in tree.range_children(&prefix) {
         let name = &path[prefix.len()..];
         if name.starts_with(['_', '.']) || child.chart_yaml.is_none() {
             continue;
         }
-        let child_shown = join(&format!("charts/{name}"));
-        let md = chart_metadata(child, &format!("{child_shown}/Chart.yaml"))?;
-        let deps = collect(tree, path, &child_shown, &md, images_out, unreadable)?;
-        dependencies.push(LockedChartDependency {
-            name: md.name.clone(),
-            version: md.version.clone(),
-            dependencies: deps,
-        });
+        packed.push((tree, path.as_str(), join(&format!("charts/{name}"))));
     }
     for (file, nested) in &node.nested {
-        let Some(top) = nested.nodes.get("") else {
-            continue;
-        };
-        let child_shown = join(&format!("charts/{file}"));
-        let md = chart_metadata(top, &format!("{child_shown}/Chart.yaml"))?;
-        let deps = collect(nested, "", &child_shown, &md, images_out, unreadable)?;
+        if nested.nodes.contains_key("") {
+            packed.push((nested, "", join(&format!("charts/{file}"))));
+        }
+    }
+    for (child_tree, child_dir, child_shown) in packed {
+        let md = chart_metadata(
+            &child_tree.nodes[child_dir],
+            &format!("{child_shown}/Chart.yaml"),
+        )?;
+        let mut deps = Vec::new();
+        for key in value_keys(metadata, &md.name) {
+            let child_overrides = scanned
+                .then(|| enabled(metadata, &md.name, &key, &effective))
+                .filter(|on| *on)
+                .map(|_| section(&effective, &key));
+            // A chart that is off is still walked for the charts it packs (the lock lists
+            // them), with nothing read for images.
+            let child_overrides = match child_overrides {
+                Some(o) => o,
+                None => serde_json::json!({"enabled": false}),
+            };
+            deps = collect(
+                child_tree,
+                child_dir,
+                &child_shown,
+                &md,
+                Some(&child_overrides),
+                images_out,
+                unreadable,
+            )?;
+        }
         dependencies.push(LockedChartDependency {
             name: md.name.clone(),
             version: md.version.clone(),
@@ -190,6 +223,65 @@ fn collect(
     }
     dependencies.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
     Ok(dependencies)
+}
+
+/// The keys a packed chart's values sit under in its parent's values: each alias the
+/// parent's dependencies give it, else its name.
+fn value_keys(parent: &Metadata, name: &str) -> Vec<String> {
+    let keys: Vec<String> = parent
+        .dependencies
+        .iter()
+        .filter(|d| d.name.0 == name)
+        .map(|d| {
+            if d.alias.0.is_empty() {
+                d.name.0.clone()
+            } else {
+                d.alias.0.clone()
+            }
+        })
+        .collect();
+    if keys.is_empty() {
+        vec![name.to_string()]
+    } else {
+        keys
+    }
+}
+
+/// Whether Helm installs the packed chart `name` (as `key`): its condition (the first path
+/// of it that is a boolean in the parent's values), else its tags (on when any is true).
+fn enabled(parent: &Metadata, name: &str, key: &str, values: &Value) -> bool {
+    let Some(dependency) = parent
+        .dependencies
+        .iter()
+        .find(|d| d.name.0 == name && (d.alias.0.is_empty() || d.alias.0 == key))
+    else {
+        return true;
+    };
+    for path in dependency.condition.0.split(',').map(str::trim) {
+        if let Some(Value::Bool(on)) = values::lookup(values, path) {
+            return *on;
+        }
+    }
+    let tags: Vec<bool> = dependency
+        .tags
+        .iter()
+        .filter_map(|t| values::lookup(values, &format!("tags.{}", t.0))?.as_bool())
+        .collect();
+    tags.is_empty() || tags.contains(&true)
+}
+
+/// The values a parent gives a packed chart: its section, and `global`.
+fn section(values: &Value, key: &str) -> Value {
+    let mut out = match values.get(key) {
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => Value::Object(Default::default()),
+    };
+    if let (Some(global), Some(map)) = (values.get("global"), out.as_object_mut()) {
+        let mut merged = map.get("global").cloned().unwrap_or(Value::Object(Default::default()));
+        values::merge(&mut merged, global);
+        map.insert("global".to_string(), merged);
+    }
+    out
 }
 
 impl Tree {
@@ -349,27 +441,19 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(deps, [("common", "2.0.0"), ("redis", "7.4.0")]);
         assert_eq!(chart.missing_dependencies, ["absent"]);
-        let images: Vec<(&str, &str)> = chart
+        let images: Vec<String> = chart
             .images
             .iter()
-            .map(|i| (i.image.as_str(), i.from.as_str()))
+            .map(|i| format!("{}  {}", i.image, i.location()))
             .collect();
         assert_eq!(
             images,
             [
-                (
-                    "docker.io/bitnami/redis:7.4.0",
-                    "charts/redis/values.yaml: image"
-                ),
-                (
-                    "ghcr.io/x/app:3.1.0",
-                    "Chart.yaml: annotation artifacthub.io/images"
-                ),
-                ("ghcr.io/x/app:3.1.0", "values.yaml: image"),
-                (
-                    "ghcr.io/x/common:2",
-                    "charts/common-2.0.0.tgz/values.yaml: image"
-                ),
+                // The parent's `redis.image.tag` overrides the packed chart's own.
+                "docker.io/bitnami/redis:7.4.1  charts/redis/values.yaml: image",
+                "ghcr.io/x/app:3.1.0  Chart.yaml: annotation artifacthub.io/images",
+                "ghcr.io/x/app:3.1.0  values.yaml: image",
+                "ghcr.io/x/common:2  charts/common-2.0.0.tgz/values.yaml: image",
             ]
         );
     }

@@ -207,11 +207,15 @@ pub enum MetadataError {
     Missing(&'static str),
 }
 
-fn yaml_options() -> serde_saphyr::Options {
+/// How chart YAML (Chart.yaml, values files, rendered objects) is read.
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     // Go's YAML 1.1: 0755 is octal.
     options.legacy_octal_numbers = true;
+    // Comments are not read; buffering them fails on the long comment blocks real charts
+    // document their values with (node-feature-discovery's 30-45 line blocks).
+    options.emit_comments = false;
     options
 }
 

@@ -15,10 +15,14 @@ pub mod artifact;
 pub mod gojson;
 pub mod images;
 pub mod metadata;
+pub mod render;
+pub mod rendered;
 pub mod repo;
+pub mod values;
 pub mod version;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::fs::File;
 use std::io::BufReader;
 
@@ -27,13 +31,14 @@ use crate::layout::artifact::index_entry;
 use crate::layout::oci::{Descriptor, Manifest as OciManifest, OCI_MANIFEST};
 use crate::layout::{Layout, LayoutError};
 use crate::manifest::helm_chart::bundle_reference;
-use crate::manifest::lock::LockedChart;
+use crate::manifest::lock::{ChartImage, ImagesFoundBy, LockedChart, LockedKubernetes};
 use crate::manifest::reference::Reference;
 use crate::manifest::{ChartSource, ChartSpec};
 use crate::source::http::{HttpError, HttpSource};
 use crate::source::registry::{RegistryError, RegistrySource};
 
 use archive::{ArchiveError, ChartArchive};
+use render::{Helm, RenderError, RenderSettings};
 use artifact::{CONFIG_MEDIA_TYPE, HelmArtifact, is_chart_layer};
 use version::{Constraint, Version};
 
@@ -142,6 +147,9 @@ pub enum ChartError {
         "the lock entry of chart {0} names neither a repository nor an oci:// reference; regenerate the lock with `ferry lock`"
     )]
     BadLock(String),
+    /// Helm could not render the chart.
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 fn others(available: &[String], total: usize) -> String {
@@ -174,11 +182,19 @@ fn shown(versions: &[String]) -> String {
     s
 }
 
-/// Where charts come from: HTTP for repositories, a registry connection for `oci://`.
+/// Where charts come from: HTTP for repositories, a registry connection for `oci://`; and
+/// the Helm that renders them, when there is one.
 pub struct HelmSource {
     http: HttpSource,
     registry: RegistrySource,
     scratch: tempfile::TempDir,
+    helm_home: tempfile::TempDir,
+    helm: Option<Helm>,
+    kubernetes: LockedKubernetes,
+    /// Each repository's index, fetched and parsed once per run.
+    indexes: tokio::sync::Mutex<HashMap<String, Arc<repo::ChartIndex>>>,
+    /// The chart names each repository is asked for in this run (parsed in one pass).
+    wanted: HashMap<String, Vec<String>>,
 }
 
 /// A resolved chart and what `lock` should tell about it.
@@ -201,11 +217,134 @@ impl HelmSource {
                 path: std::env::temp_dir(),
                 source: e,
             })?;
+        let helm_home = tempfile::Builder::new()
+            .prefix("ferry-helm-")
+            .tempdir()
+            .map_err(|e| LayoutError::Io {
+                path: std::env::temp_dir(),
+                source: e,
+            })?;
         Ok(HelmSource {
             http,
             registry,
             scratch,
+            helm_home,
+            helm: None,
+            kubernetes: LockedKubernetes::of(&Default::default()),
+            indexes: Default::default(),
+            wanted: HashMap::new(),
         })
+    }
+
+    /// Renders charts with the Helm at `path` (checked now), for the cluster `kubernetes`.
+    pub async fn use_helm(&mut self, path: &std::path::Path) -> Result<&Helm, RenderError> {
+        let helm = Helm::probe(path, self.helm_home.path()).await?;
+        Ok(self.helm.insert(helm))
+    }
+
+    /// The cluster charts are rendered for.
+    pub fn set_kubernetes(&mut self, kubernetes: LockedKubernetes) {
+        self.kubernetes = kubernetes;
+    }
+
+    /// Names the charts of each repository this run resolves, so that each index is fetched
+    /// and parsed once for all of them.
+    pub fn expect(&mut self, charts: &[&ChartSpec]) {
+        for spec in charts {
+            if let ChartSource::Repo(repo) = &spec.source {
+                let names = self.wanted.entry(repo.clone()).or_default();
+                if !names.contains(&spec.name) {
+                    names.push(spec.name.clone());
+                }
+            }
+        }
+    }
+
+    /// The Helm that renders, if any.
+    pub fn helm(&self) -> Option<&Helm> {
+        self.helm.as_ref()
+    }
+
+    /// A repository's index, fetched once.
+    async fn index(&self, repo: &str, name: &str) -> Result<Arc<repo::ChartIndex>, ChartError> {
+        let mut cache = self.indexes.lock().await;
+        if let Some(index) = cache.get(repo)
+            && (index.entries(name).is_some()
+                || self.wanted.get(repo).is_some_and(|n| n.iter().any(|n| n == name)))
+        {
+            return Ok(index.clone());
+        }
+        let url = repo::index_url(repo);
+        let bytes = self.http.fetch_small(&url, repo::MAX_INDEX_SIZE).await?;
+        let mut names = self.wanted.get(repo).cloned().unwrap_or_default();
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+        let index = tokio::task::spawn_blocking(move || repo::parse_index(&bytes, &names))
+            .await
+            .map_err(|e| ChartError::BadIndex {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?
+            .map_err(|reason| ChartError::BadIndex {
+                url: url.clone(),
+                reason,
+            })?;
+        let index = Arc::new(index);
+        cache.insert(repo.to_string(), index.clone());
+        Ok(index)
+    }
+
+    /// The images of a chart: rendered by Helm when there is one, else read from its values
+    /// (a guess, said so in a warning).
+    async fn images(
+        &self,
+        spec: &ChartSpec,
+        chart: &str,
+        archive: &ChartArchive,
+        path: &std::path::Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Vec<ChartImage>, ImagesFoundBy), ChartError> {
+        let Some(helm) = &self.helm else {
+            for problem in &archive.unreadable_values {
+                warnings.push(format!(
+                    "{chart}: cannot read {problem}; its images are not checked"
+                ));
+            }
+            if archive.images.is_empty() {
+                warnings.push(format!(
+                    "{chart}: no image found in its values or annotations, and it was not rendered: its images are unknown. Run lock where Helm is installed (--helm, FERRY_HELM)"
+                ));
+            }
+            return Ok((archive.images.clone(), ImagesFoundBy::Values));
+        };
+        let settings = RenderSettings {
+            release_name: &spec.release_name,
+            namespace: &spec.namespace,
+            kube_version: &self.kubernetes.version,
+            api_versions: &self.kubernetes.api_versions,
+        };
+        let values: Vec<&serde_json::Value> = spec.values.iter().map(|v| &v.values).collect();
+        let output = helm.template(chart, path, &settings, &values).await?;
+        let found = tokio::task::spawn_blocking(move || rendered::scan(&output))
+            .await
+            .map_err(|e| RenderError::Refused {
+                chart: chart.to_string(),
+                message: format!("reading the rendered objects failed: {e}"),
+            })?;
+        for problem in &found.unreadable {
+            warnings.push(format!(
+                "{chart}: Helm rendered a document that is not valid YAML ({problem}); its images are not checked"
+            ));
+        }
+        if found.images.is_empty() {
+            warnings.push(format!(
+                "{chart}: Helm rendered {} object(s) naming no image{}; check its values if it should run something",
+                found.objects,
+                if found.objects == 0 { " (nothing at all)" } else { "" }
+            ));
+        }
+        Ok((found.images.into_iter().collect(), ImagesFoundBy::Rendered))
     }
 
     fn scratch_layout(&self) -> Result<Layout, LayoutError> {
@@ -233,19 +372,8 @@ impl HelmSource {
         constraint: &Constraint,
     ) -> Result<Resolved, ChartError> {
         let url = repo::index_url(repo);
-        let bytes = self.http.fetch_small(&url, repo::MAX_INDEX_SIZE).await?;
-        let name = spec.name.clone();
-        let index = tokio::task::spawn_blocking(move || repo::parse_index(&bytes, &name))
-            .await
-            .map_err(|e| ChartError::BadIndex {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?
-            .map_err(|reason| ChartError::BadIndex {
-                url: url.clone(),
-                reason,
-            })?;
-        let entries = index.entries.ok_or_else(|| ChartError::NoSuchChart {
+        let index = self.index(repo, &spec.name).await?;
+        let entries = index.entries(&spec.name).ok_or_else(|| ChartError::NoSuchChart {
             repo: repo.to_string(),
             name: spec.name.clone(),
             available: index.other_names.clone(),
@@ -300,6 +428,9 @@ impl HelmSource {
             .await?;
         let archive = read_archive(&scratch, &digest, &chart)?;
         let mut warnings = archive_warnings(&chart, &archive);
+        let (images, images_found_by) = self
+            .images(spec, &chart, &archive, &scratch.blob_path(&digest), &mut warnings)
+            .await?;
         if pinned.is_none() {
             warnings.push(format!(
                 "{chart}: index.yaml gives no digest for it; locked the archive as downloaded ({digest})"
@@ -326,7 +457,11 @@ impl HelmSource {
                 manifest: artifact.manifest_digest(),
                 manifest_size: artifact.manifest.len() as u64,
                 dependencies: archive.dependencies,
-                images: archive.images,
+                release_name: spec.release_name.clone(),
+                namespace: spec.namespace.clone(),
+                values: spec.values.clone(),
+                images_found_by,
+                images,
             },
             warnings,
         })
@@ -387,6 +522,15 @@ impl HelmSource {
             .await?;
         let archive = read_archive(&scratch, &layer.digest, &chart)?;
         let mut warnings = archive_warnings(&chart, &archive);
+        let (images, images_found_by) = self
+            .images(
+                spec,
+                &chart,
+                &archive,
+                &scratch.blob_path(&layer.digest),
+                &mut warnings,
+            )
+            .await?;
         if archive.metadata.version != version || archive.metadata.name != spec.name {
             warnings.push(format!(
                 "{chart}: the archive's Chart.yaml says {} {}, not {} {version}",
@@ -407,7 +551,11 @@ impl HelmSource {
                 manifest: manifest_digest,
                 manifest_size: bytes.len() as u64,
                 dependencies: archive.dependencies,
-                images: archive.images,
+                release_name: spec.release_name.clone(),
+                namespace: spec.namespace.clone(),
+                values: spec.values.clone(),
+                images_found_by,
+                images,
             },
             warnings,
         })
@@ -580,11 +728,6 @@ fn archive_warnings(chart: &str, archive: &ChartArchive) -> Vec<String> {
             "{chart}: Chart.yaml declares {} but the archive does not carry {}; `helm install` will refuse the chart (the chart must be packaged after `helm dependency build`)",
             archive.missing_dependencies.join(", "),
             if archive.missing_dependencies.len() == 1 { "it" } else { "them" }
-        ));
-    }
-    for problem in &archive.unreadable_values {
-        out.push(format!(
-            "{chart}: cannot read {problem}; its images are not checked"
         ));
     }
     out

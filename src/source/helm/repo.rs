@@ -1,8 +1,9 @@
-//! HTTP chart repositories: reading `index.yaml` for one chart, and resolving chart URLs.
+//! HTTP chart repositories: reading `index.yaml` for the charts a release takes from it, and
+//! resolving chart URLs.
 //!
 //! An index names every version of every chart of a repository and can be tens of
-//! megabytes; it is parsed as a stream that keeps only the entries of the chart asked for
-//! (and the other charts' names, for error messages).
+//! megabytes; it is fetched once per repository and parsed once, as a stream that keeps only
+//! the entries of the charts asked for (and some other charts' names, for error messages).
 
 use std::fmt;
 
@@ -28,19 +29,26 @@ pub struct IndexEntry {
     pub digest: Option<String>,
 }
 
-/// What an index says about one chart.
+/// What an index says about the charts asked for.
 #[derive(Debug, Default)]
 pub struct ChartIndex {
-    /// Its versions, as listed; `None` when the index has no chart of that name.
-    pub entries: Option<Vec<IndexEntry>>,
+    /// The versions of each chart asked for that the index has, as listed.
+    pub charts: std::collections::BTreeMap<String, Vec<IndexEntry>>,
     /// Some other chart names of the repository.
     pub other_names: Vec<String>,
     /// How many charts the repository has.
     pub chart_count: usize,
 }
 
-/// Parses `index.yaml` bytes, keeping the entries of `name`.
-pub fn parse_index(bytes: &[u8], name: &str) -> Result<ChartIndex, String> {
+impl ChartIndex {
+    /// The versions of `name`; `None` when the index has no chart of that name.
+    pub fn entries(&self, name: &str) -> Option<&[IndexEntry]> {
+        self.charts.get(name).map(Vec::as_slice)
+    }
+}
+
+/// Parses `index.yaml` bytes, keeping the entries of `names`.
+pub fn parse_index(bytes: &[u8], names: &[String]) -> Result<ChartIndex, String> {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     options.legacy_octal_numbers = true;
@@ -51,13 +59,13 @@ pub fn parse_index(bytes: &[u8], name: &str) -> Result<ChartIndex, String> {
     budget.max_total_scalar_bytes = 2 * MAX_INDEX_SIZE as usize;
     options.budget = Some(budget);
     serde_saphyr::with_deserializer_from_slice_with_options(bytes, options, |de| {
-        IndexSeed { name }.deserialize(de)
+        IndexSeed { names }.deserialize(de)
     })
     .map_err(|e| e.to_string())
 }
 
 struct IndexSeed<'a> {
-    name: &'a str,
+    names: &'a [String],
 }
 
 impl<'de> DeserializeSeed<'de> for IndexSeed<'_> {
@@ -76,7 +84,7 @@ impl<'de> Visitor<'de> for IndexSeed<'_> {
         let mut index = ChartIndex::default();
         while let Some(key) = map.next_key::<String>()? {
             if key == "entries" {
-                index = map.next_value_seed(EntriesSeed { name: self.name })?;
+                index = map.next_value_seed(EntriesSeed { names: self.names })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -89,7 +97,7 @@ impl<'de> Visitor<'de> for IndexSeed<'_> {
 }
 
 struct EntriesSeed<'a> {
-    name: &'a str,
+    names: &'a [String],
 }
 
 impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
@@ -108,9 +116,10 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
         let mut index = ChartIndex::default();
         while let Some(key) = map.next_key::<String>()? {
             index.chart_count += 1;
-            if key == self.name {
+            if self.names.contains(&key) {
                 let entries: Option<Vec<Option<IndexEntry>>> = map.next_value()?;
-                index.entries = Some(entries.unwrap_or_default().into_iter().flatten().collect());
+                let entries = entries.unwrap_or_default().into_iter().flatten().collect();
+                index.charts.insert(key, entries);
             } else {
                 map.next_value::<IgnoredAny>()?;
                 if index.other_names.len() < NAMES_KEPT {
@@ -170,8 +179,8 @@ generated: "2024-12-17T10:00:00Z"
 
     #[test]
     fn keeps_one_chart() {
-        let index = parse_index(INDEX.as_bytes(), "cilium").unwrap();
-        let entries = index.entries.unwrap();
+        let index = parse_index(INDEX.as_bytes(), &["cilium".to_string()]).unwrap();
+        let entries = index.entries("cilium").unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].version.0, "1.16.5");
         assert_eq!(entries[0].digest.as_deref(), Some("0123abcd"));
@@ -179,11 +188,17 @@ generated: "2024-12-17T10:00:00Z"
         assert_eq!(index.other_names, ["tetragon"]);
         assert_eq!(index.chart_count, 2);
 
-        let none = parse_index(INDEX.as_bytes(), "hubble").unwrap();
-        assert!(none.entries.is_none());
+        let none = parse_index(INDEX.as_bytes(), &["hubble".to_string()]).unwrap();
+        assert!(none.entries("hubble").is_none());
         assert_eq!(none.other_names, ["cilium", "tetragon"]);
-        assert!(parse_index(b"entries: [", "x").is_err());
-        assert!(parse_index(b"", "x").unwrap().entries.is_none());
+        let both =
+            parse_index(INDEX.as_bytes(), &["cilium".to_string(), "tetragon".to_string()])
+                .unwrap();
+        assert_eq!(both.entries("tetragon").unwrap().len(), 1);
+        assert_eq!(both.entries("cilium").unwrap().len(), 2);
+        let x = ["x".to_string()];
+        assert!(parse_index(b"entries: [", &x).is_err());
+        assert!(parse_index(b"", &x).unwrap().entries("x").is_none());
     }
 
     #[test]
