@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::ferry::{Env, fails, json, ok};
+use common::ferry::{Env, fails, ok};
 use common::helm::HelmSdk;
 use common::static_server::StaticServer;
 use serde_json::Value;

@@ -145,6 +145,11 @@ impl Fixture {
     }
 }
 
+/// The test `helm`: Helm's engine behind the command line ferry runs.
+fn helm_tool() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/helm")
+}
+
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
@@ -227,6 +232,7 @@ fn charts_lock_build_import_serve_with_helm() {
         .ferry()
         .args(["--output", "json", "lock"])
         .arg(&f.manifest)
+        .env("FERRY_HELM", helm_tool())
         .output()
         .unwrap();
     assert!(
@@ -267,7 +273,12 @@ fn charts_lock_build_import_serve_with_helm() {
         !stderr.contains(&format!("would pull {}", f.image)),
         "{stderr}"
     );
-    let text = ok(f.env.ferry().arg("lock").arg(&f.manifest));
+    let text = ok(f
+        .env
+        .ferry()
+        .arg("lock")
+        .arg(&f.manifest)
+        .env("FERRY_HELM", helm_tool()));
     assert!(text.contains("packs common 0.1.0"), "{text}");
     assert!(text.contains("locked 1 images and 3 charts"), "{text}");
 
@@ -282,8 +293,9 @@ fn charts_lock_build_import_serve_with_helm() {
     assert_eq!(out.status.code(), Some(1));
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains("app 0.5.0 would pull images"), "{listed}");
+    // Rendered by Helm: the packed chart's Deployment, as the release installs it.
     assert!(
-        listed.contains("docker.io/library/nginx:1.16.0  (charts/common/values.yaml: image)"),
+        listed.contains("docker.io/library/nginx:1.16.0  (app/charts/common/templates/deployment.yaml: Deployment/app-common spec.template.spec.containers[common].image; rendered, pulled by a workload, and 1 more place(s))"),
         "{listed}"
     );
     assert!(
