@@ -31,9 +31,13 @@ def merge(base, over):
     return base
 
 
+# Helm's releaseutil.SplitManifests separator: `---` at a line start, whatever follows it.
+SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+
+
 def documents(text):
-    """Splits a rendered file into its YAML documents."""
-    parts = re.split(r"^---[ \t]*$", text, flags=re.M)
+    """Splits a rendered file into its YAML documents, as Helm does."""
+    parts = SEPARATOR.split(text)
     return [p.strip("\n") for p in parts if p.strip() and any(
         l.strip() and not l.lstrip().startswith("#") for l in p.splitlines())]
 

@@ -150,6 +150,18 @@ pub enum ChartError {
     /// Helm could not render the chart.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The chart's Chart.yaml `kubeVersion` excludes the cluster's version.
+    #[error(
+        "{chart}: its Chart.yaml requires Kubernetes {required:?}, but spec.kubernetes.version is {kube}: Helm refuses to install it there. Choose a chart version made for Kubernetes {kube}, or correct spec.kubernetes.version"
+    )]
+    KubeVersion {
+        /// The chart and version.
+        chart: String,
+        /// Chart.yaml's `kubeVersion`.
+        required: String,
+        /// The cluster's version.
+        kube: String,
+    },
 }
 
 fn others(available: &[String], total: usize) -> String {
@@ -295,6 +307,37 @@ impl HelmSource {
         Ok(index)
     }
 
+    /// Refuses a chart whose `kubeVersion` excludes the cluster, as `helm install` would.
+    fn check_kube_version(
+        &self,
+        chart: &str,
+        archive: &ChartArchive,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ChartError> {
+        let required = archive.metadata.kube_version.trim();
+        if required.is_empty() {
+            return Ok(());
+        }
+        let kube = &self.kubernetes.version;
+        let (Ok(constraint), Ok(version)) =
+            (Constraint::parse(required), Version::parse(kube))
+        else {
+            warnings.push(format!(
+                "{chart}: its Chart.yaml kubeVersion {required:?} cannot be read; whether it installs on Kubernetes {kube} is not checked"
+            ));
+            return Ok(());
+        };
+        if constraint.matches(&version) {
+            Ok(())
+        } else {
+            Err(ChartError::KubeVersion {
+                chart: chart.to_string(),
+                required: required.to_string(),
+                kube: kube.clone(),
+            })
+        }
+    }
+
     /// The images of a chart: rendered by Helm when there is one, else read from its values
     /// (a guess, said so in a warning).
     async fn images(
@@ -305,6 +348,7 @@ impl HelmSource {
         path: &std::path::Path,
         warnings: &mut Vec<String>,
     ) -> Result<(Vec<ChartImage>, ImagesFoundBy), ChartError> {
+        self.check_kube_version(chart, archive, warnings)?;
         let Some(helm) = &self.helm else {
             for problem in &archive.unreadable_values {
                 warnings.push(format!(
