@@ -360,6 +360,21 @@ impl Charts {
         self.package("noimages");
     }
 
+    /// A chart made for older clusters (Chart.yaml `kubeVersion`).
+    fn old(&self) {
+        chart(
+            &self.src,
+            "old",
+            "1.0.0",
+            "kubeVersion: \">=1.18.0-0 <1.30.0-0\"\n",
+            &[(
+                "templates/pod.yaml",
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: old\nspec:\n  containers:\n    - {name: old, image: quay.io/x/old:1}\n",
+            )],
+        );
+        self.package("old");
+    }
+
     /// Loki's shape: refuses to render without a bucket name.
     fn needs(&self) {
         chart(
@@ -664,6 +679,7 @@ fn a_chart_helm_refuses_names_the_chart_and_the_values_to_set() {
     let env = Env::new();
     let charts = Charts::new(sdk, &env);
     charts.needs();
+    charts.old();
     let http = charts.index();
     let manifest = env.manifest(
         "release.yaml",
@@ -716,6 +732,25 @@ fn a_chart_helm_refuses_names_the_chart_and_the_values_to_set() {
             .arg(env.path().join("no-such-helm")),
     );
     assert!(stderr.contains("cannot run helm at"), "{stderr}");
+
+    // A chart whose kubeVersion excludes the cluster: refused as `helm install` would.
+    let manifest = env.manifest(
+        "old.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n  kubernetes: {{version: \"1.36\"}}\n  charts:\n    - {{name: old, repo: \"{}\", version: 1.0.0}}\n",
+            http.url()
+        ),
+    );
+    let stderr = fails(
+        env.ferry()
+            .arg("lock")
+            .arg(&manifest)
+            .env("FERRY_HELM", helm_tool()),
+    );
+    assert!(
+        stderr.contains("old 1.0.0: its Chart.yaml requires Kubernetes \">=1.18.0-0 <1.30.0-0\", but spec.kubernetes.version is 1.36.0"),
+        "{stderr}"
+    );
 }
 
 #[test]
