@@ -43,6 +43,18 @@ fn chart(dir: &Path, name: &str, app_version: &str, extra: &str, files: &[(&str,
     }
 }
 
+/// `ferry lock MANIFEST`, rendering with the test `helm`.
+fn lock_cmd(env: &Env, manifest: &Path) -> std::process::Command {
+    let mut cmd = env.ferry();
+    cmd.arg("lock").arg(manifest).env("FERRY_HELM", helm_tool());
+    cmd
+}
+
+/// A release manifest: `spec_lines` go under `spec:` (each line indented two spaces).
+fn release(spec_lines: &str) -> String {
+    format!("apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n{spec_lines}")
+}
+
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
@@ -480,13 +492,7 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
         "    - name: gpu\n      repo: \"{url}\"\n      version: 1.0.0\n      releaseName: gpu-operator\n      namespace: gpu-operator\n      valuesFiles: [values/gpu.yaml]\n      values:\n        driver:\n          version: \"600.10\"\n"
     ));
     let manifest = env.manifest("release.yaml", &text);
-    let out = env
-        .ferry()
-        .arg("lock")
-        .arg(&manifest)
-        .env("FERRY_HELM", helm_tool())
-        .output()
-        .unwrap();
+    let out = lock_cmd(&env, &manifest).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "lock failed:\n{stderr}");
     let lock: Value =
@@ -683,17 +689,12 @@ fn a_chart_helm_refuses_names_the_chart_and_the_values_to_set() {
     let http = charts.index();
     let manifest = env.manifest(
         "release.yaml",
-        &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n  charts:\n    - {{name: needs, repo: \"{}\", version: 1.0.0}}\n",
+        &release(&format!(
+            "  charts:\n    - {{name: needs, repo: \"{}\", version: 1.0.0}}\n",
             http.url()
-        ),
+        )),
     );
-    let stderr = fails(
-        env.ferry()
-            .arg("lock")
-            .arg(&manifest)
-            .env("FERRY_HELM", helm_tool()),
-    );
+    let stderr = fails(&mut lock_cmd(&env, &manifest));
     assert!(
         stderr.contains("Helm cannot render chart")
             && stderr.contains("needs 1.0.0")
@@ -706,16 +707,12 @@ fn a_chart_helm_refuses_names_the_chart_and_the_values_to_set() {
     // With the value set in the manifest, it renders.
     let manifest = env.manifest(
         "release.yaml",
-        &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n  charts:\n    - name: needs\n      repo: \"{}\"\n      version: 1.0.0\n      values: {{storage: {{bucketNames: {{chunks: loki-chunks}}}}}}\n",
+        &release(&format!(
+            "  charts:\n    - name: needs\n      repo: \"{}\"\n      version: 1.0.0\n      values: {{storage: {{bucketNames: {{chunks: loki-chunks}}}}}}\n",
             http.url()
-        ),
+        )),
     );
-    ok(env
-        .ferry()
-        .arg("lock")
-        .arg(&manifest)
-        .env("FERRY_HELM", helm_tool()));
+    ok(&mut lock_cmd(&env, &manifest));
     let lock: Value =
         serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
     assert_eq!(
@@ -736,17 +733,12 @@ fn a_chart_helm_refuses_names_the_chart_and_the_values_to_set() {
     // A chart whose kubeVersion excludes the cluster: refused as `helm install` would.
     let manifest = env.manifest(
         "old.yaml",
-        &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n  kubernetes: {{version: \"1.36\"}}\n  charts:\n    - {{name: old, repo: \"{}\", version: 1.0.0}}\n",
+        &release(&format!(
+            "  kubernetes: {{version: \"1.36\"}}\n  charts:\n    - {{name: old, repo: \"{}\", version: 1.0.0}}\n",
             http.url()
-        ),
+        )),
     );
-    let stderr = fails(
-        env.ferry()
-            .arg("lock")
-            .arg(&manifest)
-            .env("FERRY_HELM", helm_tool()),
-    );
+    let stderr = fails(&mut lock_cmd(&env, &manifest));
     assert!(
         stderr.contains("old 1.0.0: its Chart.yaml requires Kubernetes \">=1.18.0-0 <1.30.0-0\", but spec.kubernetes.version is 1.36.0"),
         "{stderr}"

@@ -1532,6 +1532,53 @@ mod tests {
     }
 
     #[test]
+    fn chart_render_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("values")).unwrap();
+        std::fs::write(
+            dir.path().join("values/a.yaml"),
+            "# comment\nimage:\n  tag: \"1.2\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("values/list.yaml"), "- a\n").unwrap();
+        let path = dir.path().join("m.yaml");
+        let parse = |charts: &str| {
+            Manifest::parse(
+                &format!("{HEAD}spec:\n  kubernetes: {{version: v1.36.4}}\n  charts:\n{charts}"),
+                &path,
+            )
+        };
+        let m = parse("    - {name: app, repo: https://x.io, version: 1.0.0, releaseName: web, namespace: apps, valuesFiles: [values/a.yaml], values: {replicas: 2}}\n").unwrap();
+        let chart = &m.spec.charts[0];
+        assert_eq!((chart.release_name.as_str(), chart.namespace.as_str()), ("web", "apps"));
+        assert_eq!(m.spec.kubernetes.version, "1.36.4");
+        assert_eq!(chart.values.len(), 2);
+        assert_eq!(chart.values[0].source, "values/a.yaml");
+        assert_eq!(chart.values[0].values, serde_json::json!({"image": {"tag": "1.2"}}));
+        assert_eq!(chart.values[1].source, "values");
+        let m = parse("    - {name: app, repo: https://x.io, version: 1.0.0}\n").unwrap();
+        assert_eq!(m.spec.charts[0].release_name, "app");
+        assert_eq!(m.spec.charts[0].namespace, DEFAULT_NAMESPACE);
+
+        let e = |charts: &str| parse(charts).unwrap_err().to_string().replace(&path.display().to_string(), "m.yaml");
+        assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, valuesFiles: [values/none.yaml]}\n")
+            .contains("cannot read values file"));
+        assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, valuesFiles: [values/list.yaml]}\n")
+            .contains("values/list.yaml is not valid: it is not a mapping of values"));
+        assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, values: [1]}\n")
+            .starts_with("m.yaml:7:"));
+        assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, releaseName: Web}\n")
+            .contains("invalid releaseName \"Web\""));
+        let bad_kube = Manifest::parse(
+            &format!("{HEAD}spec:\n  kubernetes: {{version: \"1.36.4+k3s1\"}}\n"),
+            &path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad_kube.contains("without +k3s1"), "{bad_kube}");
+    }
+
+    #[test]
     fn bad_charts() {
         let e = err(&format!(
             "{HEAD}spec:\n  charts:\n    - {{name: cilium, repo: https://helm.cilium.io, version: 1.16.5, ref: oci://a.io/b/c}}\n"
