@@ -92,13 +92,9 @@ fn proc_umask() -> Option<u32> {
     u32::from_str_radix(line.trim(), 8).ok()
 }
 
-/// The mode a directory ferry creates gets: `0777 & ~umask`.
-pub fn dir_mode() -> u32 {
-    0o777 & !umask()
-}
-
-/// Creates `dir` and its parents (`0777 & ~umask`, as `mkdir -p`) and sweeps the temporary
-/// files a killed run left in it.
+/// Creates `dir` and its parents (`0777 & ~umask`, as `mkdir -p`; every directory ferry makes
+/// is made so, by `std::fs::create_dir_all`) and sweeps the temporary files a killed run left
+/// in it.
 pub fn prepare_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     sweep(dir)
