@@ -142,9 +142,10 @@ impl TempFile {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             };
-            // A sweep that opened the new file before the lock may have removed it: then the
-            // name no longer leads to this file, and another name is taken.
-            if try_lock(&file) && same_file(&file, &path) {
+            // A sweep that opened the new file before the lock may hold it (and remove it) or
+            // have removed it: then the name no longer leads to this file, and another name is
+            // taken. A file system without locks writes unguarded.
+            if try_lock(&file).unwrap_or(true) && same_file(&file, &path) {
                 return Ok(TempFile {
                     file,
                     path: TempPath {
@@ -272,19 +273,29 @@ fn fault_point() {
 /// Writes `bytes` to `path` through a temporary file, fsync and rename, so readers see the
 /// old or the new content; sweeps what a killed run left beside it first.
 pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        sweep(dir)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sweep(dir)?,
+        _ => sweep(Path::new("."))?,
     }
     let mut tmp = TempFile::beside(path, access)?;
     tmp.write_all(bytes)?;
     tmp.commit(path)
 }
 
-/// Takes an exclusive lock on an open file without waiting; false when another open file
-/// holds it. A writer holds it on its partial file until the rename, so sweeps leave the file.
-pub fn try_lock(file: &File) -> bool {
+/// Takes an exclusive lock on an open file without waiting: false when another open file
+/// holds it, an error when the file system has no locks. A writer holds it on its partial file
+/// until the rename, so sweeps leave the file alone.
+pub fn try_lock(file: &File) -> io::Result<bool> {
     // SAFETY: flock on a descriptor this File owns.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    if error.kind() == io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(error)
+    }
 }
 
 fn same_file(file: &File, path: &Path) -> bool {
@@ -342,8 +353,9 @@ fn remove_if_unlocked(path: &Path) {
         return;
     };
     // Removed while locked, and only if the name still leads to the file locked: a writer
-    // that renamed it into place meanwhile has taken the name away.
-    if try_lock(&file) && same_file(&file, path) {
+    // that renamed it into place meanwhile has taken the name away. Without locks (a file
+    // system that has none) no writer could be told from a dead one: it goes.
+    if try_lock(&file).unwrap_or(true) && same_file(&file, path) {
         let _ = fs::remove_file(path);
     }
 }

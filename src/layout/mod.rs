@@ -352,7 +352,7 @@ impl Layout {
             .map_err(io_err(&partial))?;
         // Held until the rename, so a concurrent run's `clean_tmp` leaves the file alone. Best
         // effort: two writers of one blob (not something ferry does) end in a digest mismatch.
-        fsutil::try_lock(&file);
+        let _ = fsutil::try_lock(&file);
         if truncate {
             file.set_len(0).map_err(io_err(&partial))?;
         }
