@@ -278,22 +278,9 @@ pub fn store(path: &Path, host: &str, credentials: &Credentials) -> Result<(), A
     write_private(path, &text).map_err(|e| bad(e.to_string()))
 }
 
-/// Writes a file with mode 0600 through a temporary file and a rename.
+/// Writes an auth file (it holds passwords): mode 0600, through a temporary file and a rename.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".ferry-auth-")
-        .tempfile_in(dir)?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .mode(0o600)
-        .open(tmp.path())?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::fsutil::write_atomic(path, bytes, crate::fsutil::Access::Secret)
 }
 
 #[cfg(test)]

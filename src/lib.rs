@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod digest;
 pub mod distribution;
+pub mod fsutil;
 pub mod layout;
 pub mod manifest;
 pub mod mapping;

@@ -9,6 +9,8 @@ use ferry::commands;
 use ferry::progress::Ui;
 
 fn main() -> ExitCode {
+    // Before any thread starts: every file ferry writes takes its mode from the umask.
+    ferry::fsutil::init();
     let cli = Cli::parse();
     check_usage(&cli);
     init_logging(cli.verbose, cli.quiet);

@@ -48,9 +48,12 @@ setup_packages() {
 # openssl:         test CA and server certificates, HTTPS probes
 # htpasswd:        bcrypt password files (package apache2-utils)
 # node, npm:       run and install Stoplight Prism, the validating mock of Harbor's API
+# nginx:           serves what ferry wrote as a site's web server does, workers as www-data
+#                  (tests/modes.rs; package nginx-light, /usr/sbin/nginx)
 setup_test_tools() {
     setup_packages docker-registry=docker-registry skopeo=skopeo containerd=containerd \
-        ctr=containerd openssl=openssl htpasswd=apache2-utils node=nodejs npm=npm
+        ctr=containerd openssl=openssl htpasswd=apache2-utils node=nodejs npm=npm \
+        nginx=nginx-light
 }
 
 # Stoplight Prism (tests/common/prism.rs), pinned by tests/tools/package-lock.json and

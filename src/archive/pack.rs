@@ -13,6 +13,7 @@ use crate::archive::plan::{
 };
 use crate::archive::zstd_frames::FramedWriter;
 use crate::digest::{BackgroundHashWriter, Digest};
+use crate::fsutil::{Access, TempFile};
 use crate::layout::graph::walk;
 use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index, is_index, is_manifest};
 use crate::layout::{Layout, SIGNATURE_FILE};
@@ -161,7 +162,8 @@ pub fn pack(
     } else {
         dir
     };
-    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    // What killed runs left beside the volumes goes (see crate::fsutil).
+    crate::fsutil::prepare_dir(&dir).map_err(io(&dir))?;
 
     let head = |plan: Option<&VolumePlan>| -> Vec<Entry> {
         let mut entries = vec![
@@ -411,11 +413,10 @@ fn write_volume(
         let p = p.to_path_buf();
         move |source| ArchiveError::Io { path: p, source }
     };
-    let tmp = path.with_file_name(format!(
-        ".{}.partial",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let file = File::create(&tmp).map_err(io(&tmp))?;
+    let (file, staged) = TempFile::beside(path, Access::Public)
+        .map_err(io(path))?
+        .into_parts();
+    let tmp = staged.path().to_path_buf();
     // SHA256SUMS needs every volume's hash: compute it on a second thread while writing.
     // The data is flushed to disk in the background as it is written, so the fsync before
     // the rename (and before SHA256SUMS names the volume) only waits for the last part.
@@ -424,9 +425,7 @@ fn write_volume(
         |volume: BackgroundHashWriter<WritebackFile>| -> Result<VolumeFile, ArchiveError> {
             let (syncing, sha256, size) = volume.finish().map_err(io(&tmp))?;
             let file = syncing.finish().map_err(io(&tmp))?;
-            file.sync_all().map_err(io(&tmp))?;
-            drop(file);
-            fs::rename(&tmp, path).map_err(io(path))?;
+            staged.commit_deferred(file, path).map_err(io(path))?;
             Ok(VolumeFile {
                 path: path.to_path_buf(),
                 size,

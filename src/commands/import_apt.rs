@@ -126,7 +126,7 @@ pub fn import(
     if !missing.is_empty() {
         bail!(crate::layout::delta::missing_base_message(root, &missing));
     }
-    std::fs::create_dir_all(root)
+    apt::prepare(root)
         .with_context(|| format!("cannot create mirror directory {}", root.display()))?;
     let old = apt::from_directory(root)
         .with_context(|| format!("cannot merge with what {} holds", root.display()))?;

@@ -14,7 +14,7 @@ use crate::layout::verify::read_verified_index;
 use crate::manifest::files::format_mode;
 use crate::progress::{Ui, human_bytes};
 use crate::target::files::{
-    Outcome, Placement, foreign_archives, k3s_airgap, place, plan, write_sums,
+    Outcome, Placement, foreign_archives, k3s_airgap, place, plan, prepare, write_sums,
 };
 
 /// One file written (or found in place).
@@ -183,7 +183,7 @@ fn write_dir(
     dir: &Path,
     placements: &[Placement],
 ) -> anyhow::Result<DirReport> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    prepare(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let total: u64 = placements.iter().map(|p| p.file.size).sum();
     let bar = ui.bytes_bar(total, "write");
     let mut rows = Vec::new();

@@ -47,22 +47,10 @@ pub fn generate(ui: &Ui, dir: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the private key readable by its owner only.
+/// Writes a private key readable by its owner only (0600); the public halves are public.
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("key.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::fsutil::write_atomic(path, bytes, crate::fsutil::Access::Secret)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// File names of the apt site key `ferry key generate --apt` writes.

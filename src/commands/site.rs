@@ -508,7 +508,8 @@ pub fn planned_files(site: &Site) -> Vec<&'static str> {
 /// Renders the site configuration into the output directory.
 pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
     let out = &p.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Rendered files are public (no secret is rendered); a killed run's temporaries go.
+    crate::fsutil::prepare_dir(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut rendered = Vec::new();
     fn put(
         out: &Path,

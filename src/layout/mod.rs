@@ -2,7 +2,9 @@
 //!
 //! Invariant: a file under `blobs/sha256/` always holds the bytes its name promises.
 //! Blobs are written to a temporary file in the same directory tree, hashed while written,
-//! fsynced, and renamed into place only when the digest matches.
+//! fsynced, and renamed into place only when the digest matches. Files get their modes and
+//! temporary names from [`crate::fsutil`]; opening a layout for writing sweeps what killed
+//! runs left, and a finished run removes its scratch directory.
 
 pub mod artifact;
 pub mod blob_reader;
@@ -14,12 +16,14 @@ pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::Sha256;
 
 use crate::digest::{Digest, HashingWriter, IO_BUFFER, hash_reader};
+use crate::fsutil::{self, Access, TempFile};
 use crate::layout::blob_reader::{BlobReader, Extent, PackedStore};
 
 /// Content of the `oci-layout` file.
@@ -28,7 +32,8 @@ pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 pub const INDEX_FILE: &str = "index.json";
 /// File name of the index signature (cosign blob signature, base64 DER).
 pub const SIGNATURE_FILE: &str = "index.json.sig";
-/// Directory for partial downloads; not part of the OCI layout, ignored by readers.
+/// Directory for partial downloads; not part of the OCI layout, ignored by readers. Resumable
+/// partials are named `<hex>.partial`; the others carry [`fsutil::TMP_PREFIX`].
 const TMP_DIR: &str = ".ferry-tmp";
 /// Largest manifest or index ferry reads into memory; registries cap manifests at 4 MiB.
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
@@ -118,10 +123,14 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Opens `root` as a layout, creating the directory structure when it is missing.
+    /// Opens `root` as a layout, creating the directory structure when it is missing, and
+    /// removes the temporary files killed runs left (resumable partial blobs stay).
     pub fn create(root: &Path) -> Result<Layout, LayoutError> {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        for dir in [root.to_path_buf(), blobs, root.join(TMP_DIR)] {
+            fsutil::sweep(&dir).map_err(io_err(&dir))?;
+        }
         let layout_file = root.join("oci-layout");
         if !layout_file.exists() {
             write_atomic(&layout_file, OCI_LAYOUT_CONTENT.as_bytes())?;
@@ -264,7 +273,7 @@ impl Layout {
         if self.has_blob(expected) {
             return Ok(());
         }
-        write_file(&self.blob_path(expected), bytes, false)
+        write_file(&self.blob_path(expected), bytes)
     }
 
     /// Reads a small blob (a manifest, index or config) into memory, checking its digest.
@@ -338,8 +347,12 @@ impl Layout {
             .read(true)
             .append(true)
             .create(true)
+            .mode(0o666)
             .open(&partial)
             .map_err(io_err(&partial))?;
+        // Held until the rename, so a concurrent run's `clean_tmp` leaves the file alone. Best
+        // effort: two writers of one blob (not something ferry does) end in a digest mismatch.
+        let _ = fsutil::try_lock(&file);
         if truncate {
             file.set_len(0).map_err(io_err(&partial))?;
         }
@@ -351,15 +364,11 @@ impl Layout {
     pub fn unknown_blob_writer(&self) -> Result<BlobWriter, LayoutError> {
         let tmp_dir = self.root.join(TMP_DIR);
         fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
-        let tmp = tempfile::Builder::new()
-            .prefix("unknown-")
-            .suffix(".partial")
-            .tempfile_in(&tmp_dir)
-            .map_err(io_err(&tmp_dir))?;
-        let (file, partial) = tmp.keep().map_err(|e| LayoutError::Io {
-            path: tmp_dir.clone(),
-            source: e.error,
-        })?;
+        let (file, partial) = TempFile::in_dir(&tmp_dir, Access::Public)
+            .map_err(io_err(&tmp_dir))?
+            .into_parts();
+        // Kept on failure like the resumable partials; its name makes the next run sweep it.
+        let partial = partial.keep();
         Ok(BlobWriter {
             writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
             partial,
@@ -367,12 +376,15 @@ impl Layout {
         })
     }
 
-    /// Removes leftovers of interrupted runs that cannot be resumed.
+    /// Removes the scratch directory at the end of a finished run: every partial file in it
+    /// but those another live run holds (then the directory stays for that run).
     pub fn clean_tmp(&self) -> Result<(), LayoutError> {
         let tmp_dir = self.root.join(TMP_DIR);
-        match fs::remove_dir_all(&tmp_dir) {
+        fsutil::sweep_matching(&tmp_dir, |_| true, false).map_err(io_err(&tmp_dir))?;
+        match fs::remove_dir(&tmp_dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Ok(()),
             Err(e) => Err(io_err(&tmp_dir)(e)),
         }
     }
@@ -456,9 +468,10 @@ impl BlobWriter {
             .get_mut()
             .set_len(0)
             .map_err(io_err(&self.partial))?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&self.partial)
+        // The same open file (appending, so writes start at 0 again): it keeps the lock.
+        let file = buffered
+            .get_ref()
+            .try_clone()
             .map_err(io_err(&self.partial))?;
         self.writer = HashingWriter::resume(
             BufWriter::with_capacity(IO_BUFFER, file),
@@ -502,45 +515,25 @@ impl BlobWriter {
                 size,
             });
         }
-        file.sync_all().map_err(io_err(&self.partial))?;
-        drop(file);
         let target = root.join("blobs").join("sha256").join(actual.hex());
-        fs::rename(&self.partial, &target).map_err(io_err(&target))?;
+        fsutil::install(&file, &self.partial, &target, Access::Public).map_err(io_err(&target))?;
+        drop(file);
         // The directory entry is made durable once, by `sync_blobs`, before index.json is
         // written: a directory fsync per blob costs more than the blob's own write.
         Ok((actual, size))
     }
 }
 
-/// Writes a file by temp file + fsync + rename, so readers see the old or the new content.
+/// Writes a public file by temp file + fsync + rename (see [`fsutil::write_atomic`]), so
+/// readers see the old or the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-    write_file(path, bytes, true)
+    fsutil::write_atomic(path, bytes, Access::Public).map_err(io_err(path))
 }
 
-/// As [`write_atomic`]; `sync_dir` also makes the rename itself durable at once.
-fn write_file(path: &Path, bytes: &[u8], sync_dir: bool) -> Result<(), LayoutError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ferry-")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
+/// As [`write_atomic`] for a blob: no sweep of the (large) blob directory per write, and the
+/// rename is made durable later, once for all blobs, by [`Layout::sync_blobs`].
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let mut tmp = TempFile::beside(path, Access::Public).map_err(io_err(path))?;
     tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| LayoutError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    if sync_dir {
-        sync_parent(path);
-    }
-    Ok(())
-}
-
-/// Makes a rename durable; failure only weakens durability, so it is not an error.
-fn sync_parent(path: &Path) {
-    if let Some(dir) = path.parent()
-        && let Ok(d) = File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
+    tmp.commit_deferred(path).map_err(io_err(path))
 }

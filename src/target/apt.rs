@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
+use crate::fsutil::{Access, TempFile};
 use crate::layout::Layout;
 use crate::layout::graph::Entry;
 use crate::layout::oci::Manifest;
@@ -329,12 +330,12 @@ fn read_blob_text(layout: &Layout, digest: &Digest) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("blob {digest} is not UTF-8 text"))
 }
 
-/// Copies a blob (its digest checked on the way) to a new file.
+/// Copies a blob (its digest checked on the way) to `to`, through a temporary file beside it.
 fn copy_blob(layout: &Layout, digest: &Digest, to: &Path) -> Result<(), MirrorError> {
     let mut reader = layout.open_blob(digest)?;
-    let mut file = std::fs::File::create(to).map_err(io(to))?;
-    std::io::copy(&mut reader, &mut file).map_err(io(to))?;
-    Ok(())
+    let mut tmp = TempFile::beside(to, Access::Public).map_err(io(to))?;
+    std::io::copy(&mut reader, &mut tmp).map_err(io(to))?;
+    tmp.commit_deferred(to).map_err(io(to))
 }
 
 /// Reads what an existing mirror directory holds (as ferry wrote it), to merge with.
@@ -646,13 +647,7 @@ pub fn copy_pool(
         }
         let dir = target.parent().expect("pool paths have a directory");
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let tmp = dir.join(format!(".{}.ferry-tmp", p.digest.hex()));
-        copy_blob(layout, &p.digest, &tmp)?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
-        make_readable(&tmp)?;
-        std::fs::rename(&tmp, &target).map_err(io(&target))?;
+        copy_blob(layout, &p.digest, &target)?;
         report.copied += 1;
         report.copied_bytes += p.size;
     }
@@ -682,26 +677,17 @@ pub fn write_indexes(root: &Path, rendered: &Rendered) -> Result<(), MirrorError
     Ok(())
 }
 
-/// Mirror files are public: apt reads them as its unprivileged `_apt` user, web servers as
-/// theirs.
-fn make_readable(path: &Path) -> Result<(), MirrorError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io(path))
+/// Writes a mirror file atomically. Mirror files are public: apt reads them as its
+/// unprivileged `_apt` user, web servers as theirs.
+pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), MirrorError> {
+    crate::fsutil::write_atomic(path, bytes, Access::Public).map_err(io(path))
 }
 
-/// Writes a mirror file atomically, readable by everyone.
-pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), MirrorError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.ferry-tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    make_readable(&tmp)?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+/// Creates the mirror directory and sweeps the temporary files killed runs left anywhere in
+/// it (pool and indexes).
+pub fn prepare(root: &Path) -> Result<(), MirrorError> {
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    crate::fsutil::sweep_tree(root).map_err(io(root))
 }
 
 #[cfg(test)]

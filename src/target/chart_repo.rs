@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::digest::{Digest, HashingWriter};
+use crate::fsutil::{Access, TempFile};
 use crate::layout::graph::Entry;
 use crate::layout::oci::{Descriptor, Manifest as OciManifest};
 use crate::layout::{Layout, LayoutError, write_atomic};
@@ -310,7 +311,7 @@ pub fn import(
         let path = path.to_path_buf();
         move |source| ChartRepoError::Io { path, source }
     };
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::fsutil::prepare_dir(dir).map_err(io(dir))?;
     let index_path = dir.join(INDEX_FILE);
     let (mut entries, rest) = read_index(&index_path)?;
 
@@ -435,11 +436,7 @@ fn copy_checked(
     };
     // Checked while copied (below).
     let mut source = layout.open_blob_unchecked(digest)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".ferry-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
+    let tmp = TempFile::in_dir(dir, Access::Public).map_err(io(dir))?;
     let mut writer = HashingWriter::new(tmp);
     io::copy(&mut source, &mut writer).map_err(io(target))?;
     let (tmp, actual, _) = writer.finish();
@@ -450,15 +447,7 @@ fn copy_checked(
             actual,
         });
     }
-    tmp.as_file().sync_all().map_err(io(target))?;
-    tmp.persist(target).map_err(|e| ChartRepoError::Io {
-        path: target.to_path_buf(),
-        source: e.error,
-    })?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    tmp.commit(target).map_err(io(target))
 }
 
 #[cfg(test)]

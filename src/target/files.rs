@@ -3,15 +3,17 @@
 //!
 //! Every write goes to a temporary file in the target directory, is hashed while copied from
 //! the bundle, fsynced, and renamed into place only when the hash is the one the bundle names;
-//! so a file under its final name is always complete and correct.
+//! so a file under its final name is always complete and correct. Modes and temporary names
+//! come from [`crate::fsutil`]: a file gets its declared mode masked by the umask.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingWriter, IO_BUFFER, hash_file};
+use crate::fsutil::{self, Access, TempFile};
 use crate::layout::Layout;
 use crate::layout::files::BundleFile;
 use crate::manifest::files::{SUMS_FILE, check_file_name};
@@ -80,7 +82,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PlaceError + '_ {
 pub struct Placement {
     /// The name in the target directory.
     pub name: String,
-    /// Permission bits to set.
+    /// Permission bits declared (the umask masks them, see [`Access::Declared`]).
     pub mode: u32,
     /// The bundle's file.
     pub file: BundleFile,
@@ -117,6 +119,12 @@ pub fn plan(files: &[BundleFile]) -> Result<Vec<Placement>, PlaceError> {
         .collect())
 }
 
+/// Sweeps what killed runs left in `dir` (creating it if missing); call once before
+/// [`place`]ing files into it.
+pub fn prepare(dir: &Path) -> Result<(), PlaceError> {
+    fsutil::prepare_dir(dir).map_err(io_err(dir))
+}
+
 /// Writes one file into `dir` unless a regular file with the right content is there.
 pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outcome, PlaceError> {
     check_file_name(&placement.name).map_err(|reason| PlaceError::UnsafeName {
@@ -130,8 +138,9 @@ pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outco
         Ok(m) if m.is_file() && m.len() == file.size => {
             let (actual, _) = hash_file(&target, |_| {}).map_err(io_err(&target))?;
             if actual == file.digest {
-                if m.permissions().mode() & 0o7777 != placement.mode {
-                    fs::set_permissions(&target, fs::Permissions::from_mode(placement.mode))
+                let mode = Access::Declared(placement.mode).mode();
+                if m.permissions().mode() & 0o7777 != mode {
+                    fs::set_permissions(&target, fs::Permissions::from_mode(mode))
                         .map_err(io_err(&target))?;
                 }
                 return Ok(Outcome::Skipped);
@@ -146,12 +155,8 @@ pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outco
     let source = layout
         .open_blob_unchecked(&file.digest)
         .map_err(|e| io_err(&target)(io::Error::other(e.to_string())))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ferry-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    let mut writer = HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, tmp.as_file_mut()));
+    let mut tmp = TempFile::in_dir(dir, Access::Declared(placement.mode)).map_err(io_err(dir))?;
+    let mut writer = HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, tmp.file_mut()));
     io::copy(
         &mut BufReader::with_capacity(IO_BUFFER, source),
         &mut writer,
@@ -171,15 +176,7 @@ pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outco
             actual,
         });
     }
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(placement.mode))
-        .map_err(io_err(&target))?;
-    tmp.as_file().sync_all().map_err(io_err(&target))?;
-    tmp.persist(&target).map_err(|e| PlaceError::Io {
-        path: target.clone(),
-        source: e.error,
-    })?;
-    sync_dir(dir);
+    tmp.commit(&target).map_err(io_err(&target))?;
     Ok(Outcome::Written)
 }
 
@@ -214,30 +211,8 @@ pub fn write_sums(dir: &Path, placements: &[Placement]) -> Result<PathBuf, Place
         .iter()
         .map(|(name, hex)| format!("{hex}  {name}\n"))
         .collect();
-    // Readable by all, like the files it lists (a temporary file starts as 0600).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ferry-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(text.as_bytes()).map_err(io_err(&path))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(io_err(&path))?;
-    tmp.as_file().sync_all().map_err(io_err(&path))?;
-    tmp.persist(&path).map_err(|e| PlaceError::Io {
-        path: path.clone(),
-        source: e.error,
-    })?;
-    sync_dir(dir);
+    fsutil::write_atomic(&path, text.as_bytes(), Access::Public).map_err(io_err(&path))?;
     Ok(path)
-}
-
-/// Makes renames durable; failure only weakens durability, so it is not an error.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 /// Why the bundle's files cannot make a K3s airgap layout.
@@ -567,13 +542,19 @@ mod tests {
         };
         assert_eq!(place(&layout, &out, &p).unwrap(), Outcome::Written);
         let m = fs::metadata(out.join("run.sh")).unwrap();
-        assert_eq!(m.permissions().mode() & 0o777, 0o750);
+        assert_eq!(
+            m.permissions().mode() & 0o777,
+            0o750 & !crate::fsutil::umask()
+        );
         assert_eq!(fs::read(out.join("run.sh")).unwrap(), content);
         // Right content: skipped, and a changed mode is put back.
         fs::set_permissions(out.join("run.sh"), fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(place(&layout, &out, &p).unwrap(), Outcome::Skipped);
         let m = fs::metadata(out.join("run.sh")).unwrap();
-        assert_eq!(m.permissions().mode() & 0o777, 0o750);
+        assert_eq!(
+            m.permissions().mode() & 0o777,
+            0o750 & !crate::fsutil::umask()
+        );
         // Same size, other content: written again.
         fs::write(out.join("run.sh"), b"#!/bin/XX\n").unwrap();
         assert_eq!(place(&layout, &out, &p).unwrap(), Outcome::Written);
@@ -646,7 +627,7 @@ mod tests {
         );
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o644
+            0o666 & !crate::fsutil::umask()
         );
     }
 }

@@ -28,6 +28,7 @@ pub mod fileserver;
 pub mod fixture;
 pub mod helm;
 pub mod images;
+pub mod nginx;
 pub mod prism;
 pub mod registry;
 pub mod served;

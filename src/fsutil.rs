@@ -1,0 +1,437 @@
+//! How ferry writes files: the one place that decides their modes, and where their temporary
+//! files live.
+//!
+//! Modes are those Unix tools give: a file is `0666 & ~umask` (0644 as usual), a file with a
+//! declared mode (the files target's executables) that mode `& ~umask`, a directory
+//! `0777 & ~umask`; only a [`Access::Secret`] (private keys, auth files, anything holding a
+//! password) is `0600`, whatever the umask. Every writer gets its file from [`TempFile`] (or
+//! renames a resumable partial through [`install`]), which sets the mode on the open file
+//! right before the rename, so no caller sets a mode and nothing is left as a temporary file
+//! made it (`tempfile` makes them 0600).
+//!
+//! Temporary files are named `.ferry-tmp-<random>` and sit beside their target (a rename is
+//! atomic only within one file system). Each writer sweeps the directories it writes into when
+//! it starts ([`prepare_dir`], [`sweep`], [`sweep_tree`]), so a rerun after a kill leaves no file
+//! that is not part of the result. A writer holds an exclusive `flock` on its temporary file
+//! from creation to rename, and the sweep removes only files whose lock it can take: the lock
+//! dies with its process (even on `kill -9`), so a sweep never removes a file another ferry
+//! run (two imports into one directory, say) is still writing.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The name prefix of every temporary file ferry makes; sweeps remove what carries it.
+pub const TMP_PREFIX: &str = ".ferry-tmp-";
+
+/// Test hook: `FERRY_FAULT_BEFORE_RENAME=<n>` kills the process (SIGKILL, as `kill -9` or a
+/// power cut) right before its n-th rename of a finished file into place. The tests use it to
+/// prove a rerun leaves no stray file; unset, it costs one atomic add per rename.
+pub const FAULT_ENV: &str = "FERRY_FAULT_BEFORE_RENAME";
+
+/// Who may read a file ferry writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Whoever the umask lets: `0666 & ~umask`.
+    Public,
+    /// Its owner only, whatever the umask: `0600` (private keys, auth files, passwords).
+    Secret,
+    /// A declared mode (a file of the files target), masked by the umask as `open(2)` does.
+    Declared(u32),
+}
+
+impl Access {
+    /// The permission bits a file written with this access gets.
+    pub fn mode(self) -> u32 {
+        match self {
+            Access::Public => 0o666 & !umask(),
+            Access::Secret => 0o600,
+            Access::Declared(mode) => mode & 0o777 & !umask(),
+        }
+    }
+
+    /// The mode a temporary file is created with (the kernel applies the umask): never more
+    /// than its owner's until the rename for a secret.
+    fn create_mode(self) -> u32 {
+        match self {
+            Access::Public => 0o666,
+            Access::Secret => 0o600,
+            Access::Declared(mode) => mode & 0o777,
+        }
+    }
+}
+
+/// The process's umask, read once: from `/proc/self/status` (no side effect), else by setting
+/// and restoring it, which [`init`] does before any thread starts.
+pub fn umask() -> u32 {
+    static UMASK: OnceLock<u32> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        proc_umask().unwrap_or_else(|| {
+            // SAFETY: umask(2) cannot fail; the old value is restored at once.
+            unsafe {
+                let old = libc::umask(0o022);
+                libc::umask(old);
+                old as u32
+            }
+        })
+    })
+}
+
+/// Reads the umask before any thread starts (call it first thing in `main`).
+pub fn init() {
+    umask();
+}
+
+fn proc_umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
+/// Creates `dir` and its parents (`0777 & ~umask`, as `mkdir -p`; every directory ferry makes
+/// is made so, by `std::fs::create_dir_all`) and sweeps the temporary files a killed run left
+/// in it.
+pub fn prepare_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    sweep(dir)
+}
+
+/// A file being written under a temporary name beside its target; it becomes the target
+/// only through [`TempFile::commit`], and is removed when dropped uncommitted.
+#[derive(Debug)]
+pub struct TempFile {
+    file: File,
+    path: TempPath,
+}
+
+/// The name of a temporary file; removed when dropped uncommitted.
+#[derive(Debug)]
+pub struct TempPath {
+    path: PathBuf,
+    access: Access,
+    armed: bool,
+}
+
+impl TempFile {
+    /// A new temporary file in the directory of `target`.
+    pub fn beside(target: &Path, access: Access) -> io::Result<TempFile> {
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        TempFile::in_dir(dir, access)
+    }
+
+    /// A new temporary file in `dir` (which must be on the target's file system).
+    pub fn in_dir(dir: &Path, access: Access) -> io::Result<TempFile> {
+        for _ in 0..16 {
+            let path = dir.join(format!("{TMP_PREFIX}{:016x}", rand::random::<u64>()));
+            let file = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(access.create_mode())
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            // A sweep that opened the new file before the lock may hold it (and remove it) or
+            // have removed it: then the name no longer leads to this file, and another name is
+            // taken. A file system without locks writes unguarded.
+            if try_lock(&file).unwrap_or(true) && same_file(&file, &path) {
+                return Ok(TempFile {
+                    file,
+                    path: TempPath {
+                        path,
+                        access,
+                        armed: true,
+                    },
+                });
+            }
+        }
+        Err(io::Error::other(format!(
+            "cannot make a temporary file in {}",
+            dir.display()
+        )))
+    }
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.path.path
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The open file, for writing.
+    pub fn file_mut(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Splits the file from its name, for writers that move the file into a wrapper; the
+    /// file keeps the lock while open, and [`TempPath::commit`] takes it back.
+    pub fn into_parts(self) -> (File, TempPath) {
+        (self.file, self.path)
+    }
+
+    /// Sets the mode, fsyncs and renames the file to `target`, then makes the rename durable.
+    pub fn commit(self, target: &Path) -> io::Result<()> {
+        self.path.commit(self.file, target)
+    }
+
+    /// As [`TempFile::commit`], leaving the directory's fsync to the caller (once for many
+    /// files).
+    pub fn commit_deferred(self, target: &Path) -> io::Result<()> {
+        self.path.commit_deferred(self.file, target)
+    }
+}
+
+impl Write for TempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl TempPath {
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// As [`TempFile::commit`], for the file taken out by [`TempFile::into_parts`].
+    pub fn commit(self, file: File, target: &Path) -> io::Result<()> {
+        self.commit_deferred(file, target)?;
+        sync_parent(target);
+        Ok(())
+    }
+
+    /// As [`TempPath::commit`] without the directory's fsync.
+    pub fn commit_deferred(mut self, file: File, target: &Path) -> io::Result<()> {
+        install(&file, &self.path, target, self.access)?;
+        self.armed = false;
+        drop(file);
+        Ok(())
+    }
+
+    /// Keeps the file under its temporary name when dropped (for partial files a later
+    /// step renames itself); a sweep removes it once no open file holds it.
+    pub fn keep(mut self) -> PathBuf {
+        self.armed = false;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Puts a finished file in place: its mode set by `access`, its data fsynced, then renamed
+/// from `from` to `to`. The caller keeps `file` open (and so its lock) until this returns.
+pub fn install(file: &File, from: &Path, to: &Path, access: Access) -> io::Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(access.mode()))?;
+    file.sync_all()?;
+    rename(from, to)
+}
+
+/// Renames `from` to `to`; every rename into place passes here (see [`FAULT_ENV`]).
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    fault_point();
+    fs::rename(from, to)
+}
+
+fn fault_point() {
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let at = AT.get_or_init(|| std::env::var(FAULT_ENV).ok()?.parse().ok());
+    if let Some(n) = at
+        && COUNT.fetch_add(1, Ordering::SeqCst) + 1 == *n
+    {
+        // SAFETY: sends a signal to this process; nothing is touched.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename, so readers see the
+/// old or the new content; sweeps what a killed run left beside it first.
+pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sweep(dir)?,
+        _ => sweep(Path::new("."))?,
+    }
+    let mut tmp = TempFile::beside(path, access)?;
+    tmp.write_all(bytes)?;
+    tmp.commit(path)
+}
+
+/// Takes an exclusive lock on an open file without waiting: false when another open file
+/// holds it, an error when the file system has no locks. A writer holds it on its partial file
+/// until the rename, so sweeps leave the file alone.
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    // SAFETY: flock on a descriptor this File owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    if error.kind() == io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(error)
+    }
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Removes the temporary files (`.ferry-tmp-*`) killed runs left in `dir` (not below it);
+/// a missing directory has none.
+pub fn sweep(dir: &Path) -> io::Result<()> {
+    sweep_matching(dir, |name| name.starts_with(TMP_PREFIX), false)
+}
+
+/// As [`sweep`], in `dir` and every directory below it (symlinks are not followed).
+pub fn sweep_tree(dir: &Path) -> io::Result<()> {
+    sweep_matching(dir, |name| name.starts_with(TMP_PREFIX), true)
+}
+
+/// Removes every regular file in `dir` that `stale` accepts and no live process holds locked.
+pub fn sweep_matching(dir: &Path, stale: impl Fn(&str) -> bool, deep: bool) -> io::Result<()> {
+    sweep_in(dir, &stale, deep)
+}
+
+fn sweep_in(dir: &Path, stale: &dyn Fn(&str) -> bool, deep: bool) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() && deep {
+            sweep_in(&path, stale, true)?;
+        } else if kind.is_file() && entry.file_name().to_str().is_some_and(stale) {
+            remove_if_unlocked(&path);
+        }
+    }
+    Ok(())
+}
+
+/// Removes `path` if no open file holds its lock (its writer is gone). Best effort: a file
+/// this user cannot open or remove is left to its owner's next run.
+fn remove_if_unlocked(path: &Path) {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    else {
+        return;
+    };
+    // Removed while locked, and only if the name still leads to the file locked: a writer
+    // that renamed it into place meanwhile has taken the name away. Without locks (a file
+    // system that has none) no writer could be told from a dead one: it goes.
+    if try_lock(&file).unwrap_or(true) && same_file(&file, path) {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// Makes a rename durable; failure only weakens durability, so it is not an error.
+pub fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn modes_follow_the_umask_and_secrets_stay_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mask = umask();
+        let public = dir.path().join("public");
+        let secret = dir.path().join("secret");
+        let exec = dir.path().join("exec");
+        write_atomic(&public, b"p", Access::Public).unwrap();
+        write_atomic(&secret, b"s", Access::Secret).unwrap();
+        write_atomic(&exec, b"x", Access::Declared(0o755)).unwrap();
+        assert_eq!(mode(&public), 0o666 & !mask);
+        assert_eq!(mode(&secret), 0o600);
+        assert_eq!(mode(&exec), 0o755 & !mask);
+        assert_eq!(fs::read(&public).unwrap(), b"p");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 3, "no temporary file is left");
+    }
+
+    #[test]
+    fn sweep_removes_what_dead_writers_left_and_spares_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = TempFile::beside(&dir.path().join("a"), Access::Public).unwrap();
+        let dead = dir.path().join(format!("{TMP_PREFIX}0123"));
+        fs::write(&dead, b"left by a killed run").unwrap();
+        let other = dir.path().join("keep");
+        fs::write(&other, b"not ours").unwrap();
+        sweep(dir.path()).unwrap();
+        assert!(live.path().exists(), "a file being written is spared");
+        assert!(!dead.exists(), "an unlocked leftover is removed");
+        assert!(other.exists());
+        let path = live.path().to_path_buf();
+        drop(live);
+        assert!(
+            !path.exists(),
+            "an uncommitted temporary file is removed when dropped"
+        );
+    }
+
+    #[test]
+    fn a_committed_file_is_never_swept_and_a_tree_sweep_goes_deep() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        fs::create_dir_all(&deep).unwrap();
+        let stray = deep.join(format!("{TMP_PREFIX}x"));
+        fs::write(&stray, b"").unwrap();
+        let mut tmp = TempFile::beside(&deep.join("f"), Access::Public).unwrap();
+        tmp.write_all(b"f").unwrap();
+        tmp.commit(&deep.join("f")).unwrap();
+        sweep_tree(dir.path()).unwrap();
+        assert!(!stray.exists());
+        assert_eq!(fs::read(deep.join("f")).unwrap(), b"f");
+    }
+}
