@@ -573,11 +573,18 @@ EOF
 }
 
 # ctr on the demo's containerd, in the namespace CTR_NS (one per pull step, so that each
-# step fetches everything itself).
-CTR_BIN="$(command -v ctr || echo ctr)"
+# step fetches everything itself). The binary is looked up at each call (`type -P` finds files
+# only, never this function), not when the script starts: on a new machine containerd is not
+# installed until the setup step, and a name looked up before that would resolve to this very
+# function, which would then call itself until memory runs out.
 CTR_NS=ferry-demo
 ctr() {
-    "${SUDO[@]}" "$CTR_BIN" --address "$CTR_DIR/containerd.sock" --namespace "$CTR_NS" "$@"
+    local bin
+    bin="$(type -P ctr)" || {
+        echo "demo.sh: ctr is not installed: install containerd (the setup step does, unless --no-setup)" >&2
+        return 127
+    }
+    "${SUDO[@]}" "$bin" --address "$CTR_DIR/containerd.sock" --namespace "$CTR_NS" "$@"
 }
 
 # An image with two platforms and one with a shared base layer, as the upstream names them,
