@@ -47,7 +47,10 @@ fn from_git() -> Option<String> {
     if let Some(reference) = git(&["-C", dir, "symbolic-ref", "-q", "HEAD"])
         && let Some(path) = git(&["-C", dir, "rev-parse", "--git-path", &reference])
     {
-        println!("cargo:rerun-if-changed={}", manifest_dir.join(path).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            manifest_dir.join(path).display()
+        );
     }
     let hash = git(&["-C", dir, "rev-parse", "--short=12", "HEAD"])?;
     let dirty = git(&["-C", dir, "status", "--porcelain", "--untracked-files=no"])

@@ -92,7 +92,11 @@ fn without_trust_packets(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 fn packet_extent(bytes: &[u8], at: usize) -> Option<(u8, usize)> {
     let be = |from: usize, n: usize| -> Option<usize> {
         let slice = bytes.get(from..from + n)?;
-        Some(slice.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)))
+        Some(
+            slice
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+        )
     };
     let first = *bytes.get(at)?;
     if first & 0x80 == 0 {
@@ -727,7 +731,10 @@ mod tests {
             at = end;
         }
         assert!(with_trust.len() > plain.len());
-        assert_eq!(without_trust_packets(&with_trust).as_ref(), plain.as_slice());
+        assert_eq!(
+            without_trust_packets(&with_trust).as_ref(),
+            plain.as_slice()
+        );
         let keyring = Keyring::from_bytes(&with_trust, "trusted.gpg").unwrap();
         assert_eq!(keyring.fingerprints(), [generated.fingerprint.clone()]);
         keyring

@@ -160,7 +160,10 @@ fn version_names_the_commit() {
                 eprintln!("ferry was built from {hash}, HEAD is now {head}");
             }
         }
-        _ => assert!(commit == "unknown commit" || commit.len() >= 12, "{version}"),
+        _ => assert!(
+            commit == "unknown commit" || commit.len() >= 12,
+            "{version}"
+        ),
     }
     // Subcommands say the same.
     assert_eq!(

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive::{ArchiveError, stick};
 use crate::archive::plan::{
     LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
 };
 use crate::archive::zstd_frames::FramedWriter;
+use crate::archive::{ArchiveError, stick};
 use crate::digest::{BackgroundHashWriter, Digest};
 use crate::layout::graph::walk;
 use crate::layout::oci::{ANNOTATION_LOCK_DIGEST, Index, is_index, is_manifest};
@@ -384,7 +384,11 @@ pub fn pack(
     let checksums = dir.join(stick::CHECKSUMS_FILE);
     write_checksums(
         &checksums,
-        &written.iter().chain(&ferry_binary).cloned().collect::<Vec<_>>(),
+        &written
+            .iter()
+            .chain(&ferry_binary)
+            .cloned()
+            .collect::<Vec<_>>(),
     )?;
     let key = options.signing_key.as_deref();
     let checksums_signature = stick::sign_checksums(&checksums, key)?;

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-
 use crate::archive::ArchiveError;
 use crate::archive::pack::VolumeFile;
 use crate::digest::Digest;
