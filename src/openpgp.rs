@@ -736,7 +736,10 @@ mod tests {
             plain.as_slice()
         );
         let keyring = Keyring::from_bytes(&with_trust, "trusted.gpg").unwrap();
-        assert_eq!(keyring.fingerprints(), [generated.fingerprint.clone()]);
+        assert_eq!(
+            keyring.fingerprints(),
+            std::slice::from_ref(&generated.fingerprint)
+        );
         keyring
             .verify_cleartext(signed.as_bytes(), "InRelease", SystemTime::now())
             .unwrap();
