@@ -17,7 +17,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. Tools used by tests/common ------------------------------------------
 # The installers are shared with scripts/demo.sh (scripts/lib/setup.sh): docker-registry,
-# skopeo, containerd/ctr, openssl, htpasswd, node and npm; Stoplight Prism for the Harbor API
+# skopeo, containerd/ctr, openssl, htpasswd, node, npm and python3; Stoplight Prism for the Harbor API
 # mock (tests/common/prism.rs); helm-python-sdk for tests/charts.rs; and for the apt tests
 # (tests/apt.rs) dpkg-deb, gpg, gpgv, sqv, apt-get and curl.
 # shellcheck source=scripts/lib/setup.sh
