@@ -212,35 +212,13 @@ WORK_DIR="$(cd "$WORK_DIR" && pwd)"
 STARTED=$SECONDS
 
 # --- 1. Tools -----------------------------------------------------------------------------------
-declare -A package_of=(
-    [hyperfine]=hyperfine [docker-registry]=docker-registry [skopeo]=skopeo
-    [containerd]=containerd [ctr]=containerd [/usr/bin/time]=time [openssl]=openssl
-    [curl]=curl [python3]=python3 [tar]=tar [sha256sum]=coreutils
-)
-missing=()
-for tool in "${!package_of[@]}"; do
-    if ! command -v "$tool" >/dev/null; then
-        package="${package_of[$tool]}"
-        [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
-    fi
-done
-if ((${#missing[@]})); then
-    step "installing ${missing[*]}"
-    sudo=()
-    if ((EUID != 0)); then sudo=(sudo); fi
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep the packages' init scripts from starting system-wide services (the benchmark starts
-    # its own): a temporary policy-rc.d, if none exists.
-    created_policy=""
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-        "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
-        created_policy=yes
-    fi
-    "${sudo[@]}" apt-get update -q
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-    [[ -z "$created_policy" ]] || "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
-fi
+# Installed when missing (scripts/lib/setup.sh, shared with test.sh and demo.sh); every tool is
+# resolved only after this, where it is used.
+# shellcheck source=scripts/lib/setup.sh disable=SC1091
+source "$REPO/scripts/lib/setup.sh"
+setup_packages hyperfine=hyperfine docker-registry=docker-registry skopeo=skopeo \
+    containerd=containerd ctr=containerd /usr/bin/time=time openssl=openssl curl=curl \
+    python3=python3 tar=tar sha256sum=coreutils
 
 # --- 2. Build -----------------------------------------------------------------------------------
 step "cargo build --release (ferry and the corpus generator)"

@@ -4,16 +4,19 @@
 #   scripts/demo.sh [--keep] [--no-setup]
 #
 # 1. Installs what it needs on a fresh Debian machine, if missing (scripts/lib/setup.sh, shared
-#    with scripts/test.sh: apt-get, and pip for helm-python-sdk), and builds ferry.
+#    with scripts/test.sh: apt-get, and pip for helm-python-sdk), and builds ferry. Every tool
+#    is looked up only after that, where it is used.
 # 2. Upstream, on 127.0.0.1: a docker-registry with 40 images (multi-arch indexes, shared base
 #    layers; examples/bench_corpus.rs --scale demo, pushed with skopeo), and a web server with a
 #    Helm chart repository (packaged by Helm through helm-python-sdk), a K3s-like release
 #    (binary, airgap images, install.sh, sha256sum file) and an apt repository signed with a
 #    throwaway gpg key (dpkg-deb + gpg).
 # 3. The connected side, as a release engineer runs it: ferry key generate, a release manifest,
-#    ferry lock, build, verify, pack --volume-size (several volumes).
-# 4. The air gap: the upstream servers are stopped. On site, as on-site staff run it: the volumes'
-#    SHA256SUMS, ferry verify from the volumes, the site's apt key, ferry install --site into a
+#    ferry lock, build, verify, pack --volume-size (several volumes, the ferry binary beside
+#    them, SHA256SUMS signed with the release key).
+# 4. The air gap: the upstream servers are stopped. On site, as on-site staff run it: the stick
+#    checked (SHA256SUMS.sig with openssl, sha256sum -c) and its ferry used from then on, ferry
+#    verify from the volumes, the site's apt key, ferry install --site into a
 #    second docker-registry (the Harbor stand-in) and mirror directories, with a harmless install
 #    command in place of the Ansible run; then ferry serve from the volumes.
 # 5. Pulls as the site does: containerd (`ctr`) from the site registry and through ferry serve
@@ -226,7 +229,7 @@ setup_tools() {
     # shellcheck source=scripts/lib/setup.sh disable=SC1091
     source scripts/lib/setup.sh
     setup_packages docker-registry=docker-registry skopeo=skopeo containerd=containerd \
-        ctr=containerd curl=curl python3=python3
+        ctr=containerd curl=curl python3=python3 openssl=openssl
     setup_apt_tools
     setup_helm_sdk
 }
@@ -422,8 +425,12 @@ verify_bundle() {
 
 pack() {
     mkdir -p "$WORK/usb"
-    ferry pack "$REL/bundle" -o "$WORK/usb/demo-platform-2026.11.0" --volume-size 2M
+    # The volumes, this ferry binary beside them, SHA256SUMS over both, signed with the
+    # release key into SHA256SUMS.sig.
+    ferry pack "$REL/bundle" -o "$WORK/usb/demo-platform-2026.11.0" --volume-size 2M \
+        --key "$REL/keys/cosign.key"
     ls -l "$WORK/usb"
+    [[ -x "$WORK/usb/ferry" && -s "$WORK/usb/SHA256SUMS.sig" ]]
     local volumes
     volumes="$(find "$WORK/usb" -name '*.tar' | wc -l)"
     ((volumes >= 3)) || die "expected several volumes, got $volumes"
@@ -441,14 +448,22 @@ air_gap() {
 SITE="$WORK/site"
 USB="$WORK/usb"
 
+# As README's "First day on site": the release's public key reaches the site on its own path,
+# not on the sticks. With it, openssl checks SHA256SUMS.sig, sha256sum -c every volume and the
+# ferry binary; from here on the demo runs the ferry from the stick, as staff do.
 check_sticks() {
-    (cd "$USB" && sha256sum -c SHA256SUMS)
+    mkdir -p "$SITE"
+    cp "$REL/keys/cosign.pub" "$SITE/cosign.pub"
+    (
+        cd "$USB"
+        openssl dgst -sha256 -verify "$SITE/cosign.pub" -signature <(base64 -d SHA256SUMS.sig) SHA256SUMS
+        sha256sum -c SHA256SUMS
+        ./ferry --version
+    )
+    echo "$USB/ferry" >"$WORK/run/ferry.bin"
 }
 
 verify_volumes() {
-    # The release's public key reaches the site on its own path, not on the sticks.
-    mkdir -p "$SITE"
-    cp "$REL/keys/cosign.pub" "$SITE/cosign.pub"
     ferry verify "$USB" --key "$SITE/cosign.pub"
 }
 
@@ -573,11 +588,18 @@ EOF
 }
 
 # ctr on the demo's containerd, in the namespace CTR_NS (one per pull step, so that each
-# step fetches everything itself).
-CTR_BIN="$(command -v ctr || echo ctr)"
+# step fetches everything itself). The binary is looked up at each call (`type -P` finds files
+# only, never this function), not when the script starts: on a new machine containerd is not
+# installed until the setup step, and a name looked up before that would resolve to this very
+# function, which would then call itself until memory runs out.
 CTR_NS=ferry-demo
 ctr() {
-    "${SUDO[@]}" "$CTR_BIN" --address "$CTR_DIR/containerd.sock" --namespace "$CTR_NS" "$@"
+    local bin
+    bin="$(type -P ctr)" || {
+        echo "demo.sh: ctr is not installed: install containerd (the setup step does, unless --no-setup)" >&2
+        return 127
+    }
+    "${SUDO[@]}" "$bin" --address "$CTR_DIR/containerd.sock" --namespace "$CTR_NS" "$@"
 }
 
 # An image with two platforms and one with a shared base layer, as the upstream names them,
@@ -724,7 +746,7 @@ run_step "ferry verify (bundle)" verify_bundle
 run_step "ferry pack --volume-size 2M" pack
 run_step "air gap: upstream servers stopped" air_gap
 
-run_step "on site: sha256sum -c SHA256SUMS (volumes)" check_sticks
+run_step "on site: check the stick (SHA256SUMS.sig, sha256sum -c) and run its ferry" check_sticks
 run_step "on site: ferry verify (the volumes)" verify_volumes
 run_step "on site: ferry key generate --apt" site_apt_key
 run_step "on site: site registry (Harbor stand-in), web server, site.yaml" site_targets

@@ -17,10 +17,10 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. Tools used by tests/common ------------------------------------------
 # The installers are shared with scripts/demo.sh (scripts/lib/setup.sh): docker-registry,
-# skopeo, containerd/ctr, openssl, htpasswd, node and npm, nginx (nginx-light, tests/modes.rs);
-# Stoplight Prism for the Harbor API mock (tests/common/prism.rs); helm-python-sdk for
-# tests/charts.rs; and for the apt tests (tests/apt.rs) dpkg-deb, gpg, gpgv, sqv, apt-get and
-# curl.
+# skopeo, containerd/ctr, openssl, htpasswd, node, npm, python3 and nginx (nginx-light,
+# tests/modes.rs); Stoplight Prism for the Harbor API mock (tests/common/prism.rs);
+# helm-python-sdk for tests/charts.rs, tests/chart_images.rs and tests/tools/helm; and for the
+# apt tests (tests/apt.rs) dpkg-deb, gpg, gpgv, sqv, apt-get and curl.
 # shellcheck source=scripts/lib/setup.sh
 source scripts/lib/setup.sh
 setup_test_tools

@@ -6,12 +6,16 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::progress::OutputFormat;
 
+/// ferry's version and the commit it was built from (build.rs): `0.1.0 (1a2b3c4d5e6f)`,
+/// `-dirty` after the hash when built with uncommitted changes.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FERRY_COMMIT"), ")");
+
 /// ferry carries a Kubernetes platform across an air gap: it pulls a release's images into one
 /// signed, content-addressed OCI bundle, and verifies it on the other side.
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -66,6 +70,27 @@ pub enum Command {
     Diff(DiffArgs),
     /// List the images the manifest's charts would pull that the manifest does not carry.
     Check(CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output.
+    Completions(CompletionsArgs),
+    /// Write ferry's man pages, one per command (ferry.1, ferry-pack.1, ...).
+    Man(ManArgs),
+}
+
+/// Arguments of `ferry completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `ferry man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created when missing), e.g.
+    /// /usr/local/share/man/man1.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `ferry diff`.
@@ -93,6 +118,14 @@ pub struct PackArgs {
     /// Compress each volume with zstd (.tar.zst).
     #[arg(long)]
     pub zstd: bool,
+    /// Sign SHA256SUMS into SHA256SUMS.sig with this cosign.key, the release key (password
+    /// from FERRY_KEY_PASSWORD or COSIGN_PASSWORD). Without it SHA256SUMS is unsigned and
+    /// nothing on the media proves where its ferry binary came from.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The ferry binary to write beside the volumes as `ferry` [default: this ferry].
+    #[arg(long, value_name = "PATH")]
+    pub ferry_binary: Option<PathBuf>,
 }
 
 /// Arguments of `ferry unpack`.

@@ -66,6 +66,8 @@ fn main() -> ExitCode {
             Command::Unpack(args) => commands::pack::run_unpack(&ui, args),
             Command::Diff(args) => commands::diff::run(&ui, args),
             Command::Check(args) => commands::check::run(&ui, args),
+            Command::Completions(args) => commands::docs::completions(args),
+            Command::Man(args) => commands::docs::man(&ui, args),
             Command::Import(ImportArgs {
                 command: Some(ImportCommand::Charts(args)),
                 ..

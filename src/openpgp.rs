@@ -55,6 +55,87 @@ pub enum PgpError {
     Key(String),
 }
 
+/// OpenPGP packet tag of a trust packet (RFC 4880, 5.10).
+const TRUST_PACKET_TAG: u8 = 12;
+
+/// A binary keyring without its GnuPG trust packets (tag 12). A keyring file that gpg wrote
+/// itself (pubring.gpg format, as distributions ship `ubuntu-archive-keyring.gpg`) holds them
+/// after keys, user IDs and signatures: gpg's local cache of its own trust decisions, not
+/// signed, meaningless to anyone else, so they are skipped and never trusted, as apt and gpgv
+/// do. rpgp would otherwise stop collecting a user ID's signatures at the first one and find
+/// the key without a self-signature. Input that is not a well-formed packet sequence is
+/// returned as it is, for the parser to report.
+fn without_trust_packets(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut dropped = false;
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some((tag, end)) = packet_extent(bytes, at) else {
+            return std::borrow::Cow::Borrowed(bytes);
+        };
+        if tag == TRUST_PACKET_TAG {
+            dropped = true;
+        } else {
+            kept.extend_from_slice(&bytes[at..end]);
+        }
+        at = end;
+    }
+    if dropped {
+        std::borrow::Cow::Owned(kept)
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    }
+}
+
+/// The tag of the packet starting at `at` and the offset just past it; None when the bytes
+/// there are not a whole packet (RFC 4880, 4.2: old and new header formats).
+fn packet_extent(bytes: &[u8], at: usize) -> Option<(u8, usize)> {
+    let be = |from: usize, n: usize| -> Option<usize> {
+        let slice = bytes.get(from..from + n)?;
+        Some(
+            slice
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+        )
+    };
+    let first = *bytes.get(at)?;
+    if first & 0x80 == 0 {
+        return None;
+    }
+    if first & 0x40 == 0 {
+        // Old format: tag in bits 5-2, length type in bits 1-0.
+        let tag = (first >> 2) & 0x0f;
+        let (len, header) = match first & 0x03 {
+            0 => (be(at + 1, 1)?, 2),
+            1 => (be(at + 1, 2)?, 3),
+            2 => (be(at + 1, 4)?, 5),
+            // Indeterminate length: the packet runs to the end.
+            _ => (bytes.len() - at - 1, 1),
+        };
+        let end = (at + header).checked_add(len)?;
+        return (end <= bytes.len()).then_some((tag, end));
+    }
+    // New format: tag in bits 5-0, then lengths; partial lengths chain body chunks.
+    let tag = first & 0x3f;
+    let mut pos = at + 1;
+    loop {
+        let o1 = usize::from(*bytes.get(pos)?);
+        let (len, header, partial) = match o1 {
+            0..=191 => (o1, 1, false),
+            192..=223 => (((o1 - 192) << 8) + be(pos + 1, 1)? + 192, 2, false),
+            255 => (be(pos + 1, 4)?, 5, false),
+            _ => (1usize << (o1 & 0x1f), 1, true),
+        };
+        pos = (pos + header).checked_add(len)?;
+        if pos > bytes.len() {
+            return None;
+        }
+        if !partial {
+            return Some((tag, pos));
+        }
+    }
+}
+
 /// A verified document: the signed text and who signed it.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -106,7 +187,8 @@ impl Keyring {
                 .collect::<Result<_, _>>()
                 .map_err(|e| bad(e.to_string()))?
         } else {
-            SignedPublicKey::from_bytes_many(Cursor::new(bytes))
+            let bytes = without_trust_packets(bytes);
+            SignedPublicKey::from_bytes_many(Cursor::new(&bytes[..]))
                 .map_err(|e| bad(e.to_string()))?
                 .collect::<Result<_, _>>()
                 .map_err(|e| bad(e.to_string()))?
@@ -624,6 +706,49 @@ mod tests {
             .verify_cleartext(signed.as_bytes(), "InRelease", SystemTime::now())
             .unwrap_err();
         assert!(e.to_string().contains("not in the keyring"), "{e}");
+    }
+
+    #[test]
+    fn trust_packets_are_skipped_never_trusted() {
+        let generated = SiteKey::generate("ferry test <apt@ferry.invalid>", "pw").unwrap();
+        let key = SiteKey::from_armored(&generated.secret_armored, "pw", "key").unwrap();
+        let signed = key.clearsign("Origin: ferry\n").unwrap();
+        // After every packet a trust packet, as gpg writes them into a keyring file: old
+        // format (as gpg does) and new format, with flags that would claim ultimate trust.
+        let plain = &generated.public_binary;
+        let mut with_trust = Vec::new();
+        let mut at = 0;
+        let mut new_format = false;
+        while at < plain.len() {
+            let (_, end) = packet_extent(plain, at).unwrap();
+            with_trust.extend_from_slice(&plain[at..end]);
+            if new_format {
+                with_trust.extend_from_slice(&[0xc0 | TRUST_PACKET_TAG, 2, 0x06, 0x03]);
+            } else {
+                with_trust.extend_from_slice(&[0x80 | (TRUST_PACKET_TAG << 2), 2, 0x06, 0x03]);
+            }
+            new_format = !new_format;
+            at = end;
+        }
+        assert!(with_trust.len() > plain.len());
+        assert_eq!(
+            without_trust_packets(&with_trust).as_ref(),
+            plain.as_slice()
+        );
+        let keyring = Keyring::from_bytes(&with_trust, "trusted.gpg").unwrap();
+        assert_eq!(
+            keyring.fingerprints(),
+            std::slice::from_ref(&generated.fingerprint)
+        );
+        keyring
+            .verify_cleartext(signed.as_bytes(), "InRelease", SystemTime::now())
+            .unwrap();
+        // Trust packets alone are no keyring.
+        let e = Keyring::from_bytes(&[0xb0, 2, 0x06, 0x03], "only-trust.gpg").unwrap_err();
+        assert!(e.to_string().contains("only-trust.gpg"), "{e}");
+        // A truncated keyring is left for the parser to refuse.
+        let cut = &with_trust[..with_trust.len() - 1];
+        assert_eq!(without_trust_packets(cut).as_ref(), cut);
     }
 
     #[test]

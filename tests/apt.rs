@@ -1010,3 +1010,87 @@ fn installed_packages_are_not_carried_and_a_changed_status_file_outdates_the_loc
         "{e}"
     );
 }
+
+/// A keyring file as gpg writes it itself (pubring.gpg format, as distributions ship
+/// `ubuntu-archive-keyring.gpg`): the archive key imported with `--keyring gnupg-ring:FILE`
+/// and given ultimate ownertrust, so the file carries GnuPG trust packets (tag 12). ferry locks
+/// with it as apt and gpgv do: the trust packets are skipped, and trust nothing.
+#[test]
+fn a_keyring_with_gpg_trust_packets_verifies() {
+    let f = Fixture::new();
+    let ring = f.env.path().join("trusted-keyring.gpg");
+    let home = f.env.path().join("gnupg-ring");
+    std::fs::create_dir_all(&home).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let keyring_arg = format!("gnupg-ring:{}", ring.display());
+    run(gpg(&home)
+        .args([
+            "--no-default-keyring",
+            "--keyring",
+            &keyring_arg,
+            "--import",
+        ])
+        .arg(&f.repo.keyring));
+    let fingerprint =
+        String::from_utf8(run(gpg(&f.repo.gnupg).args(["--list-keys", "--with-colons"])).stdout)
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fpr:")
+                    .map(|r| r.trim_matches(':').to_string())
+            })
+            .expect("no fingerprint");
+    let mut import = gpg(&home);
+    import
+        .args([
+            "--no-default-keyring",
+            "--keyring",
+            &keyring_arg,
+            "--import-ownertrust",
+        ])
+        .stdin(std::process::Stdio::piped());
+    let mut child = import.spawn().unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{fingerprint}:6:").unwrap();
+    assert!(child.wait().unwrap().success());
+    run(gpg(&home).args([
+        "--no-default-keyring",
+        "--keyring",
+        &keyring_arg,
+        "--check-trustdb",
+    ]));
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "all"])
+        .output();
+    // gpg wrote trust packets into the file: after the key, the user ID and the signature.
+    let packets = String::from_utf8(
+        run(Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .arg("--list-packets")
+            .arg(&ring))
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        packets.matches(":trust packet:").count() >= 3,
+        "no trust packets in {}:\n{packets}",
+        ring.display()
+    );
+    assert_ne!(
+        std::fs::read(&ring).unwrap(),
+        std::fs::read(&f.repo.keyring).unwrap()
+    );
+
+    let manifest = f.manifest("trusted.yaml", "good", "[tool]", &ring);
+    ok(f.env.ferry().arg("lock").arg(&manifest));
+    let lock = std::fs::read_to_string(manifest.with_extension("lock")).unwrap();
+    assert!(lock.contains("tool"), "{lock}");
+    // The same keyring file is what apt's gpgv accepts as it is.
+    let inrelease = f.repo.root.join("good/dists/stable/InRelease");
+    run(Command::new("gpgv")
+        .arg("--keyring")
+        .arg(&ring)
+        .arg(&inrelease));
+}

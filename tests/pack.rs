@@ -502,3 +502,186 @@ fn a_blob_across_three_volumes_unpacks_and_a_rerun_resumes() {
     assert_eq!(report["blobs"].as_u64().unwrap() as usize, after.len());
     assert_restored(&p, &restored);
 }
+
+/// The process's umask, from /proc (reading it with umask(2) would change it for a moment).
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+/// `openssl dgst -sha256 -verify cosign.pub -signature <(base64 -d SHA256SUMS.sig) SHA256SUMS`
+/// in `dir`, as README's "First day on site" says.
+fn openssl_verify(dir: &Path, public: &Path) -> std::process::Output {
+    run_unchecked(
+        Command::new("bash")
+            .arg("-c")
+            .arg("openssl dgst -sha256 -verify \"$0\" -signature <(base64 -d SHA256SUMS.sig) SHA256SUMS")
+            .arg(public)
+            .current_dir(dir),
+    )
+}
+
+/// `sha256sum -c SHA256SUMS` in `dir`.
+fn sha256sum_check(dir: &Path) -> std::process::Output {
+    run_unchecked(
+        Command::new("sha256sum")
+            .args(["-c", "SHA256SUMS"])
+            .current_dir(dir),
+    )
+}
+
+/// Flips the last byte of `path`.
+fn flip_last_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn the_stick_carries_ferry_and_a_signed_sha256sums() {
+    let p = built();
+    let (private, public) = p.env.keys();
+    let usb = p.env.path().join("usb");
+    let report = json(
+        p.env
+            .ferry()
+            .args(["--output", "json", "pack"])
+            .arg(&p.bundle)
+            .arg("-o")
+            .arg(usb.join("release"))
+            .args(["--volume-size", "3M", "--key"])
+            .arg(&private),
+    );
+    // The running ferry, executable (0755 less the umask), beside the volumes.
+    let binary = usb.join("ferry");
+    assert_eq!(report["ferry_binary"]["path"], binary.to_str().unwrap());
+    assert_eq!(
+        sha256_file(&binary),
+        sha256_file(env!("CARGO_BIN_EXE_ferry"))
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&binary).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755 & !umask(), "{mode:o}");
+    assert_eq!(
+        report["checksums_signature"],
+        usb.join("SHA256SUMS.sig").to_str().unwrap()
+    );
+    assert!(report["signed_by"].as_str().unwrap().starts_with("sha256:"));
+    // SHA256SUMS: every volume and the binary.
+    let sums = std::fs::read_to_string(usb.join("SHA256SUMS")).unwrap();
+    let volumes = volumes_in(&usb, "release.");
+    assert!(volumes.len() >= 3, "{volumes:?}");
+    for v in &volumes {
+        let name = v.file_name().unwrap().to_str().unwrap();
+        assert!(
+            sums.contains(&format!("{}  {name}\n", sha256_file(v))),
+            "{sums}"
+        );
+    }
+    assert!(
+        sums.contains(&format!("{}  ferry\n", sha256_file(&binary))),
+        "{sums}"
+    );
+
+    // On site: openssl checks the signature, sha256sum the files, then the stick's ferry runs.
+    let out = openssl_verify(&usb, &public);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Verified OK");
+    let out = sha256sum_check(&usb);
+    assert!(out.status.success(), "{out:?}");
+    let version = run(Command::new(&binary).arg("--version")).stdout;
+    assert_eq!(
+        version,
+        run(p.env.ferry().arg("--version")).stdout,
+        "the stick's ferry is this ferry"
+    );
+    // The files beside the volumes are not taken for volumes.
+    ok(Command::new(&binary)
+        .env("NO_COLOR", "1")
+        .arg("verify")
+        .arg(&usb)
+        .arg("--key")
+        .arg(&public));
+
+    // One byte of SHA256SUMS changed: the signature no longer verifies.
+    let sums_path = usb.join("SHA256SUMS");
+    let original = std::fs::read(&sums_path).unwrap();
+    flip_last_byte(&sums_path);
+    let out = openssl_verify(&usb, &public);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Verification failure"),
+        "{out:?}"
+    );
+    std::fs::write(&sums_path, &original).unwrap();
+    assert!(openssl_verify(&usb, &public).status.success());
+
+    // One byte of the binary changed: the signature still holds, sha256sum -c names the binary.
+    let binary_bytes = std::fs::read(&binary).unwrap();
+    flip_last_byte(&binary);
+    assert!(openssl_verify(&usb, &public).status.success());
+    let out = sha256sum_check(&usb);
+    assert!(!out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ferry: FAILED"), "{text}");
+    assert!(text.contains("release.001.tar: OK"), "{text}");
+    std::fs::write(&binary, &binary_bytes).unwrap();
+
+    // Another key: the signature does not verify with it.
+    let other = Env::new();
+    let (_, other_public) = other.keys();
+    assert!(!openssl_verify(&usb, &other_public).status.success());
+
+    // A wrong password fails before anything is written.
+    let before = std::fs::read_dir(&usb).unwrap().count();
+    let err = fails(
+        p.env
+            .ferry()
+            .env("FERRY_KEY_PASSWORD", "wrong")
+            .arg("pack")
+            .arg(&p.bundle)
+            .arg("-o")
+            .arg(usb.join("again"))
+            .arg("--key")
+            .arg(&private),
+    );
+    assert!(err.contains("cosign.key"), "{err}");
+    assert_eq!(std::fs::read_dir(&usb).unwrap().count(), before);
+
+    // Without a key: SHA256SUMS is unsigned, pack says so, and the signature of the earlier
+    // SHA256SUMS is removed rather than left stale. --ferry-binary carries another binary.
+    let other_binary = p.env.path().join("ferry-arm64");
+    std::fs::write(&other_binary, b"\x7fELF another build\n").unwrap();
+    let out = run(p
+        .env
+        .ferry()
+        .arg("pack")
+        .arg(&p.bundle)
+        .arg("-o")
+        .arg(usb.join("release"))
+        .args(["--volume-size", "3M", "--ferry-binary"])
+        .arg(&other_binary));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SHA256SUMS is not signed") && stderr.contains("--key cosign.key"),
+        "{stderr}"
+    );
+    assert!(!usb.join("SHA256SUMS.sig").exists());
+    assert_eq!(std::fs::read(&binary).unwrap(), b"\x7fELF another build\n");
+    assert!(sha256sum_check(&usb).status.success());
+    let err = fails(
+        p.env
+            .ferry()
+            .arg("pack")
+            .arg(&p.bundle)
+            .arg("-o")
+            .arg(usb.join("release"))
+            .arg("--ferry-binary")
+            .arg(p.env.path().join("no-such-ferry")),
+    );
+    assert!(
+        err.contains("no-such-ferry") && err.contains("--ferry-binary"),
+        "{err}"
+    );
+}

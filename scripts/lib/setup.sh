@@ -1,7 +1,10 @@
 # shellcheck shell=bash
-# Installers shared by scripts/test.sh and scripts/demo.sh: what they need on a fresh Debian
-# machine, installed only when missing. Sourced (bash 4+), from the repository root; the
-# caller defines `step MESSAGE` (a progress line).
+# Installers shared by scripts/test.sh, scripts/demo.sh and scripts/bench.sh: what they need on
+# a fresh Debian machine, installed only when missing. Sourced (bash 4+), from the repository
+# root; the caller defines `step MESSAGE` (a progress line).
+#
+# A caller resolves a tool (`command -v`, a path kept in a variable) only after these have run:
+# on a new machine the tool is not there before, and a name resolved too early stays wrong.
 
 # The command prefix for root-only commands: nothing as root, else sudo.
 setup_sudo() {
@@ -39,6 +42,15 @@ setup_packages() {
         "${SETUP_SUDO[@]}" rm -f /usr/sbin/policy-rc.d
         if [[ -n "$previous_trap" ]]; then eval "$previous_trap"; else trap - EXIT; fi
     fi
+    # Forget the command paths bash remembered, then check that every tool is there now.
+    hash -r
+    for pair in "$@"; do
+        tool="${pair%%=*}" package="${pair#*=}"
+        command -v "$tool" >/dev/null || {
+            echo "setup: $tool is still missing after installing $package; install it by hand (apt-get install $package) and run again" >&2
+            return 1
+        }
+    done
 }
 
 # The servers and clients of the integration tests and the demo:
@@ -50,10 +62,11 @@ setup_packages() {
 # node, npm:       run and install Stoplight Prism, the validating mock of Harbor's API
 # nginx:           serves what ferry wrote as a site's web server does, workers as www-data
 #                  (tests/modes.rs; package nginx-light, /usr/sbin/nginx)
+# python3:         runs the virtualenv of helm-python-sdk (setup_helm_sdk)
 setup_test_tools() {
     setup_packages docker-registry=docker-registry skopeo=skopeo containerd=containerd \
         ctr=containerd openssl=openssl htpasswd=apache2-utils node=nodejs npm=npm \
-        nginx=nginx-light
+        nginx=nginx-light python3=python3
 }
 
 # Stoplight Prism (tests/common/prism.rs), pinned by tests/tools/package-lock.json and
@@ -112,5 +125,6 @@ setup_apt_tools() {
         fi
         "${SETUP_SUDO[@]}" apt-get install -y -q --no-install-recommends sqv ||
             echo "sqv is not available here: the apt tests check signatures with gpgv only"
+        hash -r
     fi
 }

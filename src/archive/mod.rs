@@ -10,6 +10,7 @@
 
 pub mod pack;
 pub mod plan;
+pub mod stick;
 pub mod unpack;
 pub mod volumes;
 pub mod zstd_frames;
@@ -114,6 +115,24 @@ pub enum ArchiveError {
         "invalid volume size {0:?}: give bytes with an optional K, M, G or T suffix (powers of 1024), e.g. 4G or 4000M, or `fat32` (4 GiB - 1)"
     )]
     VolumeSize(String),
+    /// The ferry binary to carry beside the volumes cannot be read.
+    #[error(
+        "cannot copy the ferry binary {path} beside the volumes: {reason}; give a readable ferry binary with --ferry-binary PATH"
+    )]
+    Binary {
+        /// The binary.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// SHA256SUMS could not be signed.
+    #[error("cannot sign {path}: {reason}; check the key given with --key (cosign.key)")]
+    Sign {
+        /// The signature file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Layout(#[from] crate::layout::LayoutError),

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive::ArchiveError;
 use crate::archive::plan::{
     LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
 };
 use crate::archive::zstd_frames::FramedWriter;
+use crate::archive::{ArchiveError, stick};
 use crate::digest::{BackgroundHashWriter, Digest};
 use crate::fsutil::{Access, TempFile};
 use crate::layout::graph::walk;
@@ -32,6 +32,10 @@ pub struct PackOptions {
     pub volume_size: Option<u64>,
     /// Compress each volume with zstd.
     pub zstd: bool,
+    /// A ferry binary to write beside the volumes as `ferry` and list in SHA256SUMS.
+    pub ferry_binary: Option<PathBuf>,
+    /// The release key that signs SHA256SUMS into SHA256SUMS.sig; None leaves it unsigned.
+    pub signing_key: Option<std::sync::Arc<crate::sign::SigningKey>>,
 }
 
 /// One volume written.
@@ -52,6 +56,12 @@ pub struct PackReport {
     pub volumes: Vec<VolumeFile>,
     /// The SHA256SUMS file beside them.
     pub checksums: PathBuf,
+    /// The ferry binary written beside them, if any.
+    pub ferry_binary: Option<VolumeFile>,
+    /// SHA256SUMS.sig, when SHA256SUMS was signed.
+    pub checksums_signature: Option<PathBuf>,
+    /// Fingerprint of the key that signed SHA256SUMS.
+    pub signed_by: Option<String>,
     /// Blobs packed.
     pub blobs: usize,
     /// Blobs split into chunks.
@@ -369,11 +379,27 @@ pub fn pack(
             on_bytes,
         )?);
     }
-    let checksums = dir.join("SHA256SUMS");
-    write_checksums(&checksums, &written)?;
+    let ferry_binary = match &options.ferry_binary {
+        Some(source) => Some(stick::copy_binary(source, &dir)?),
+        None => None,
+    };
+    let checksums = dir.join(stick::CHECKSUMS_FILE);
+    write_checksums(
+        &checksums,
+        &written
+            .iter()
+            .chain(&ferry_binary)
+            .cloned()
+            .collect::<Vec<_>>(),
+    )?;
+    let key = options.signing_key.as_deref();
+    let checksums_signature = stick::sign_checksums(&checksums, key)?;
     Ok(PackReport {
         volumes: written,
         checksums,
+        ferry_binary,
+        checksums_signature,
+        signed_by: key.map(|k| k.public_key().fingerprint()),
         blobs: blob_count,
         chunked_blobs: chunked,
         blob_bytes,
@@ -586,7 +612,8 @@ fn write_entries<W: Write>(
     builder.into_inner().map_err(io(volume))
 }
 
-/// Writes SHA256SUMS beside the volumes, keeping lines for other files already there.
+/// Writes SHA256SUMS beside the volumes (and the ferry binary), keeping lines for other files
+/// already there.
 fn write_checksums(path: &Path, volumes: &[VolumeFile]) -> Result<(), ArchiveError> {
     let names: BTreeSet<String> = volumes
         .iter()

@@ -5,6 +5,7 @@ pub mod build;
 pub mod charts;
 pub mod check;
 pub mod diff;
+pub mod docs;
 pub mod files;
 pub mod import_apt;
 pub mod import_charts;

@@ -4,6 +4,7 @@ use anyhow::Context;
 
 use crate::archive::pack::{PackOptions, pack};
 use crate::archive::parse_volume_size;
+use crate::archive::stick::running_binary;
 use crate::archive::unpack::unpack;
 use crate::cli::{PackArgs, UnpackArgs};
 use crate::layout::Layout;
@@ -12,6 +13,17 @@ use crate::progress::{Ui, human_bytes};
 /// Runs `ferry pack`.
 pub fn run(ui: &Ui, args: &PackArgs) -> anyhow::Result<()> {
     let layout = Layout::open(&args.dir)?;
+    // Decrypt the key first: a wrong password should fail before volumes are written.
+    let signing_key = match &args.key {
+        Some(path) => Some(std::sync::Arc::new(super::load_signing_key(path)?)),
+        None => None,
+    };
+    let ferry_binary = match &args.ferry_binary {
+        Some(path) => path.clone(),
+        None => running_binary().context(
+            "cannot find this ferry's own binary to carry beside the volumes; give it with --ferry-binary PATH",
+        )?,
+    };
     let options = PackOptions {
         volume_size: args
             .volume_size
@@ -19,6 +31,8 @@ pub fn run(ui: &Ui, args: &PackArgs) -> anyhow::Result<()> {
             .map(parse_volume_size)
             .transpose()?,
         zstd: args.zstd,
+        ferry_binary: Some(ferry_binary),
+        signing_key,
     };
     let total = std::fs::read_dir(layout.root().join("blobs/sha256"))
         .map(|rd| {
@@ -54,8 +68,33 @@ pub fn run(ui: &Ui, args: &PackArgs) -> anyhow::Result<()> {
             },
             report.checksums.display()
         ));
+        if let Some(binary) = &report.ferry_binary {
+            t.push_str(&format!(
+                "ferry binary: {} ({}), listed in {}\n",
+                binary.path.display(),
+                human_bytes(binary.size),
+                report.checksums.display()
+            ));
+        }
+        match (&report.checksums_signature, &report.signed_by) {
+            (Some(sig), Some(key)) => t.push_str(&format!(
+                "{} signed with key {key}: {} (check with `openssl dgst -sha256 -verify cosign.pub -signature <(base64 -d SHA256SUMS.sig) SHA256SUMS`)\n",
+                report.checksums.display(),
+                sig.display()
+            )),
+            _ => t.push_str(&format!(
+                "{} is not signed (no --key)\n",
+                report.checksums.display()
+            )),
+        }
         t
     });
+    if report.checksums_signature.is_none() {
+        ui.warn(format!(
+            "{} is not signed: on site nothing proves where the volumes and the ferry binary beside them came from; pack again with --key cosign.key (the release key)",
+            report.checksums.display()
+        ));
+    }
     Ok(())
 }
 
