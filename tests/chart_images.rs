@@ -52,7 +52,9 @@ fn lock_cmd(env: &Env, manifest: &Path) -> std::process::Command {
 
 /// A release manifest: `spec_lines` go under `spec:` (each line indented two spaces).
 fn release(spec_lines: &str) -> String {
-    format!("apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n{spec_lines}")
+    format!(
+        "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: r, version: \"1\"}}\nspec:\n{spec_lines}"
+    )
 }
 
 fn s(p: &Path) -> String {
@@ -274,7 +276,9 @@ impl Charts {
                 ("values.yaml", "image: quay.io/x/extra:1\n"),
                 (
                     "templates/deployment.yaml",
-                    &format!("{DEPLOYMENT}        - name: extra\n          image: {{{{ .Values.image }}}}\n"),
+                    &format!(
+                        "{DEPLOYMENT}        - name: extra\n          image: {{{{ .Values.image }}}}\n"
+                    ),
                 ),
             ],
         );
@@ -332,7 +336,9 @@ impl Charts {
     fn nfd(&self) {
         let mut values = String::new();
         for i in 0..40 {
-            values.push_str(&format!("# {i}: a long explanation of the values that follow\n"));
+            values.push_str(&format!(
+                "# {i}: a long explanation of the values that follow\n"
+            ));
         }
         values.push_str("image:\n");
         for i in 0..40 {
@@ -484,9 +490,19 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
         "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {name: render, version: \"1\"}\nspec:\n  kubernetes:\n    version: v1.36.4\n    apiVersions: [monitoring.coreos.com/v1]\n  charts:\n",
     );
     for name in [
-        "certs", "exporter", "netop", "kubectl", "cache", "dashboard", "sgop", "nfd", "noimages",
+        "certs",
+        "exporter",
+        "netop",
+        "kubectl",
+        "cache",
+        "dashboard",
+        "sgop",
+        "nfd",
+        "noimages",
     ] {
-        text.push_str(&format!("    - {{name: {name}, repo: \"{url}\", version: 1.0.0}}\n"));
+        text.push_str(&format!(
+            "    - {{name: {name}, repo: \"{url}\", version: 1.0.0}}\n"
+        ));
     }
     text.push_str(&format!(
         "    - name: gpu\n      repo: \"{url}\"\n      version: 1.0.0\n      releaseName: gpu-operator\n      namespace: gpu-operator\n      valuesFiles: [values/gpu.yaml]\n      values:\n        driver:\n          version: \"600.10\"\n"
@@ -497,13 +513,22 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
     assert!(out.status.success(), "lock failed:\n{stderr}");
     let lock: Value =
         serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
-    assert!(lock["helm"].as_str().unwrap().starts_with("v4."), "{}", lock["helm"]);
+    assert!(
+        lock["helm"].as_str().unwrap().starts_with("v4."),
+        "{}",
+        lock["helm"]
+    );
     assert_eq!(lock["kubernetes"]["version"], "1.36.4");
     for c in lock["charts"].as_array().unwrap() {
         assert_eq!(c["imagesFoundBy"], "rendered", "{}", c["name"]);
     }
     // The index was fetched once for the ten charts.
-    assert_eq!(http.requests().get("/index.yaml"), Some(&1), "{:?}", http.requests());
+    assert_eq!(
+        http.requests().get("/index.yaml"),
+        Some(&1),
+        "{:?}",
+        http.requests()
+    );
 
     assert_eq!(
         chart_images(&lock, "certs"),
@@ -575,19 +600,27 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
     );
     assert_eq!(
         images_only(&lock, "netop"),
-        strings(&[&format!("quay.io/cilium/operator-generic:v1.20.0@{GENERIC}")])
+        strings(&[&format!(
+            "quay.io/cilium/operator-generic:v1.20.0@{GENERIC}"
+        )])
     );
     // The cluster's version from spec.kubernetes, the sidecar from its API versions; the
     // test hook's busybox is not pulled on install.
     assert_eq!(
         images_only(&lock, "kubectl"),
-        strings(&["quay.io/x/metrics-sidecar:1", "registry.k8s.io/kubectl:v1.36.4"])
+        strings(&[
+            "quay.io/x/metrics-sidecar:1",
+            "registry.k8s.io/kubectl:v1.36.4"
+        ])
     );
     assert_eq!(
         images_only(&lock, "cache"),
         strings(&["docker.io/library/redis:7.4.1", "ghcr.io/x/cache:2.0.0"])
     );
-    assert_eq!(images_only(&lock, "dashboard"), strings(&["quay.io/x/dashboard:3"]));
+    assert_eq!(
+        images_only(&lock, "dashboard"),
+        strings(&["quay.io/x/dashboard:3"])
+    );
     assert_eq!(
         chart_images(&lock, "sgop"),
         set(&[
@@ -649,13 +682,17 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
         .iter()
         .find(|c| c["chart"].as_str().unwrap().contains("/noimages"))
         .unwrap();
-    assert_eq!(noimages["note"], "Helm rendered no object that names an image");
+    assert_eq!(
+        noimages["note"],
+        "Helm rendered no object that names an image"
+    );
     let text = env.ferry().arg("check").arg(&manifest).output().unwrap();
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(
-        stdout.contains(&format!(
-            "chart {url}/certs 1.0.0 (rendered with Helm v4"
-        )) && stdout.contains("3 image(s) (2 pulled by workloads, 1 deployed by operators), 3 not carried"),
+        stdout.contains(&format!("chart {url}/certs 1.0.0 (rendered with Helm v4"))
+            && stdout.contains(
+                "3 image(s) (2 pulled by workloads, 1 deployed by operators), 3 not carried"
+            ),
         "{stdout}"
     );
     assert!(
@@ -671,7 +708,8 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
     .unwrap();
     let stale = fails(env.ferry().arg("check").arg(&manifest));
     assert!(
-        stale.contains("gpu: its values (values/gpu.yaml, values) differ from the ones in the lock"),
+        stale
+            .contains("gpu: its values (values/gpu.yaml, values) differ from the ones in the lock"),
         "{stale}"
     );
 }
@@ -766,7 +804,13 @@ fn without_helm_lock_and_check_say_they_guessed_and_still_read_the_values() {
         "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {name: guess, version: \"1\"}\nspec:\n  charts:\n",
     );
     for name in [
-        "certs", "gpu", "sgop", "nfd", "cache", "dashboard", "noimages",
+        "certs",
+        "gpu",
+        "sgop",
+        "nfd",
+        "cache",
+        "dashboard",
+        "noimages",
     ] {
         text.push_str(&format!(
             "    - {{name: {name}, repo: \"{}\", version: 1.0.0}}\n",
@@ -789,11 +833,15 @@ fn without_helm_lock_and_check_say_they_guessed_and_still_read_the_values() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("were NOT rendered") && stderr.contains("/certs") && stderr.contains("/noimages"),
+        stderr.contains("were NOT rendered")
+            && stderr.contains("/certs")
+            && stderr.contains("/noimages"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("noimages 1.0.0: no image found in its values or annotations, and it was not rendered"),
+        stderr.contains(
+            "noimages 1.0.0: no image found in its values or annotations, and it was not rendered"
+        ),
         "{stderr}"
     );
     let lock: Value =
@@ -832,7 +880,10 @@ fn without_helm_lock_and_check_say_they_guessed_and_still_read_the_values() {
         images_only(&lock, "cache"),
         strings(&["docker.io/library/redis:7.4.1", "ghcr.io/x/cache:2.0.0"])
     );
-    assert_eq!(images_only(&lock, "dashboard"), strings(&["quay.io/x/dashboard:3"]));
+    assert_eq!(
+        images_only(&lock, "dashboard"),
+        strings(&["quay.io/x/dashboard:3"])
+    );
     for (image, _, found, pulled) in chart_images(&lock, "certs") {
         assert_eq!((found.as_str(), pulled.as_str()), ("values", ""), "{image}");
     }
@@ -847,8 +898,10 @@ fn without_helm_lock_and_check_say_they_guessed_and_still_read_the_values() {
         "{stderr}"
     );
     assert!(
-        stdout.contains("/gpu 1.0.0 (NOT rendered, guessed from values): 3 image(s), 3 not carried")
-            && stdout.contains("nvcr.io/nvidia/driver:595.91.07  (values.yaml: driver; from values)")
+        stdout
+            .contains("/gpu 1.0.0 (NOT rendered, guessed from values): 3 image(s), 3 not carried")
+            && stdout
+                .contains("nvcr.io/nvidia/driver:595.91.07  (values.yaml: driver; from values)")
             && stdout.contains("note: not rendered when locked (no Helm)"),
         "{stdout}"
     );

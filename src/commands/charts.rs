@@ -6,10 +6,10 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::cli::HelmArgs;
 use crate::layout::Layout;
 use crate::layout::oci::Descriptor;
 use crate::manifest::Manifest;
-use crate::cli::HelmArgs;
 use crate::manifest::lock::{
     ChartImage, Found, ImagesFoundBy, Lock, LockedChart, LockedChartDependency, LockedKubernetes,
     PulledBy,
@@ -70,8 +70,8 @@ pub async fn resolve(
         let mut source = helm_source(registries).await?;
         source.expect(&todo);
         source.set_kubernetes(kubernetes.clone());
-        match render::choose(helm.helm.as_deref()) {
-            Some((path, explicit)) => match source.use_helm(&path).await {
+        if let Some((path, explicit)) = render::choose(helm.helm.as_deref()) {
+            match source.use_helm(&path).await {
                 Ok(found) => {
                     helm_version = Some(found.version().to_string());
                     ui.status(format!(
@@ -84,8 +84,7 @@ pub async fn resolve(
                 // A Helm the user named must work; one merely found on PATH may not.
                 Err(e) if explicit => return Err(e.into()),
                 Err(e) => ui.warn(format!("{e}; the charts are not rendered")),
-            },
-            None => {}
+            }
         }
         if source.helm().is_none() {
             ui.warn(format!(

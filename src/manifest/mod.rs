@@ -981,7 +981,9 @@ impl Validator<'_> {
     fn values_file(&self, written: &str) -> Result<lock::ChartValues, String> {
         let written = written.trim();
         if written.is_empty() {
-            return Err("a `valuesFiles` entry is empty; give a path relative to the manifest".to_owned());
+            return Err(
+                "a `valuesFiles` entry is empty; give a path relative to the manifest".to_owned(),
+            );
         }
         let dir = self.path.parent().unwrap_or(Path::new(""));
         let path = dir.join(written);
@@ -991,9 +993,8 @@ impl Validator<'_> {
                 path.display()
             )
         })?;
-        let values = crate::source::helm::values::parse_values(&text).map_err(|e| {
-            format!("values file {} is not valid: {e}", path.display())
-        })?;
+        let values = crate::source::helm::values::parse_values(&text)
+            .map_err(|e| format!("values file {} is not valid: {e}", path.display()))?;
         Ok(lock::ChartValues {
             source: written.to_owned(),
             values,
@@ -1550,25 +1551,40 @@ mod tests {
         };
         let m = parse("    - {name: app, repo: https://x.io, version: 1.0.0, releaseName: web, namespace: apps, valuesFiles: [values/a.yaml], values: {replicas: 2}}\n").unwrap();
         let chart = &m.spec.charts[0];
-        assert_eq!((chart.release_name.as_str(), chart.namespace.as_str()), ("web", "apps"));
+        assert_eq!(
+            (chart.release_name.as_str(), chart.namespace.as_str()),
+            ("web", "apps")
+        );
         assert_eq!(m.spec.kubernetes.version, "1.36.4");
         assert_eq!(chart.values.len(), 2);
         assert_eq!(chart.values[0].source, "values/a.yaml");
-        assert_eq!(chart.values[0].values, serde_json::json!({"image": {"tag": "1.2"}}));
+        assert_eq!(
+            chart.values[0].values,
+            serde_json::json!({"image": {"tag": "1.2"}})
+        );
         assert_eq!(chart.values[1].source, "values");
         let m = parse("    - {name: app, repo: https://x.io, version: 1.0.0}\n").unwrap();
         assert_eq!(m.spec.charts[0].release_name, "app");
         assert_eq!(m.spec.charts[0].namespace, DEFAULT_NAMESPACE);
 
-        let e = |charts: &str| parse(charts).unwrap_err().to_string().replace(&path.display().to_string(), "m.yaml");
+        let e = |charts: &str| {
+            parse(charts)
+                .unwrap_err()
+                .to_string()
+                .replace(&path.display().to_string(), "m.yaml")
+        };
         assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, valuesFiles: [values/none.yaml]}\n")
             .contains("cannot read values file"));
         assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, valuesFiles: [values/list.yaml]}\n")
             .contains("values/list.yaml is not valid: it is not a mapping of values"));
-        assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, values: [1]}\n")
-            .starts_with("m.yaml:7:"));
-        assert!(e("    - {name: app, repo: https://x.io, version: 1.0.0, releaseName: Web}\n")
-            .contains("invalid releaseName \"Web\""));
+        assert!(
+            e("    - {name: app, repo: https://x.io, version: 1.0.0, values: [1]}\n")
+                .starts_with("m.yaml:7:")
+        );
+        assert!(
+            e("    - {name: app, repo: https://x.io, version: 1.0.0, releaseName: Web}\n")
+                .contains("invalid releaseName \"Web\"")
+        );
         let bad_kube = Manifest::parse(
             &format!("{HEAD}spec:\n  kubernetes: {{version: \"1.36.4+k3s1\"}}\n"),
             &path,

@@ -277,7 +277,10 @@ fn section(values: &Value, key: &str) -> Value {
         _ => Value::Object(Default::default()),
     };
     if let (Some(global), Some(map)) = (values.get("global"), out.as_object_mut()) {
-        let mut merged = map.get("global").cloned().unwrap_or(Value::Object(Default::default()));
+        let mut merged = map
+            .get("global")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
         values::merge(&mut merged, global);
         map.insert("global".to_string(), merged);
     }

@@ -159,7 +159,9 @@ fn walk(
                             sink.add(image, path);
                         }
                     }
-                    Value::Array(items) if rules.rendered && (key == "args" || key == "command") => {
+                    Value::Array(items)
+                        if rules.rendered && (key == "args" || key == "command") =>
+                    {
                         from_args(items, path, sink);
                     }
                     Value::Array(items) if rules.rendered && key == "env" => {
@@ -289,12 +291,20 @@ fn image_block(
 }
 
 /// `name[:tag][@digest]`, normalized; the appVersion fills a missing tag in values files.
-fn compose(name: &str, tag: Option<String>, digest: Option<String>, rules: Rules) -> Option<String> {
+fn compose(
+    name: &str,
+    tag: Option<String>,
+    digest: Option<String>,
+    rules: Rules,
+) -> Option<String> {
     if name.contains("{{") || name.contains("://") || name.contains(char::is_whitespace) {
         return None;
     }
     let mut full = name.to_string();
-    let has_tag_in_name = name.rsplit('/').next().is_some_and(|last| last.contains(':'));
+    let has_tag_in_name = name
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'));
     if !has_tag_in_name && !name.contains('@') {
         match tag {
             Some(tag) => full = format!("{full}:{tag}"),
@@ -325,7 +335,11 @@ fn reference(text: &str, rules: Rules) -> Option<String> {
 /// Whether a reference as written names a tag or a digest (parsing adds `latest`).
 fn names_tag_or_digest(text: &str) -> bool {
     let text = text.trim();
-    text.contains('@') || text.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    text.contains('@')
+        || text
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
 }
 
 fn parse(text: &str) -> Option<Reference> {
@@ -442,7 +456,10 @@ mod tests {
         let values: Value = serde_saphyr::from_str(yaml).unwrap();
         let mut out = BTreeSet::new();
         from_values(&values, "values.yaml", app_version, &mut out);
-        out.into_iter().map(|i| (i.location(), i.image)).map(|(l, i)| (i, l)).collect()
+        out.into_iter()
+            .map(|i| (i.location(), i.image))
+            .map(|(l, i)| (i, l))
+            .collect()
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -495,9 +512,15 @@ relay:
         assert_eq!(
             found,
             pairs(&[
-                ("docker.io/bitnami/kubectl:1.31", "values.yaml: kubectlImage"),
+                (
+                    "docker.io/bitnami/kubectl:1.31",
+                    "values.yaml: kubectlImage"
+                ),
                 ("docker.io/bitnami/redis:7.4", "values.yaml: master.image"),
-                ("docker.io/library/busybox:1.36", "values.yaml: sidecars[0].image"),
+                (
+                    "docker.io/library/busybox:1.36",
+                    "values.yaml: sidecars[0].image"
+                ),
                 ("docker.io/library/nginx:1.27.0", "values.yaml: image"),
                 (
                     "quay.io/cilium/cilium:v1.16.5@sha256:758ca0793f5995bb938a2fa219dcce63dc0b3fa7fc4ce5cc851125281fb7361d",
@@ -521,9 +544,18 @@ relay:
         assert_eq!(
             found,
             pairs(&[
-                ("quay.io/jetstack/cert-manager-acmesolver:v1.21.0", "values.yaml: acmesolver.image"),
-                ("quay.io/jetstack/cert-manager-controller:v1.21.1", "values.yaml: image"),
-                ("quay.io/jetstack/cert-manager-webhook:v1.21.1", "values.yaml: webhook.image"),
+                (
+                    "quay.io/jetstack/cert-manager-acmesolver:v1.21.0",
+                    "values.yaml: acmesolver.image"
+                ),
+                (
+                    "quay.io/jetstack/cert-manager-controller:v1.21.1",
+                    "values.yaml: image"
+                ),
+                (
+                    "quay.io/jetstack/cert-manager-webhook:v1.21.1",
+                    "values.yaml: webhook.image"
+                ),
             ])
         );
         // StackGres: containerRegistry + {name, tag}.
@@ -534,8 +566,14 @@ relay:
         assert_eq!(
             found,
             pairs(&[
-                ("quay.io/stackgres/operator:1.18.6", "values.yaml: operator.image"),
-                ("quay.io/stackgres/restapi:1.18.6", "values.yaml: restapi.image"),
+                (
+                    "quay.io/stackgres/operator:1.18.6",
+                    "values.yaml: operator.image"
+                ),
+                (
+                    "quay.io/stackgres/restapi:1.18.6",
+                    "values.yaml: restapi.image"
+                ),
             ])
         );
     }
@@ -550,7 +588,10 @@ relay:
             found,
             pairs(&[
                 ("nvcr.io/nvidia/driver:595.91.07", "values.yaml: driver"),
-                ("nvcr.io/nvidia/gpu-operator:v26.7.0", "values.yaml: operator"),
+                (
+                    "nvcr.io/nvidia/gpu-operator:v26.7.0",
+                    "values.yaml: operator"
+                ),
             ])
         );
     }
@@ -578,7 +619,11 @@ relay:
             },
             &mut sink,
         );
-        let found: Vec<(String, String)> = out.into_iter().map(|i| (i.location(), i.image)).map(|(l, i)| (i, l)).collect();
+        let found: Vec<(String, String)> = out
+            .into_iter()
+            .map(|i| (i.location(), i.image))
+            .map(|(l, i)| (i, l))
+            .collect();
         assert_eq!(
             found,
             pairs(&[
@@ -586,7 +631,10 @@ relay:
                     "nvcr.io/nvidia/driver@sha256:758ca0793f5995bb938a2fa219dcce63dc0b3fa7fc4ce5cc851125281fb7361d",
                     "t.yaml: Issuer/x spec.env[RELATED_IMAGE_DRIVER]"
                 ),
-                ("quay.io/jetstack/cert-manager-acmesolver:v1.21.1", "t.yaml: Issuer/x spec.args[0]"),
+                (
+                    "quay.io/jetstack/cert-manager-acmesolver:v1.21.1",
+                    "t.yaml: Issuer/x spec.args[0]"
+                ),
                 (
                     "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
                     "t.yaml: Issuer/x spec.args[1]"
@@ -606,6 +654,9 @@ relay:
             &mut out,
         );
         let found: Vec<_> = out.into_iter().map(|i| (i.image, i.found)).collect();
-        assert_eq!(found, [("ghcr.io/org/app:1.2.3".to_string(), Found::Annotation)]);
+        assert_eq!(
+            found,
+            [("ghcr.io/org/app:1.2.3".to_string(), Found::Annotation)]
+        );
     }
 }

@@ -22,9 +22,9 @@ pub mod values;
 pub mod version;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::fs::File;
 use std::io::BufReader;
+use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::layout::artifact::index_entry;
@@ -38,8 +38,8 @@ use crate::source::http::{HttpError, HttpSource};
 use crate::source::registry::{RegistryError, RegistrySource};
 
 use archive::{ArchiveError, ChartArchive};
-use render::{Helm, RenderError, RenderSettings};
 use artifact::{CONFIG_MEDIA_TYPE, HelmArtifact, is_chart_layer};
+use render::{Helm, RenderError, RenderSettings};
 use version::{Constraint, Version};
 
 /// The `dev.ferry.kind` of chart entries.
@@ -282,7 +282,10 @@ impl HelmSource {
         let mut cache = self.indexes.lock().await;
         if let Some(index) = cache.get(repo)
             && (index.entries(name).is_some()
-                || self.wanted.get(repo).is_some_and(|n| n.iter().any(|n| n == name)))
+                || self
+                    .wanted
+                    .get(repo)
+                    .is_some_and(|n| n.iter().any(|n| n == name)))
         {
             return Ok(index.clone());
         }
@@ -319,8 +322,7 @@ impl HelmSource {
             return Ok(());
         }
         let kube = &self.kubernetes.version;
-        let (Ok(constraint), Ok(version)) =
-            (Constraint::parse(required), Version::parse(kube))
+        let (Ok(constraint), Ok(version)) = (Constraint::parse(required), Version::parse(kube))
         else {
             warnings.push(format!(
                 "{chart}: its Chart.yaml kubeVersion {required:?} cannot be read; whether it installs on Kubernetes {kube} is not checked"
@@ -417,12 +419,14 @@ impl HelmSource {
     ) -> Result<Resolved, ChartError> {
         let url = repo::index_url(repo);
         let index = self.index(repo, &spec.name).await?;
-        let entries = index.entries(&spec.name).ok_or_else(|| ChartError::NoSuchChart {
-            repo: repo.to_string(),
-            name: spec.name.clone(),
-            available: index.other_names.clone(),
-            total: index.chart_count,
-        })?;
+        let entries = index
+            .entries(&spec.name)
+            .ok_or_else(|| ChartError::NoSuchChart {
+                repo: repo.to_string(),
+                name: spec.name.clone(),
+                available: index.other_names.clone(),
+                total: index.chart_count,
+            })?;
         let versions: Vec<&str> = entries.iter().map(|e| e.version.0.as_str()).collect();
         let chosen = version::select(&versions, constraint).ok_or_else(|| {
             ChartError::NoMatchingVersion {
@@ -473,7 +477,13 @@ impl HelmSource {
         let archive = read_archive(&scratch, &digest, &chart)?;
         let mut warnings = archive_warnings(&chart, &archive);
         let (images, images_found_by) = self
-            .images(spec, &chart, &archive, &scratch.blob_path(&digest), &mut warnings)
+            .images(
+                spec,
+                &chart,
+                &archive,
+                &scratch.blob_path(&digest),
+                &mut warnings,
+            )
             .await?;
         if pinned.is_none() {
             warnings.push(format!(

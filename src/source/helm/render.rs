@@ -333,7 +333,10 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(parse_version("v3.17.2+g8f6ef95\n").as_deref(), Some("v3.17.2"));
+        assert_eq!(
+            parse_version("v3.17.2+g8f6ef95\n").as_deref(),
+            Some("v3.17.2")
+        );
         assert_eq!(parse_version("v4.2.3").as_deref(), Some("v4.2.3"));
         assert_eq!(parse_version("v3.7.1+gabc"), None);
         assert_eq!(parse_version("version.BuildInfo{}"), None);

@@ -86,7 +86,12 @@ fn scan_object(value: &Value, from: &str, found: &mut RenderedImages) {
         return;
     };
     if kind == "List" {
-        for item in value.get("items").and_then(Value::as_array).into_iter().flatten() {
+        for item in value
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             scan_object(item, from, found);
         }
         return;

@@ -191,9 +191,11 @@ generated: "2024-12-17T10:00:00Z"
         let none = parse_index(INDEX.as_bytes(), &["hubble".to_string()]).unwrap();
         assert!(none.entries("hubble").is_none());
         assert_eq!(none.other_names, ["cilium", "tetragon"]);
-        let both =
-            parse_index(INDEX.as_bytes(), &["cilium".to_string(), "tetragon".to_string()])
-                .unwrap();
+        let both = parse_index(
+            INDEX.as_bytes(),
+            &["cilium".to_string(), "tetragon".to_string()],
+        )
+        .unwrap();
         assert_eq!(both.entries("tetragon").unwrap().len(), 1);
         assert_eq!(both.entries("cilium").unwrap().len(), 2);
         let x = ["x".to_string()];

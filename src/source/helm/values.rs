@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn merges_as_helm() {
         let mut base = json!({"a": {"b": 1, "c": 2}, "d": [1], "e": "x"});
-        merge(&mut base, &json!({"a": {"c": 3, "f": 4}, "d": [2], "e": null}));
+        merge(
+            &mut base,
+            &json!({"a": {"c": 3, "f": 4}, "d": [2], "e": null}),
+        );
         assert_eq!(base, json!({"a": {"b": 1, "c": 3, "f": 4}, "d": [2]}));
         assert_eq!(lookup(&base, "a.f"), Some(&json!(4)));
         assert_eq!(lookup(&base, "a.x"), None);
@@ -64,7 +67,9 @@ mod tests {
     fn long_comment_blocks_parse() {
         let mut text = String::new();
         for i in 0..45 {
-            text.push_str(&format!("# line {i} of a long comment block explaining a value\n"));
+            text.push_str(&format!(
+                "# line {i} of a long comment block explaining a value\n"
+            ));
         }
         text.push_str("image:\n");
         for i in 0..45 {
