@@ -410,7 +410,10 @@ write_manifest() {
 }
 
 lock() {
-    ferry lock "$REL/platform.yaml"
+    # The charts are rendered to find their images: tests/tools/helm is Helm v4's engine
+    # (helm-python-sdk, set up by step 1) behind the `helm` command line; a real `helm` works
+    # the same.
+    ferry lock "$REL/platform.yaml" --helm "$REPO/tests/tools/helm"
     grep -c 'digest' "$REL/platform.lock"
 }
 
