@@ -730,13 +730,19 @@ fn a_build_asks_v2_once_per_registry() {
     let probes = heads.iter().filter(|h| h.starts_with("GET /v2/ ")).count();
     let manifests = heads.iter().filter(|h| h.contains("/manifests/")).count();
     let blobs = heads.iter().filter(|h| h.contains("/blobs/")).count();
+    // `referrers: signatures` (the default) asks each manifest's referrers listing.
+    let referrers = heads.iter().filter(|h| h.contains("/referrers/")).count();
     eprintln!(
-        "build: {} requests: {probes} GET /v2/, {manifests} manifest GETs, {blobs} blob GETs",
+        "build: {} requests: {probes} GET /v2/, {manifests} manifest GETs, {blobs} blob GETs, {referrers} referrers listings",
         heads.len()
     );
     // The registry answers /v2/ without a challenge: asked once, not before every request.
     assert_eq!(probes, 1, "{heads:#?}");
-    assert_eq!(probes + manifests + blobs, heads.len(), "{heads:#?}");
+    assert_eq!(
+        probes + manifests + blobs + referrers,
+        heads.len(),
+        "{heads:#?}"
+    );
     assert!(heads.iter().all(|h| h.starts_with("GET ")), "{heads:#?}");
     // At most two GETs per fetched blob (a config may be read once more for its platform).
     assert!(

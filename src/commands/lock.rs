@@ -126,13 +126,15 @@ pub async fn resolve_all(
     } else {
         Some(registries.source().await?)
     };
+    let policies = crate::source::signatures::load(&manifest.spec.verify)?;
+    let policies = &policies;
     let bar = ui.items_bar(todo.len() as u64, "resolve");
     let resolved: Vec<anyhow::Result<LockedImage>> = futures_util::stream::iter(todo.iter())
         .map(|spec| {
             let bar = &bar;
             async move {
                 let source = source.context("internal: no registry source")?;
-                let r = image::resolve(source, spec).await.with_context(|| {
+                let at = || {
                     format!(
                         "{}:{}:{}: cannot resolve image {}",
                         manifest.path.display(),
@@ -140,7 +142,13 @@ pub async fn resolve_all(
                         spec.location.column,
                         spec.reference
                     )
-                });
+                };
+                let r = match image::resolve(source, spec).await.with_context(at) {
+                    Ok(locked) => lock_referrers(source, spec, locked, policies)
+                        .await
+                        .with_context(at),
+                    Err(e) => Err(e),
+                };
                 bar.inc(1);
                 r
             }
@@ -183,6 +191,53 @@ pub async fn resolve_all(
     };
     super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
     Ok(lock)
+}
+
+/// Finds the referrers of a resolved image (what `referrers:` asks for) and checks it
+/// against the `spec.verify` policies that cover it.
+async fn lock_referrers(
+    source: &crate::source::registry::RegistrySource,
+    spec: &crate::manifest::ImageSpec,
+    mut locked: LockedImage,
+    policies: &[crate::source::signatures::LoadedPolicy],
+) -> anyhow::Result<LockedImage> {
+    use crate::manifest::ReferrersMode;
+    use crate::source::referrers;
+    let repository = spec.reference.name();
+    let covered = policies
+        .iter()
+        .any(|p| p.policy.covers(&repository).is_some());
+    // A policy needs the signatures even where none are carried.
+    let mode = match spec.referrers {
+        ReferrersMode::None if covered => ReferrersMode::Signatures,
+        mode => mode,
+    };
+    let carried = referrers::subjects(&locked);
+    let mut subjects = carried.clone();
+    if !subjects.contains(&locked.resolved) {
+        subjects.push(locked.resolved.clone());
+    }
+    let mut found = Vec::new();
+    for subject in &subjects {
+        found.extend(referrers::discover(source, &spec.reference, subject, mode).await?);
+    }
+    let signed = [locked.digest.clone(), locked.resolved.clone()];
+    locked.verified =
+        crate::source::signatures::check(source, policies, &spec.reference, &signed, &found)
+            .await?;
+    locked.referrer_mode = Some(spec.referrers);
+    if spec.referrers != ReferrersMode::None {
+        // Referrers of an upstream index the bundle does not carry (a platform was picked)
+        // have no subject on site.
+        let mut seen = std::collections::BTreeSet::new();
+        locked.referrers = found
+            .into_iter()
+            .filter(|f| carried.contains(&f.locked.subject))
+            .filter(|f| seen.insert(f.locked.digest.clone()))
+            .map(|f| f.locked)
+            .collect();
+    }
+    Ok(locked)
 }
 
 /// The lock `build` uses: the existing one when in step with the manifest, else an updated one
