@@ -325,12 +325,20 @@ impl RegistryTarget {
             .buffer_unordered(jobs.max(1))
             .try_collect::<()>()
             .await?;
-        // Then each image's manifests, many images at once (small requests).
-        futures_util::stream::iter(unfinished)
+        // Then each image's manifests, many images at once (small requests); referrers
+        // after every subject, one at a time (a registry without the referrers API keeps
+        // their list in one tag per subject, which each of them updates).
+        let (referrers, subjects): (Vec<usize>, Vec<usize>) = unfinished
+            .into_iter()
+            .partition(|i| plans[*i].entry.kind == crate::source::referrers::KIND);
+        futures_util::stream::iter(subjects)
             .map(|i| self.push_documents(layout, &plans[i], counters))
             .buffer_unordered(SURVEY_CONCURRENCY.max(jobs))
             .try_collect::<()>()
             .await?;
+        for i in referrers {
+            self.push_documents(layout, &plans[i], counters).await?;
+        }
         Ok(counters.report())
     }
 
@@ -497,7 +505,8 @@ impl RegistryTarget {
             let bytes = layout
                 .read_document(&document.digest)
                 .map_err(RegistryError::Layout)?;
-            self.connection
+            let acknowledged = self
+                .connection
                 .retry(&self.target.host, &what, || {
                     self.connection.put_manifest(
                         &self.target.host,
@@ -509,6 +518,16 @@ impl RegistryTarget {
                 })
                 .await?;
             counters.pushed_manifests.fetch_add(1, Ordering::Relaxed);
+            if top && plan.entry.kind == crate::source::referrers::KIND && !acknowledged {
+                super::referrers::link_by_tag(
+                    &self.connection,
+                    &self.target.host,
+                    &plan.repository,
+                    document,
+                    &bytes,
+                )
+                .await?;
+            }
         }
         Ok(())
     }
