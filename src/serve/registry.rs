@@ -112,7 +112,7 @@ impl From<RouteError> for ApiError {
             RouteError::NotFound => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "UNSUPPORTED",
-                "no such endpoint: this registry serves /v2/, /v2/_catalog, /v2/<name>/tags/list, /v2/<name>/manifests/<reference> and /v2/<name>/blobs/<digest>",
+                "no such endpoint: this registry serves /v2/, /v2/_catalog, /v2/<name>/tags/list, /v2/<name>/manifests/<reference>, /v2/<name>/blobs/<digest> and /v2/<name>/referrers/<digest>",
             ),
             RouteError::NameInvalid(name) => ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -123,10 +123,32 @@ impl From<RouteError> for ApiError {
             RouteError::DigestInvalid(reason) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", reason)
             }
-            RouteError::TagInvalid(tag) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "invalid tag")
-                    .detail(json!({ "tag": tag }))
-            }
+            // No manifest can have a tag outside the grammar: unknown, as the reference
+            // registry answers (the spec's error table has no TAG_INVALID).
+            RouteError::TagInvalid(tag) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown to registry",
+            )
+            .detail(json!({ "tag": tag })),
+            RouteError::Absent {
+                manifest: true,
+                digest,
+            } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown to registry",
+            )
+            .detail(json!({ "digest": digest })),
+            RouteError::Absent {
+                manifest: false,
+                digest,
+            } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "BLOB_UNKNOWN",
+                "blob unknown to registry",
+            )
+            .detail(json!({ "digest": digest })),
         }
     }
 }
@@ -233,6 +255,10 @@ async fn answer(registry: &Registry, request: &Parts, head: bool) -> Result<Resp
             )
             .await
         }
+        Route::Referrers { name, digest } => {
+            let repo = find(registry, name, &query)?;
+            referrers_response(registry, repo, &digest, &query, head)
+        }
         Route::Upload { name } => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "BLOB_UPLOAD_UNKNOWN",
@@ -256,6 +282,65 @@ fn find<'a>(registry: &'a Registry, name: &str, query: &Query) -> Result<&'a Rep
     }
 }
 
+/// The OCI 1.1 referrers listing of `subject`: an image index of the descriptors of the
+/// manifests whose `subject` it is (their artifact type and annotations included), filtered
+/// by `artifactType` when asked. An unknown subject has an empty listing, as the spec says.
+fn referrers_response(
+    registry: &Registry,
+    repo: &Repository,
+    subject: &Digest,
+    query: &Query,
+    head: bool,
+) -> Result<Response, ApiError> {
+    let mut manifests = Vec::new();
+    for descriptor in repo.referrers(subject) {
+        if query
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| descriptor.artifact_type.as_deref() != Some(t))
+        {
+            continue;
+        }
+        let bytes = registry
+            .layout
+            .read_document(&descriptor.digest)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let annotations = serde_json::from_slice::<crate::layout::oci::Manifest>(&bytes)
+            .map(|m| m.annotations)
+            .unwrap_or_default();
+        let mut entry = json!({
+            "mediaType": descriptor.media_type,
+            "digest": descriptor.digest,
+            "size": descriptor.size,
+        });
+        if let Some(t) = &descriptor.artifact_type {
+            entry["artifactType"] = json!(t);
+        }
+        if !annotations.is_empty() {
+            entry["annotations"] = json!(annotations);
+        }
+        manifests.push(entry);
+    }
+    let body = json!({
+        "schemaVersion": 2,
+        "mediaType": crate::layout::oci::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut response = bytes_response(
+        StatusCode::OK,
+        crate::layout::oci::OCI_INDEX,
+        body.to_string().into_bytes(),
+        head,
+    );
+    if query.artifact_type.is_some() {
+        response.headers_mut().insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(response)
+}
+
 /// The query parameters the API uses.
 #[derive(Debug, Default)]
 struct Query {
@@ -265,6 +350,8 @@ struct Query {
     last: Option<String>,
     /// Upstream registry a mirroring containerd is asking for.
     ns: Option<String>,
+    /// The referrers listing's filter.
+    artifact_type: Option<String>,
 }
 
 impl Query {
@@ -275,6 +362,7 @@ impl Query {
                 "n" => q.n = Some(value.into_owned()),
                 "last" => q.last = Some(value.into_owned()),
                 "ns" => q.ns = Some(value.into_owned()),
+                "artifactType" => q.artifact_type = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -293,8 +381,8 @@ fn paginate<'a>(
         Some(n) => Some(n.parse::<usize>().map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "PAGINATION_NUMBER_INVALID",
-                "invalid number of results requested",
+                "UNSUPPORTED",
+                "invalid number of results requested: n must be a number",
             )
             .detail(json!({ "n": n }))
         })?),
@@ -474,7 +562,7 @@ pub(crate) async fn serve_file(
         ByteRange::Unsatisfiable => {
             let mut response = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                "RANGE_INVALID",
+                "UNSUPPORTED",
                 "the requested range is not satisfiable",
             )
             .detail(json!({ "digest": digest, "size": total }))
@@ -567,6 +655,7 @@ mod tests {
             n: n.map(str::to_string),
             last: last.map(str::to_string),
             ns: None,
+            artifact_type: None,
         };
         let page = |query: Query| paginate(names.iter().copied(), &query).unwrap();
         assert_eq!(page(q(None, None)), (names.to_vec(), None));
