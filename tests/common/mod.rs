@@ -30,6 +30,7 @@ pub mod helm;
 pub mod images;
 pub mod nginx;
 pub mod prism;
+pub mod referrers;
 pub mod registry;
 pub mod served;
 pub mod skopeo;
