@@ -63,6 +63,25 @@ fn openssl_checks_signature(addr: &str, name: &str, manifest: &[u8], public: &Pa
     );
 }
 
+/// `ferry sbom` prints the bundle's CycloneDX 1.6 SBOM: valid by CycloneDX's own validator, with
+/// the image, its digest and the signature it carries.
+fn check_sbom(env: &Env, bundle: &Path, public: &Path, digest: &str, sig: &[u8]) {
+    let sbom = common::sbom::checked(env, bundle, public);
+    let image = &sbom["components"][0];
+    assert_eq!(image["type"], "container");
+    assert_eq!(image["hashes"][0]["content"], &digest[7..]);
+    let carried: Vec<&Value> = image["components"].as_array().unwrap().iter().collect();
+    assert_eq!(carried.len(), 3, "{image:#}");
+    assert!(carried.iter().any(|c| {
+        c["hashes"][0]["content"] == digest_bytes(sig)[7..]
+            && c["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "dev.ferry:signature")
+    }));
+}
+
 #[test]
 fn upstream_referrers_are_carried_checked_pushed_and_served_byte_for_byte() {
     let source = Registry::start_plain();
@@ -132,6 +151,7 @@ fn upstream_referrers_are_carried_checked_pushed_and_served_byte_for_byte() {
         .arg(&bundle)
         .arg("--key")
         .arg(&public));
+    check_sbom(&env, &bundle, &public, &digest, &sig);
     let inspected = json(
         env.ferry()
             .args(["--output", "json", "inspect"])
@@ -145,7 +165,7 @@ fn upstream_referrers_are_carried_checked_pushed_and_served_byte_for_byte() {
         .collect();
     assert_eq!(
         kinds,
-        ["image", "referrer", "referrer", "referrer"],
+        ["image", "referrer", "referrer", "referrer", "sbom"],
         "{inspected:#}"
     );
     assert_eq!(inspected["entries"][1]["referrer"]["subject"], digest);

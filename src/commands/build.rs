@@ -186,6 +186,9 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         .await?,
     );
 
+    // The bill of materials last: a pure function of the lock, as the index is.
+    extra.push(crate::sbom::write(&layout, &lock, &lock_digest)?);
+
     let mut delta_annotations = BTreeMap::new();
     if let Some(base) = &base {
         // Charts, files and apt packages are fetched by their own sources; what the base

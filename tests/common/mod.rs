@@ -32,6 +32,7 @@ pub mod nginx;
 pub mod prism;
 pub mod referrers;
 pub mod registry;
+pub mod sbom;
 pub mod served;
 pub mod skopeo;
 pub mod static_server;
