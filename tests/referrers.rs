@@ -249,6 +249,26 @@ fn upstream_referrers_are_carried_checked_pushed_and_served_byte_for_byte() {
     let mut want = vec![digest_bytes(&attestation), digest_bytes(&sbom)];
     want.sort();
     assert_eq!(listed, want);
+    // An import cut off before the tag schema index was updated: the next one completes it.
+    push_tag_schema(&target, &name, &digest, &[&attestation]);
+    let again = json(
+        env.ferry()
+            .args(["--output", "json", "import", "registry"])
+            .arg(&bundle)
+            .args(["--to", &target.addr(), "--key"])
+            .arg(&public),
+    );
+    assert_eq!(again["uploaded_blobs"], 0, "{again:#}");
+    let listing: Value = serde_json::from_slice(&skopeo_raw(
+        &target,
+        &format!("{}/{name}:{}", target.addr(), cosign_tag(&digest, "")),
+    ))
+    .unwrap();
+    assert_eq!(
+        listing["manifests"].as_array().unwrap().len(),
+        2,
+        "{listing:#}"
+    );
 
     // Serve: the cosign tag and the referrers API, with its artifactType filter.
     let served = common::served::Served::start(&env, &bundle, &["--key", public.to_str().unwrap()]);

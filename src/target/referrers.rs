@@ -68,3 +68,37 @@ pub async fn link_by_tag(
         .await?;
     Ok(())
 }
+
+/// For a referrer the target already had (a rerun, or an import cut off after its manifest
+/// went out): makes sure it is listed for its subject, where the target has no referrers API.
+pub async fn ensure_linked(
+    connection: &Connection,
+    host: &str,
+    repository: &str,
+    document: &Descriptor,
+    bytes: &[u8],
+) -> Result<(), RegistryError> {
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(bytes) else {
+        return Ok(());
+    };
+    let Some(subject) = &manifest.subject else {
+        return Ok(());
+    };
+    let what = format!("{host}/{repository}/referrers/{}", subject.digest);
+    let api = connection
+        .retry(host, &what, || {
+            connection.get_referrers(
+                host,
+                repository,
+                &subject.digest,
+                None,
+                None,
+                crate::layout::MAX_MANIFEST_SIZE,
+            )
+        })
+        .await?;
+    if api.is_some() {
+        return Ok(());
+    }
+    link_by_tag(connection, host, repository, document, bytes).await
+}

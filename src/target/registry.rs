@@ -339,6 +339,27 @@ impl RegistryTarget {
         for i in referrers {
             self.push_documents(layout, &plans[i], counters).await?;
         }
+        // Referrers the target already had: listed for their subject too (an import cut off
+        // between a referrer and its tag schema index finishes here).
+        for plan in plans.iter().enumerate().filter_map(|(i, p)| {
+            (survey.complete.contains(&i) && p.entry.kind == crate::source::referrers::KIND)
+                .then_some(p)
+        }) {
+            if plan.reference.tag().is_some() {
+                continue;
+            }
+            let bytes = layout
+                .read_document(&plan.entry.descriptor.digest)
+                .map_err(RegistryError::Layout)?;
+            super::referrers::ensure_linked(
+                &self.connection,
+                &self.target.host,
+                &plan.repository,
+                &plan.entry.descriptor,
+                &bytes,
+            )
+            .await?;
+        }
         Ok(counters.report())
     }
 
