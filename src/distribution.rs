@@ -1266,6 +1266,15 @@ pub async fn probe(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn referrers_next_page_link() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/referrers/sha256:x?n=2&last=y>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/sha256:x?n=2&last=y")
+        );
+        assert_eq!(super::next_link(r#"<https://r/x>; rel="prev""#), None);
+    }
+
     use super::{BearerChallenge, is_loopback, parse_bearer_challenge};
 
     #[test]

@@ -437,10 +437,16 @@ fn lock_refuses_bad_signatures_stray_referrers_and_unbounded_listings_with_the_r
     let text = std::fs::read_to_string(env.path().join("release.yaml"))
         .unwrap()
         .replace("referrers: all", "referrers: signatures");
-    let lock = json(
-        env.ferry()
-            .args(["--output", "json", "lock"])
-            .arg(env.manifest("release.yaml", &text)),
+    let said = ok(env
+        .ferry()
+        .arg("lock")
+        .arg(env.manifest("release.yaml", &text)));
+    assert!(
+        said.contains("+1 referrers (1 signatures)")
+            && said.contains(&format!("signed: {}", public.display())),
+        "{said}"
     );
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
     assert_eq!(lock["images"][0]["referrers"].as_array().unwrap().len(), 1);
 }

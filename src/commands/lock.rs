@@ -57,8 +57,23 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
 fn text_summary(lock: &Lock, path: &Path) -> String {
     let mut out = String::new();
     for image in &lock.images {
+        let mut extra = String::new();
+        if !image.referrers.is_empty() {
+            let signatures = image
+                .referrers
+                .iter()
+                .filter(|r| crate::source::referrers::is_signature(r))
+                .count();
+            extra.push_str(&format!(
+                "  +{} referrers ({signatures} signatures)",
+                image.referrers.len()
+            ));
+        }
+        for v in &image.verified {
+            extra.push_str(&format!("  signed: {} ({})", v.key, v.fingerprint));
+        }
         out.push_str(&format!(
-            "{}  {}  {}\n",
+            "{}  {}  {}{extra}\n",
             image.reference,
             image.digest,
             image
