@@ -449,4 +449,34 @@ fn lock_refuses_bad_signatures_stray_referrers_and_unbounded_listings_with_the_r
     let lock: Value =
         serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
     assert_eq!(lock["images"][0]["referrers"].as_array().unwrap().len(), 1);
+
+    // A key added to spec.verify makes the lock out of date; build checks it when it relocks.
+    let unchecked = text.replace(&policy, "");
+    ok(env
+        .ferry()
+        .arg("lock")
+        .arg(env.manifest("release.yaml", &unchecked)));
+    let path = env.manifest("release.yaml", &text);
+    let bundle = env.path().join("bundle");
+    let build = |locked: bool| {
+        let mut cmd = env.ferry();
+        cmd.arg("build").arg(&path).arg("-o").arg(&bundle);
+        if locked {
+            cmd.arg("--locked");
+        }
+        cmd
+    };
+    let e = fails(&mut build(true));
+    assert!(
+        e.contains(&format!("must be signed with {}", public.display())),
+        "{e}"
+    );
+    ok(&mut build(false));
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
+    assert_eq!(
+        lock["images"][0]["verified"].as_array().unwrap().len(),
+        1,
+        "{lock:#}"
+    );
 }

@@ -130,11 +130,15 @@ pub async fn resolve_all(
     files: &FileArgs,
     helm: &HelmArgs,
 ) -> anyhow::Result<Lock> {
+    // A kept entry is reused when it still answers the manifest, checks included.
+    let reusable = |l: &LockedImage, spec: &crate::manifest::ImageSpec| {
+        l.matches(spec) && l.unverified_keys(spec, &manifest.spec.verify).is_empty()
+    };
     let todo: Vec<_> = manifest
         .spec
         .images
         .iter()
-        .filter(|spec| !keep.is_some_and(|lock| lock.images.iter().any(|l| l.matches(spec))))
+        .filter(|spec| !keep.is_some_and(|lock| lock.images.iter().any(|l| reusable(l, spec))))
         .collect();
     let source = if todo.is_empty() {
         None
@@ -181,7 +185,7 @@ pub async fn resolve_all(
     let mut fresh = fresh.into_iter();
     let mut images = Vec::new();
     for spec in &manifest.spec.images {
-        let reused = keep.and_then(|lock| lock.images.iter().find(|l| l.matches(spec)));
+        let reused = keep.and_then(|lock| lock.images.iter().find(|l| reusable(l, spec)));
         match reused {
             Some(l) => images.push(l.clone()),
             None => images.push(fresh.next().context("internal: resolve count")?),

@@ -419,6 +419,22 @@ impl LockedImage {
             && self.referrer_mode.unwrap_or(ReferrersMode::None) == spec.referrers
     }
 
+    /// The `spec.verify` keys (as written) that cover this image and that the lock has no
+    /// check by.
+    pub fn unverified_keys<'a>(
+        &self,
+        spec: &ImageSpec,
+        policies: &'a [crate::manifest::VerifyPolicy],
+    ) -> Vec<&'a str> {
+        let repository = spec.reference.name();
+        policies
+            .iter()
+            .filter(|p| p.covers(&repository).is_some())
+            .filter(|p| !self.verified.iter().any(|v| v.key == p.key.written))
+            .map(|p| p.key.written.as_str())
+            .collect()
+    }
+
     /// The upstream repository (`host/path`, no tag or digest).
     pub fn repository(&self) -> String {
         match self.reference.parse::<crate::manifest::Reference>() {
@@ -518,16 +534,10 @@ impl Lock {
                     spec.referrers.as_str()
                 )),
                 Some(locked) => {
-                    let repository = spec.reference.name();
-                    for policy in &manifest.spec.verify {
-                        if policy.covers(&repository).is_some()
-                            && !locked.verified.iter().any(|v| v.key == policy.key.written)
-                        {
-                            out.push(format!(
-                                "image {reference} must be signed with {} (spec.verify) and the lock has no such check",
-                                policy.key.written
-                            ));
-                        }
+                    for key in locked.unverified_keys(spec, &manifest.spec.verify) {
+                        out.push(format!(
+                            "image {reference} must be signed with {key} (spec.verify) and the lock has no such check"
+                        ));
                     }
                 }
             }
