@@ -257,7 +257,14 @@ async fn answer(registry: &Registry, request: &Parts, head: bool) -> Result<Resp
         }
         Route::Referrers { name, digest } => {
             let repo = find(registry, name, &query)?;
-            referrers_response(registry, repo, &digest, &query, head)
+            super::referrers::listing(
+                &registry.layout,
+                repo,
+                &digest,
+                query.artifact_type.as_deref(),
+                head,
+            )
+            .map_err(ApiError::internal)
         }
         Route::Upload { name } => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -280,65 +287,6 @@ fn find<'a>(registry: &'a Registry, name: &str, query: &Query) -> Result<&'a Rep
         )
         .detail(json!({ "name": name, "candidates": names }))),
     }
-}
-
-/// The OCI 1.1 referrers listing of `subject`: an image index of the descriptors of the
-/// manifests whose `subject` it is (their artifact type and annotations included), filtered
-/// by `artifactType` when asked. An unknown subject has an empty listing, as the spec says.
-fn referrers_response(
-    registry: &Registry,
-    repo: &Repository,
-    subject: &Digest,
-    query: &Query,
-    head: bool,
-) -> Result<Response, ApiError> {
-    let mut manifests = Vec::new();
-    for descriptor in repo.referrers(subject) {
-        if query
-            .artifact_type
-            .as_deref()
-            .is_some_and(|t| descriptor.artifact_type.as_deref() != Some(t))
-        {
-            continue;
-        }
-        let bytes = registry
-            .layout
-            .read_document(&descriptor.digest)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let annotations = serde_json::from_slice::<crate::layout::oci::Manifest>(&bytes)
-            .map(|m| m.annotations)
-            .unwrap_or_default();
-        let mut entry = json!({
-            "mediaType": descriptor.media_type,
-            "digest": descriptor.digest,
-            "size": descriptor.size,
-        });
-        if let Some(t) = &descriptor.artifact_type {
-            entry["artifactType"] = json!(t);
-        }
-        if !annotations.is_empty() {
-            entry["annotations"] = json!(annotations);
-        }
-        manifests.push(entry);
-    }
-    let body = json!({
-        "schemaVersion": 2,
-        "mediaType": crate::layout::oci::OCI_INDEX,
-        "manifests": manifests,
-    });
-    let mut response = bytes_response(
-        StatusCode::OK,
-        crate::layout::oci::OCI_INDEX,
-        body.to_string().into_bytes(),
-        head,
-    );
-    if query.artifact_type.is_some() {
-        response.headers_mut().insert(
-            "oci-filters-applied",
-            HeaderValue::from_static("artifactType"),
-        );
-    }
-    Ok(response)
 }
 
 /// The query parameters the API uses.
@@ -420,7 +368,12 @@ fn json_response(body: &serde_json::Value, head: bool) -> Response {
 }
 
 /// A response with a body in memory; HEAD keeps the length but sends no bytes.
-fn bytes_response(status: StatusCode, content_type: &str, bytes: Vec<u8>, head: bool) -> Response {
+pub(super) fn bytes_response(
+    status: StatusCode,
+    content_type: &str,
+    bytes: Vec<u8>,
+    head: bool,
+) -> Response {
     let length = bytes.len();
     let body = if head {
         Body::empty()
