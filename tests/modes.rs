@@ -34,7 +34,8 @@ use common::static_server::StaticServer;
 use common::{Registry, push, run, run_unchecked, sha256_hex, standard_layout};
 
 /// Names of the files ferry must write with their declared mode 0755.
-const EXECUTABLES: [&str; 3] = ["k3s", "install.sh", "k3s-install.sh"];
+/// Executables: release files declared 0755, and the ferry binary pack puts on the stick.
+const EXECUTABLES: [&str; 4] = ["k3s", "install.sh", "k3s-install.sh", "ferry"];
 /// Names of the secrets among what ferry writes (always 0600).
 const SECRETS: [&str; 2] = ["cosign.key", "ferry-apt-secret.asc"];
 

@@ -9,7 +9,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -55,11 +54,9 @@ pub fn copy_binary(source: &Path, dir: &Path) -> Result<VolumeFile, ArchiveError
         });
     }
     let target = dir.join(BINARY_FILE);
-    // The mode is given at creation, so the umask applies as to any file ferry writes.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ferry-")
-        .permissions(fs::Permissions::from_mode(0o755))
-        .tempfile_in(dir)
+    // Through the one writer: an executable's mode less the umask, a temporary name the
+    // next run sweeps.
+    let mut tmp = crate::fsutil::TempFile::beside(&target, crate::fsutil::Access::Declared(0o755))
         .map_err(io(dir))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
@@ -72,14 +69,11 @@ pub fn copy_binary(source: &Path, dir: &Path) -> Result<VolumeFile, ArchiveError
             Err(e) => return Err(io(source)(e)),
         };
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+        let at = tmp.path().to_path_buf();
+        tmp.write_all(&buf[..n]).map_err(io(&at))?;
         size += n as u64;
     }
-    tmp.as_file().sync_all().map_err(io(&target))?;
-    tmp.persist(&target).map_err(|e| ArchiveError::Io {
-        path: target.clone(),
-        source: e.error,
-    })?;
+    tmp.commit(&target).map_err(io(&target))?;
     let sha256 = Digest::from_hasher(hasher);
     Ok(VolumeFile {
         path: target,
@@ -121,6 +115,7 @@ pub fn sign_checksums(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn the_binary_is_copied_executable_and_hashed() {
