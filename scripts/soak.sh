@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kill trials at length (tests/kill_trials.rs): each command (build, pack, unpack, import
-# registry, import --site, import apt, import files) is killed with SIGKILL at a random moment,
-# N times, and run again; the result must equal an uninterrupted run's.
+# registry, import --site, import apt, import files) is killed with SIGKILL at a random moment
+# until N runs were killed mid-run, and run again each time; the result must equal an
+# uninterrupted run's.
 #
 #   scripts/soak.sh [--trials N] [--seed S] [--commands 'build,import apt']
 #
@@ -18,7 +19,7 @@ while [[ $# -gt 0 ]]; do
         --trials) trials="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --commands) commands="$2"; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "soak.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -28,7 +29,7 @@ export FERRY_KILL_TRIALS="$trials" FERRY_KILL_SEED="$seed"
 [[ -z "$commands" ]] || export FERRY_KILL_COMMANDS="$commands"
 mkdir -p target/soak
 log="target/soak/soak-$seed.log"
-echo "soak: $trials trials per command, seed $seed, log $log"
+echo "soak: $trials killed runs per command, seed $seed, log $log"
 start=$SECONDS
 status=0
 cargo test --test kill_trials -- --nocapture 2>&1 | tee "$log" || status=$?
