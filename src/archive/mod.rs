@@ -190,7 +190,10 @@ mod tests {
         assert!(parse_volume_size("").is_err());
         // Found while making the fuzz seeds: "2K" was called invalid, as if its form were wrong.
         let small = parse_volume_size("2K").unwrap_err().to_string();
-        assert!(small.contains("too small") && small.contains("64K"), "{small}");
+        assert!(
+            small.contains("too small") && small.contains("64K"),
+            "{small}"
+        );
         assert!(parse_volume_size("99999999999T").is_err());
     }
 }
