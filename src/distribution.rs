@@ -127,9 +127,9 @@ pub struct Connection {
 
 /// A registry's `WWW-Authenticate: Bearer realm=...,service=...` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BearerChallenge {
-    realm: String,
-    service: Option<String>,
+pub(crate) struct BearerChallenge {
+    pub(crate) realm: String,
+    pub(crate) service: Option<String>,
 }
 
 /// How a registry wants requests authorized, from its answer to `GET /v2/`.
@@ -1031,7 +1031,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The Bearer challenge among a `WWW-Authenticate` header's, if any: `Bearer realm="...",service="..."`.
-fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+pub(crate) fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
     let header = header.trim_start();
     let (scheme, mut rest) = header.split_once(char::is_whitespace)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
