@@ -125,6 +125,10 @@ pub struct Connection {
     tokens: tokio::sync::Mutex<BTreeMap<String, (String, Instant)>>,
 }
 
+/// The largest token answer read into memory (tokens are a few KiB; a JWT with many claims
+/// some tens).
+pub const MAX_TOKEN_ANSWER: u64 = 1 << 20;
+
 /// A registry's `WWW-Authenticate: Bearer realm=...,service=...` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BearerChallenge {
@@ -336,7 +340,16 @@ impl Connection {
                 },
             });
         }
-        let body = response.bytes().await?;
+        let body = match read_limited(response, MAX_TOKEN_ANSWER).await? {
+            Limited::Body(body) => body,
+            Limited::TooLarge(_) => {
+                return Err(OciDistributionError::GenericError(Some(format!(
+                    "the token service {} answered more than {} KiB, the limit for a token answer; check that the registry's realm is a token service",
+                    challenge.realm,
+                    MAX_TOKEN_ANSWER >> 10
+                ))));
+            }
+        };
         let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             OciDistributionError::GenericError(Some(format!(
                 "the token service's answer is not JSON: {e}"
