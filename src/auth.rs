@@ -162,6 +162,20 @@ pub fn lookup_in(files: &[PathBuf], host: &str) -> Result<Option<Credentials>, A
     Ok(None)
 }
 
+/// Every credential the `auths` of an auth file's text hold (credential helpers are not run),
+/// as [`lookup_in`] parses and decodes them.
+pub(crate) fn decode_file(text: &str, path: &Path) -> Result<Vec<Credentials>, AuthError> {
+    let file: AuthFile = serde_json::from_str(text).map_err(|e| AuthError::BadFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for entry in file.auths.values() {
+        out.extend(decode_entry(entry, path)?);
+    }
+    Ok(out)
+}
+
 fn decode_entry(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>, AuthError> {
     if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
         return Ok(Some(Credentials {

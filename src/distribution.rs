@@ -125,11 +125,15 @@ pub struct Connection {
     tokens: tokio::sync::Mutex<BTreeMap<String, (String, Instant)>>,
 }
 
+/// The largest token answer read into memory (tokens are a few KiB; a JWT with many claims
+/// some tens).
+pub const MAX_TOKEN_ANSWER: u64 = 1 << 20;
+
 /// A registry's `WWW-Authenticate: Bearer realm=...,service=...` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BearerChallenge {
-    realm: String,
-    service: Option<String>,
+pub(crate) struct BearerChallenge {
+    pub(crate) realm: String,
+    pub(crate) service: Option<String>,
 }
 
 /// How a registry wants requests authorized, from its answer to `GET /v2/`.
@@ -336,7 +340,16 @@ impl Connection {
                 },
             });
         }
-        let body = response.bytes().await?;
+        let body = match read_limited(response, MAX_TOKEN_ANSWER).await? {
+            Limited::Body(body) => body,
+            Limited::TooLarge(_) => {
+                return Err(OciDistributionError::GenericError(Some(format!(
+                    "the token service {} answered more than {} KiB, the limit for a token answer; check that the registry's realm is a token service",
+                    challenge.realm,
+                    MAX_TOKEN_ANSWER >> 10
+                ))));
+            }
+        };
         let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             OciDistributionError::GenericError(Some(format!(
                 "the token service's answer is not JSON: {e}"
@@ -1115,7 +1128,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The Bearer challenge among a `WWW-Authenticate` header's, if any: `Bearer realm="...",service="..."`.
-fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
+pub(crate) fn parse_bearer_challenge(header: &str) -> Option<BearerChallenge> {
     let header = header.trim_start();
     let (scheme, mut rest) = header.split_once(char::is_whitespace)?;
     if !scheme.eq_ignore_ascii_case("bearer") {

@@ -10,6 +10,8 @@ pub mod commands;
 pub mod digest;
 pub mod distribution;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 pub mod manifest;
 pub mod mapping;

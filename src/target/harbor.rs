@@ -661,7 +661,8 @@ fn harbor_message(answer: &Answer) -> String {
     message
 }
 
-fn message_from_body(body: &[u8]) -> Option<String> {
+/// The message shown for a Harbor error body: its `errors`, else its text on one line.
+pub(crate) fn message_from_body(body: &[u8]) -> Option<String> {
     if let Ok(parsed) = serde_json::from_slice::<ErrorsBody>(body) {
         let parts: Vec<String> = parsed
             .errors

@@ -1,4 +1,5 @@
-//! A small HTTP/1.1 proxy that injects faults in front of a real server: 503 answers,
+//! A small HTTP/1.1 proxy that injects faults in front of a real server: 503 answers (or 500,
+//! 429, with or without `Retry-After`), stalls (a request held before it is forwarded),
 //! connections dropped in the middle of a blob, extra request headers (Prism's `Prefer: code=N`
 //! picks the status a mock answers) and canned answers for statuses the server cannot produce.
 //! One request per connection, so every fault is precise; `Connection: close` is forced both ways.
@@ -16,6 +17,13 @@ use std::time::Duration;
 pub struct Faults {
     /// Answer 503 to every Nth request (1-based count over all requests).
     pub fail_every: Option<usize>,
+    /// The status `fail_every` answers with instead of 503 (500, 429, ...).
+    pub fail_status: Option<u16>,
+    /// A `Retry-After` value (seconds) sent with the `fail_every` answers.
+    pub retry_after: Option<u64>,
+    /// Hold every Nth request (1-based, over all requests) this long before forwarding it: a
+    /// stall, then the answer.
+    pub stall_every: Option<(usize, Duration)>,
     /// Drop the connection after this many body bytes of a blob GET response...
     pub drop_blob_after: Option<u64>,
     /// ...for this many responses, then stop dropping.
@@ -300,10 +308,28 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         .push(String::from_utf8_lossy(&head).into_owned());
     if faults.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
         injected.fetch_add(1, Ordering::SeqCst);
+        let status = faults.fail_status.unwrap_or(503);
+        let reason = match status {
+            429 => "Too Many Requests",
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
+            _ => "Service Unavailable",
+        };
+        let retry_after = faults
+            .retry_after
+            .map(|s| format!("Retry-After: {s}\r\n"))
+            .unwrap_or_default();
         client.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nConnection: close\r\n\r\ninjected by the test\n",
+            format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n{retry_after}Content-Length: 21\r\nConnection: close\r\n\r\ninjected by the test\n"
+            )
+            .as_bytes(),
         )?;
         return Ok(());
+    }
+    if let Some((_, pause)) = faults.stall_every.filter(|(k, _)| n.is_multiple_of(*k)) {
+        injected.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(pause);
     }
     if let Some(answer) = faults
         .answer

@@ -1,0 +1,699 @@
+//! Kill trials: ferry is killed with SIGKILL at a random moment and run again.
+//!
+//! One release (an image, a chart, K3s-like files with a 3 MB blob split across volumes, apt
+//! packages) is built once; then each command (`build`, `pack`, `unpack`, `import registry`
+//! from the volumes, `import --site`, `import apt`, `import files`) is run uninterrupted for
+//! the reference result, and in each trial killed (SIGKILL to its process group) after a random
+//! delay between 0 and 1.1 times the latest uninterrupted run's duration, then run again; trials
+//! go on until N runs were killed mid-run (a run that finished first is checked too, and
+//! counted apart). Each trial checks:
+//!
+//! - while killed: every blob file of a bundle hashes to its name, every file of an output tree
+//!   with its final name is already the reference file (nothing half-written under a real name),
+//!   and every blob the registry holds hashes to its digest;
+//! - the rerun succeeds, and its result is byte-identical to the reference: every file of the
+//!   output trees by hash (so the bundle's `index.json` digest too), and for a registry its
+//!   blobs, tags and manifest links by digest;
+//! - no temporary file is left anywhere under the test's directory (HOME included).
+//!
+//! Environment: `FERRY_KILL_TRIALS` (runs killed mid-run per command, default 3), `FERRY_KILL_SEED` (the
+//! random seed, printed; default from the clock), `FERRY_KILL_COMMANDS` (a comma-separated
+//! subset of the names above). `scripts/soak.sh --trials N [--seed S]` runs many.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use common::apt_repo::simple_repo;
+use common::ferry::{Env, ok};
+use common::static_server::StaticServer;
+use common::{Registry, push, sha256_hex, standard_layout};
+
+/// The commands the trials kill, in the order they run.
+const COMMANDS: [&str; 7] = [
+    "build",
+    "pack",
+    "unpack",
+    "import registry",
+    "import --site",
+    "import apt",
+    "import files",
+];
+
+/// A chart archive: `<name>/Chart.yaml` in a gzipped tar.
+fn chart_tgz(name: &str, version: &str) -> Vec<u8> {
+    let chart = format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(chart.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    tar.append_data(&mut header, format!("{name}/Chart.yaml"), chart.as_bytes())
+        .unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Upstream servers, keys, a release manifest, and the bundle, volumes and unpacked bundle
+/// made from it (the inputs of the later commands).
+struct Fixture {
+    env: Env,
+    _source: Registry,
+    _http: StaticServer,
+    manifest: PathBuf,
+}
+
+impl Fixture {
+    fn base(&self) -> &Path {
+        self.env.path()
+    }
+}
+
+fn fixture() -> Fixture {
+    let env = Env::new();
+    let source = Registry::start_plain();
+    let layout = standard_layout();
+    push(&layout.dir, "web", &source, "app/web:1");
+
+    let up = env.path().join("upstream");
+    std::fs::create_dir_all(up.join("charts")).unwrap();
+    std::fs::create_dir_all(up.join("files")).unwrap();
+    let tgz = chart_tgz("web", "1.0.0");
+    std::fs::write(up.join("charts/web-1.0.0.tgz"), &tgz).unwrap();
+    std::fs::write(
+        up.join("charts/index.yaml"),
+        format!(
+            "apiVersion: v1\nentries:\n  web:\n  - apiVersion: v2\n    name: web\n    version: 1.0.0\n    created: \"2025-01-01T00:00:00Z\"\n    digest: {}\n    urls: [web-1.0.0.tgz]\ngenerated: \"2025-01-01T00:00:00Z\"\n",
+            sha256_hex(&tgz)
+        ),
+    )
+    .unwrap();
+    let mut k3s = b"\x7fELF\x02\x01\x01".to_vec();
+    k3s.extend((0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let images = (0..100_000u32)
+        .map(|i| (i * 13 % 253) as u8)
+        .collect::<Vec<u8>>();
+    let script = b"#!/bin/sh\nexit 0\n".to_vec();
+    let release = up.join("files/k3s-io/k3s/releases/download/v1.31.4-k3s1");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(release.join("k3s"), &k3s).unwrap();
+    std::fs::write(up.join("files/k3s-airgap-images-amd64.tar.zst"), &images).unwrap();
+    std::fs::write(up.join("files/install.sh"), &script).unwrap();
+    let keyring = env.path().join("archive-keyring.gpg");
+    simple_repo(
+        &up.join("apt"),
+        &env.path().join("gnupg"),
+        &keyring,
+        &[("hello", "1.0"), ("world", "2.0")],
+    );
+    let http = StaticServer::start(&up);
+    let url = http.url();
+    let addr = source.addr();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n  charts:\n    - {{name: web, repo: \"{url}/charts\", version: 1.0.0}}\n  files:\n    - url: {url}/files/k3s-io/k3s/releases/download/v1.31.4-k3s1/k3s\n      sha256: {k3s_sha}\n      mode: \"0755\"\n    - url: {url}/files/k3s-airgap-images-amd64.tar.zst\n      sha256: {images_sha}\n    - url: {url}/files/install.sh\n      sha256: {script_sha}\n      mode: \"0755\"\n  apt:\n    sources:\n      - url: {url}/apt\n        suites: [stable]\n        components: [main]\n        architectures: [amd64]\n        keyring: {keyring}\n    packages: [hello, world]\n",
+            k3s_sha = sha256_hex(&k3s),
+            images_sha = sha256_hex(&images),
+            script_sha = sha256_hex(&script),
+            keyring = keyring.display(),
+        ),
+    );
+    std::fs::write(
+        env.path().join("ferry-binary"),
+        b"\x7fELF stand-in for pack\n",
+    )
+    .unwrap();
+    let keys = env.path().join("keys");
+    ok(env
+        .ferry()
+        .args(["key", "generate", "--output-dir"])
+        .arg(&keys));
+    ok(env
+        .ferry()
+        .args(["key", "generate", "--apt", "--output-dir"])
+        .arg(&keys));
+    let f = Fixture {
+        env,
+        _source: source,
+        _http: http,
+        manifest,
+    };
+    // The inputs of pack, unpack and the imports.
+    for name in ["build", "pack", "unpack"] {
+        ok(&mut command(&f, name, None));
+    }
+    f
+}
+
+/// The volumes in `dir`, sorted.
+fn volumes(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The directories command `name` writes (relative to the fixture's directory).
+fn outputs(name: &str) -> &'static [&'static str] {
+    match name {
+        "build" => &["bundle"],
+        "pack" => &["usb"],
+        "unpack" => &["unpacked"],
+        "import registry" => &[],
+        "import --site" => &["site/mirror", "site/airgap", "site/ferry-site"],
+        "import apt" => &["out/apt"],
+        "import files" => &["out/files", "out/airgap"],
+        other => panic!("unknown command {other}"),
+    }
+}
+
+/// The command line of `name`; `registry` is the target registry of the registry imports.
+fn command(f: &Fixture, name: &str, registry: Option<&Registry>) -> Command {
+    let base = f.base();
+    let keys = base.join("keys");
+    let public = keys.join("cosign.pub");
+    let unpacked = base.join("unpacked");
+    let mut c = f.env.ferry();
+    match name {
+        "build" => {
+            c.arg("build")
+                .arg(&f.manifest)
+                .arg("-o")
+                .arg(base.join("bundle"))
+                .arg("--key")
+                .arg(keys.join("cosign.key"));
+        }
+        "pack" => {
+            c.arg("pack")
+                .arg(base.join("bundle"))
+                .arg("-o")
+                .arg(base.join("usb/bundle"))
+                .args(["--volume-size", "1M"])
+                // A small stand-in: the debug build of ferry is hundreds of megabytes.
+                .arg("--ferry-binary")
+                .arg(base.join("ferry-binary"));
+        }
+        "unpack" => {
+            c.arg("unpack")
+                .args(volumes(&base.join("usb")))
+                .arg("-o")
+                .arg(&unpacked);
+        }
+        "import registry" => {
+            c.args(["import", "registry"])
+                .arg(base.join("usb/bundle.001.tar"))
+                .arg("--to")
+                .arg(format!("{}/platform", registry.unwrap().addr()))
+                .arg("--key")
+                .arg(&public);
+        }
+        "import --site" => {
+            let site = base.join("site/site.yaml");
+            std::fs::create_dir_all(site.parent().unwrap()).unwrap();
+            std::fs::write(
+                &site,
+                format!(
+                    "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n  registry:\n    host: {}/platform\n    systemDefaultRegistry: true\n  apt:\n    dir: mirror/apt\n    signingKey: ../keys/ferry-apt-secret.asc\n    suite: ferry\n    url: http://mirror.plant-a.lan/apt\n  charts:\n    dir: mirror/charts\n    baseUrl: http://mirror.plant-a.lan/charts\n  files:\n    dir: mirror/files\n    k3sAirgapDir: airgap\n",
+                    registry.unwrap().addr()
+                ),
+            )
+            .unwrap();
+            c.arg("import")
+                .arg(&unpacked)
+                .arg("--site")
+                .arg(&site)
+                .arg("--key")
+                .arg(&public);
+        }
+        "import apt" => {
+            c.args(["import", "apt"])
+                .arg(&unpacked)
+                .arg("--key")
+                .arg(&public)
+                .arg("--to")
+                .arg(base.join("out/apt"))
+                .arg("--signing-key")
+                .arg(keys.join("ferry-apt-secret.asc"))
+                .args(["--suite", "ferry"]);
+        }
+        "import files" => {
+            c.args(["import", "files"])
+                .arg(&unpacked)
+                .arg("--key")
+                .arg(&public)
+                .arg("--to")
+                .arg(base.join("out/files"))
+                .arg("--k3s-airgap-dir")
+                .arg(base.join("out/airgap"));
+        }
+        other => panic!("unknown command {other}"),
+    }
+    c
+}
+
+/// Whether a command pushes to a registry (a fresh one per run).
+fn uses_registry(name: &str) -> bool {
+    name == "import registry" || name == "import --site"
+}
+
+/// What a run left: every path of the output trees (relative to the fixture's directory) with
+/// the hash of its content (the registry address replaced, as it differs per run), and the
+/// registry's content by digest.
+type Fingerprint = BTreeMap<String, String>;
+
+fn fingerprint(f: &Fixture, name: &str, registry: Option<&Registry>) -> Fingerprint {
+    let mut out = Fingerprint::new();
+    for dir in outputs(name) {
+        tree(f.base(), &f.base().join(dir), registry, &mut out);
+    }
+    if let Some(registry) = registry.filter(|_| uses_registry(name)) {
+        registry_content(registry, &mut out);
+    }
+    out
+}
+
+/// Adds every path under `dir` to `out`: files by content hash, directories, symlinks.
+fn tree(base: &Path, dir: &Path, registry: Option<&Registry>, out: &mut Fingerprint) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        let rel = path.strip_prefix(base).unwrap().display().to_string();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            out.insert(rel, "dir".into());
+            tree(base, &path, registry, out);
+        } else if meta.is_symlink() {
+            let target = std::fs::read_link(&path).unwrap();
+            out.insert(rel, format!("link {}", target.display()));
+        } else {
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name.ends_with(".sig") {
+                // ECDSA signatures differ run to run (random nonce): checked by `ferry verify`.
+                out.insert(rel, "signature".into());
+                continue;
+            }
+            let mut bytes = std::fs::read(&path).unwrap();
+            if let Some(r) = registry {
+                bytes = replace(&bytes, r.addr().as_bytes(), b"REGISTRY");
+            }
+            if name.ends_with(".yaml") {
+                // A Helm index says when it was written (`generated:`), as Helm's own does.
+                bytes = without_generated(&bytes);
+            }
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            out.insert(rel, format!("{:o} {}", mode, sha256_hex(&bytes)));
+        }
+    }
+}
+
+/// YAML text without its top-level `generated: "<time>"` line.
+fn without_generated(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    text.split_inclusive('\n')
+        .filter(|l| !l.starts_with("generated: "))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// `bytes` with every `from` replaced by `to`.
+fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Adds the registry's blobs (each checked against its digest: no corrupt blob was accepted)
+/// and its repositories' links (tags, manifest revisions, layers) to `out`; the registry's
+/// own upload sessions (`_uploads`) are left out.
+fn registry_content(registry: &Registry, out: &mut Fingerprint) {
+    let v2 = registry.storage_dir().join("docker/registry/v2");
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, files);
+                } else {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&v2, &mut files);
+    for path in files {
+        let rel = path.strip_prefix(&v2).unwrap().display().to_string();
+        if rel.contains("/_uploads/") {
+            continue;
+        }
+        if rel.starts_with("blobs/") && rel.ends_with("/data") {
+            let hex = path
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap();
+            let actual = common::sha256_file(&path);
+            assert_eq!(actual, hex, "the registry holds a corrupt blob {rel}");
+            out.insert(format!("registry {rel}"), "blob".into());
+        } else {
+            out.insert(
+                format!("registry {rel}"),
+                std::fs::read_to_string(&path).unwrap(),
+            );
+        }
+    }
+}
+
+/// Paths anywhere under `dir` whose names say they are temporary files.
+fn temporaries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy();
+                if name.starts_with(".ferry")
+                    || name.ends_with(".partial")
+                    || name.ends_with(".tmp")
+                {
+                    out.push(p.strip_prefix(base).unwrap().display().to_string());
+                }
+                if p.is_dir() && !p.is_symlink() {
+                    walk(base, &p, out);
+                }
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Whether a path of an output tree is a temporary file.
+fn is_temporary(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap();
+    name.starts_with(".ferry") || name.ends_with(".partial") || name.ends_with(".tmp")
+}
+
+/// What a killed run left must already be correct: blob files hash to their names, and every
+/// file under its final name is the reference's file.
+fn check_killed_state(
+    f: &Fixture,
+    name: &str,
+    registry: Option<&Registry>,
+    reference: &Fingerprint,
+    what: &str,
+) {
+    let state = fingerprint(f, name, registry);
+    for (path, value) in &state {
+        if is_temporary(path) || value == "dir" {
+            continue;
+        }
+        if let Some(hex) = path.rsplit_once("/blobs/sha256/").map(|(_, h)| h)
+            && !hex.contains('/')
+        {
+            let actual = common::sha256_file(f.base().join(path));
+            assert_eq!(actual, hex, "{what}: the blob file {path} is corrupt");
+        }
+        if path.starts_with("registry ") {
+            // Blobs are checked by registry_content; links may name what a later run adds.
+            continue;
+        }
+        assert!(
+            Some(value) == reference.get(path),
+            "{what}: {path} exists under its final name but is not the finished file:\n{}",
+            differences(
+                f.base(),
+                &Fingerprint::from([(
+                    path.clone(),
+                    reference.get(path).cloned().unwrap_or_default()
+                )]),
+                &Fingerprint::from([(path.clone(), value.clone())]),
+            )
+        );
+    }
+}
+
+/// The differences between two fingerprints, for a failure message; small differing files
+/// are shown as `diff -u` against the reference copy kept in `reference/`.
+fn differences(base: &Path, want: &Fingerprint, got: &Fingerprint) -> String {
+    let mut lines = Vec::new();
+    for (k, v) in want {
+        match got.get(k) {
+            None => lines.push(format!("missing: {k}")),
+            Some(g) if g != v => {
+                lines.push(format!("differs: {k}: {v} -> {g}"));
+                let (old, new) = (base.join("reference").join(k), base.join(k));
+                if std::fs::metadata(&new).is_ok_and(|m| m.len() < 4096) {
+                    let out = Command::new("diff").arg("-u").arg(&old).arg(&new).output();
+                    if let Ok(out) = out {
+                        lines.push(String::from_utf8_lossy(&out.stdout).into_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for k in got.keys().filter(|k| !want.contains_key(*k)) {
+        lines.push(format!("extra: {k}"));
+    }
+    lines.join("\n")
+}
+
+/// Copies what command `name` wrote to `reference/`, for showing differences.
+fn keep_reference(base: &Path, name: &str) {
+    for dir in outputs(name) {
+        let to = base.join("reference").join(dir);
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        common::run(Command::new("cp").arg("-a").arg(base.join(dir)).arg(&to));
+    }
+}
+
+/// Removes what command `name` writes.
+fn reset(f: &Fixture, name: &str) {
+    for dir in outputs(name) {
+        let _ = std::fs::remove_dir_all(f.base().join(dir));
+    }
+}
+
+/// Trial settings from the environment.
+struct Settings {
+    trials: usize,
+    seed: u64,
+    commands: Vec<String>,
+}
+
+fn settings() -> Settings {
+    let trials = std::env::var("FERRY_KILL_TRIALS")
+        .ok()
+        .map(|t| t.parse().expect("FERRY_KILL_TRIALS: a number"))
+        .unwrap_or(3);
+    let seed = std::env::var("FERRY_KILL_SEED")
+        .ok()
+        .map(|s| s.parse().expect("FERRY_KILL_SEED: a number"))
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                % 1_000_000_000
+        });
+    let commands: Vec<String> = std::env::var("FERRY_KILL_COMMANDS")
+        .ok()
+        .map(|c| c.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_else(|| COMMANDS.iter().map(|s| s.to_string()).collect());
+    for c in &commands {
+        assert!(
+            COMMANDS.contains(&c.as_str()),
+            "FERRY_KILL_COMMANDS: unknown command {c:?}; one of {COMMANDS:?}"
+        );
+    }
+    Settings {
+        trials,
+        seed,
+        commands,
+    }
+}
+
+/// Runs `cmd` in its own process group and kills the group with SIGKILL after `delay`;
+/// returns `None` when it was killed, or how long it took when it finished first (successfully).
+fn run_and_kill(cmd: &mut Command, delay: Duration, what: &str) -> Option<Duration> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn ferry");
+    let deadline = started + delay;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1).min(deadline - now));
+    };
+    if let Some(status) = status {
+        let took = started.elapsed();
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        assert!(status.success(), "{what}: failed without a kill:\n{stderr}");
+        return Some(took);
+    }
+    // SAFETY: kill(2) on the child's own process group.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    if status.success() {
+        return Some(started.elapsed());
+    }
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{what}: {status}");
+    None
+}
+
+/// Tally of one command's trials.
+#[derive(Default)]
+struct Tally {
+    trials: usize,
+    killed: usize,
+    finished_first: usize,
+    reference_ms: u128,
+}
+
+#[test]
+fn killed_at_random_then_rerun_gives_the_uninterrupted_result() {
+    let s = settings();
+    eprintln!(
+        "kill trials: FERRY_KILL_SEED={} FERRY_KILL_TRIALS={} FERRY_KILL_COMMANDS={}",
+        s.seed,
+        s.trials,
+        s.commands.join(",")
+    );
+    let started = Instant::now();
+    let f = fixture();
+    let mut tallies: Vec<(String, Tally)> = Vec::new();
+    for (ci, name) in s.commands.iter().enumerate() {
+        let name = name.as_str();
+        let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(ci as u64 * 0x9e37_79b9));
+        // The reference: an uninterrupted run from nothing.
+        reset(&f, name);
+        let registry = uses_registry(name).then(Registry::start_plain);
+        let t = Instant::now();
+        ok(&mut command(&f, name, registry.as_ref()));
+        let reference_time = t.elapsed();
+        let reference = fingerprint(&f, name, registry.as_ref());
+        assert!(!reference.is_empty(), "{name}: wrote nothing");
+        let left = temporaries(f.base());
+        assert!(
+            left.is_empty(),
+            "{name}: an uninterrupted run left {left:?}"
+        );
+        keep_reference(f.base(), name);
+        drop(registry);
+        let mut tally = Tally {
+            reference_ms: reference_time.as_millis(),
+            ..Tally::default()
+        };
+        // Kill delays are drawn up to 1.1 times the latest uninterrupted duration (machine load
+        // changes it), until `trials` runs were killed mid-run (at most 3 times as many tries).
+        let mut estimate = reference_time;
+        let mut trial = 0;
+        while tally.killed < s.trials && trial < 3 * s.trials {
+            trial += 1;
+            let max = estimate.as_micros() as u64 * 11 / 10 + 1;
+            let delay = Duration::from_micros(rng.gen_range(0..max));
+            let what = format!(
+                "{name}, trial {trial} (FERRY_KILL_SEED={} FERRY_KILL_COMMANDS='{name}'), killed after {delay:?}",
+                s.seed
+            );
+            reset(&f, name);
+            let registry = uses_registry(name).then(Registry::start_plain);
+            let finished = run_and_kill(&mut command(&f, name, registry.as_ref()), delay, &what);
+            tally.trials += 1;
+            if let Some(took) = finished {
+                tally.finished_first += 1;
+                estimate = took;
+            } else {
+                tally.killed += 1;
+                check_killed_state(&f, name, registry.as_ref(), &reference, &what);
+                ok(&mut command(&f, name, registry.as_ref()));
+            }
+            let result = fingerprint(&f, name, registry.as_ref());
+            assert!(
+                result == reference,
+                "{what}, then run again: the result differs from an uninterrupted run:\n{}",
+                differences(f.base(), &reference, &result)
+            );
+            let left = temporaries(f.base());
+            assert!(
+                left.is_empty(),
+                "{what}, then run again: temporary files left: {left:?}"
+            );
+            // The signatures (left out of the comparison) still verify.
+            if let Some(dir) = ["build", "pack", "unpack"]
+                .contains(&name)
+                .then(|| outputs(name)[0])
+            {
+                ok(f.env
+                    .ferry()
+                    .arg("verify")
+                    .arg(f.base().join(dir))
+                    .arg("--key")
+                    .arg(f.base().join("keys/cosign.pub")));
+            }
+        }
+        eprintln!(
+            "kill trials: {name}: {} runs, {} killed mid-run, {} finished before the kill (uninterrupted run {} ms)",
+            tally.trials, tally.killed, tally.finished_first, tally.reference_ms
+        );
+        tallies.push((name.to_string(), tally));
+    }
+    eprintln!("kill trials: summary (seed {}):", s.seed);
+    eprintln!(
+        "| command | runs | killed mid-run, then rerun | finished before the kill | uninterrupted run |"
+    );
+    eprintln!("| --- | --- | --- | --- | --- |");
+    for (name, t) in &tallies {
+        eprintln!(
+            "| `{name}` | {} | {} | {} | {} ms |",
+            t.trials, t.killed, t.finished_first, t.reference_ms
+        );
+    }
+    eprintln!(
+        "kill trials: all passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
