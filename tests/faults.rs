@@ -37,13 +37,19 @@ fn build(env: &Env, addr: &str, canonical: &str, out: &str) -> (String, String) 
         .arg(&key));
     common::ferry::assert_blobs_match_names(&bundle);
     let index = std::fs::read_to_string(bundle.join("index.json")).unwrap();
-    // The lock travels in the bundle and names the registry, so its digest differs per address.
-    let index: String = index
-        .replace(addr, canonical)
-        .lines()
-        .filter(|l| !l.contains("dev.ferry.lock.digest"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    // The lock and the release SBOM travel in the bundle and name the registry, so their
+    // digests differ per address: compare the rest.
+    let mut index: serde_json::Value =
+        serde_json::from_str(&index.replace(addr, canonical)).unwrap();
+    if let Some(annotations) = index["annotations"].as_object_mut() {
+        annotations.remove("dev.ferry.lock.digest");
+    }
+    for entry in index["manifests"].as_array_mut().unwrap() {
+        if entry["annotations"]["dev.ferry.kind"] == "sbom" {
+            entry["digest"] = "SBOM (names the registry)".into();
+        }
+    }
+    let index = serde_json::to_string_pretty(&index).unwrap();
     (index, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
