@@ -455,6 +455,11 @@ fn images_only(lock: &Value, name: &str) -> BTreeSet<String> {
     chart_images(lock, name).into_iter().map(|i| i.0).collect()
 }
 
+/// The lock `ferry lock` wrote for release.yaml.
+fn read_lock(env: &Env) -> Value {
+    serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap()
+}
+
 fn strings(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -511,8 +516,7 @@ fn lock_renders_each_chart_and_finds_what_the_cluster_pulls() {
     let out = lock_cmd(&env, &manifest).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "lock failed:\n{stderr}");
-    let lock: Value =
-        serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
+    let lock: Value = read_lock(&env);
     assert!(
         lock["helm"].as_str().unwrap().starts_with("v4."),
         "{}",
@@ -751,8 +755,7 @@ fn a_chart_helm_refuses_names_the_chart_and_the_values_to_set() {
         )),
     );
     ok(&mut lock_cmd(&env, &manifest));
-    let lock: Value =
-        serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
+    let lock: Value = read_lock(&env);
     assert_eq!(
         images_only(&lock, "needs"),
         strings(&["docker.io/grafana/loki:3.7.6"])
@@ -844,8 +847,7 @@ fn without_helm_lock_and_check_say_they_guessed_and_still_read_the_values() {
         ),
         "{stderr}"
     );
-    let lock: Value =
-        serde_json::from_slice(&std::fs::read(env.path().join("release.lock")).unwrap()).unwrap();
+    let lock: Value = read_lock(&env);
     assert!(lock.get("helm").is_none(), "{}", lock["helm"]);
     assert_eq!(
         images_only(&lock, "certs"),
