@@ -10,6 +10,8 @@
 #                       through helm-python-sdk, installed here if missing)
 #   --kube-version V    spec.kubernetes.version of the release (default 1.36.4)
 #   --runs N            runs of each command; the median is reported (default 3)
+#   --values DIR        NAME.yaml in DIR is the valuesFiles entry of chart NAME (default
+#                       scripts/bench-chart-values: the platform's values for Loki and Cilium)
 #
 # The repository is served on loopback; the release takes the newest version of every chart
 # in its index.yaml. Not part of scripts/test.sh.
@@ -22,13 +24,14 @@ if ! command -v cargo >/dev/null && [[ -x "${HOME:-/root}/.cargo/bin/cargo" ]]; 
 fi
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-CHARTS="" HELM="" KUBE="1.36.4" RUNS=3
+CHARTS="" HELM="" KUBE="1.36.4" RUNS=3 VALUES="$REPO_ROOT/scripts/bench-chart-values"
 while (($#)); do
     case "$1" in
     --repo) CHARTS="$2"; shift 2 ;;
     --helm) HELM="$2"; shift 2 ;;
     --kube-version) KUBE="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --values) VALUES="$(cd "$2" && pwd)"; shift 2 ;;
     *) echo "bench_charts.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -59,17 +62,20 @@ python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$CHARTS" >"$WORK/ht
 SERVER=$!
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/index.yaml" >/dev/null 2>&1 && break; sleep 0.1; done
 
-# The release: the newest version of each chart of the index.
-python3 - "$CHARTS/index.yaml" "http://127.0.0.1:$PORT" "$KUBE" >"$WORK/release.yaml" <<'EOF'
-import re, sys
-index, url, kube = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
-charts = {}
-for name, version in re.findall(r"^\s+name: (\S+)\n(?:.*\n)*?\s+version: (\S+)", index, re.M):
-    charts.setdefault(name.strip('"'), version.strip('"'))
+# The release: every chart archive of the repository (NAME-VERSION.tgz, as Helm names them).
+python3 - "$CHARTS" "http://127.0.0.1:$PORT" "$KUBE" "$VALUES" >"$WORK/release.yaml" <<'EOF'
+import os, re, sys
+root, url, kube, values = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 print("apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {name: bench, version: '1'}\nspec:")
 print(f"  kubernetes: {{version: '{kube}', apiVersions: [monitoring.coreos.com/v1]}}\n  charts:")
-for name, version in sorted(charts.items()):
-    print(f"    - {{name: {name}, repo: '{url}', version: '{version}', namespace: {name}}}")
+for file in sorted(os.listdir(root)):
+    m = re.fullmatch(r"(.+)-(v?\d+\.\d+\.\d+[^/]*)\.tgz", file)
+    if m:
+        name, version = m.groups()
+        extra = ""
+        if os.path.exists(os.path.join(values, name + ".yaml")):
+            extra = f", valuesFiles: ['{os.path.join(values, name + '.yaml')}']"
+        print(f"    - {{name: {name}, repo: '{url}', version: '{version}', namespace: {name}{extra}}}")
 EOF
 COUNT="$(grep -c 'repo:' "$WORK/release.yaml")"
 step "$COUNT charts from $CHARTS, Kubernetes $KUBE, helm $("$HELM" version --short)"

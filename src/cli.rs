@@ -50,6 +50,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List a bundle's entries, their sizes and what they share.
     Inspect(InspectArgs),
+    /// Print the bill of materials of a bundle (CycloneDX 1.6 JSON), after checking its signature.
+    Sbom(SbomArgs),
     /// Import a verified bundle into a site's targets: every target of a site file
     /// (`ferry import SOURCE --site site.yaml`), or one target (`ferry import registry ...`).
     Import(ImportArgs),
@@ -556,6 +558,31 @@ pub struct VerifyArgs {
     /// Hashing threads [default: the number of CPUs].
     #[arg(long)]
     pub jobs: Option<usize>,
+}
+
+/// Arguments of `ferry sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    #[arg(value_name = "SOURCE")]
+    pub dir: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
+    /// The bundle's signature.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The SBOM format (the bundle carries CycloneDX 1.6 JSON).
+    #[arg(long, value_enum, default_value = "cyclonedx")]
+    pub format: SbomFormat,
+}
+
+/// SBOM formats `ferry sbom` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormat {
+    /// CycloneDX 1.6 JSON, as `build` wrote it.
+    Cyclonedx,
 }
 
 /// Arguments of `ferry inspect`.

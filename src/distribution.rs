@@ -513,7 +513,8 @@ impl Connection {
         }
     }
 
-    /// Puts a manifest or index, byte for byte, at `repository:reference` on `host`.
+    /// Puts a manifest or index, byte for byte, at `repository:reference` on `host`; returns
+    /// whether the registry acknowledged a `subject` (`OCI-Subject`: it has the referrers API).
     pub async fn put_manifest(
         &self,
         host: &str,
@@ -521,7 +522,7 @@ impl Connection {
         reference: &str,
         bytes: &[u8],
         media_type: &str,
-    ) -> Result<(), OciDistributionError> {
+    ) -> Result<bool, OciDistributionError> {
         let url = format!(
             "{}/v2/{repository}/manifests/{reference}",
             self.base_url(host)
@@ -535,7 +536,7 @@ impl Connection {
             })
             .await?;
         if response.status().is_success() {
-            Ok(())
+            Ok(response.headers().contains_key("oci-subject"))
         } else {
             Err(status_error(response).await)
         }
@@ -826,6 +827,62 @@ impl Connection {
         Ok(tags.tags.unwrap_or_default())
     }
 
+    /// One page of the OCI 1.1 referrers listing of `digest` in `repository` on `host`
+    /// (`GET /v2/<name>/referrers/<digest>`, at most `limit` bytes); `None` when the registry
+    /// has no referrers API (it answers 404).
+    pub async fn get_referrers(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+        page: Option<&str>,
+        limit: u64,
+    ) -> Result<Option<ReferrersPage>, OciDistributionError> {
+        let base = self.base_url(host);
+        let mut url = match page {
+            // A `Link` header's target: relative to the registry.
+            Some(next) => reqwest::Url::parse(&base).and_then(|b| b.join(next)),
+            None => reqwest::Url::parse(&format!("{base}/v2/{repository}/referrers/{digest}")),
+        }
+        .map_err(|e| OciDistributionError::UrlParseError(e.to_string()))?;
+        if page.is_none()
+            && let Some(t) = artifact_type
+        {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let response = self
+            .send(host, &Self::pull_scope(repository), || {
+                self.http
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, crate::layout::oci::OCI_INDEX)
+            })
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(pull_error(response).await);
+        }
+        let filtered = response
+            .headers()
+            .get_all("oci-filters-applied")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|f| f.trim() == "artifactType"));
+        let next = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
+        let body = read_limited(response, limit).await?;
+        Ok(Some(ReferrersPage {
+            body,
+            filtered,
+            next,
+        }))
+    }
+
     /// Checks that the registry accepts the stored credentials for `host`.
     pub async fn check_login(&self, host: &str) -> Result<(), RegistryError> {
         // Any repository name works: the token service and the registry check the user.
@@ -872,6 +929,33 @@ async fn pull_error(response: reqwest::Response) -> OciDistributionError {
         };
     }
     status_error(response).await
+}
+
+/// A page of a referrers listing.
+pub struct ReferrersPage {
+    /// The image index of descriptors, as sent.
+    pub body: Limited,
+    /// Whether the registry applied the `artifactType` filter (`OCI-Filters-Applied`).
+    pub filtered: bool,
+    /// The next page (`Link: <...>; rel="next"`).
+    pub next: Option<String>,
+}
+
+/// The target of a `Link: <url>; rel="next"` header.
+fn next_link(value: &str) -> Option<String> {
+    value.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next")
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
 }
 
 /// The first byte a 206 answer holds, from its `Content-Range: bytes START-END/SIZE`.
@@ -1195,6 +1279,15 @@ pub async fn probe(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn referrers_next_page_link() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/referrers/sha256:x?n=2&last=y>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/sha256:x?n=2&last=y")
+        );
+        assert_eq!(super::next_link(r#"<https://r/x>; rel="prev""#), None);
+    }
+
     use super::{BearerChallenge, is_loopback, parse_bearer_challenge};
 
     #[test]

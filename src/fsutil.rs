@@ -19,7 +19,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -360,6 +360,108 @@ fn remove_if_unlocked(path: &Path) {
     }
 }
 
+/// Names of scratch directories in the system's temporary directory.
+const SCRATCH_PREFIX: &str = "ferry-scratch-";
+
+/// A private scratch directory in the system's temporary directory (`$TMPDIR`), removed when
+/// dropped. A lock file beside it (`NAME.lock`), held while it lives, lets the next run remove
+/// the directory of a run that was killed, and never one another run still uses.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+    lock: PathBuf,
+    _held: File,
+}
+
+impl ScratchDir {
+    /// A new scratch directory named after `purpose`; first removes those killed runs left.
+    pub fn new(purpose: &str) -> io::Result<ScratchDir> {
+        ScratchDir::new_in(&std::env::temp_dir(), purpose)
+    }
+
+    /// As [`ScratchDir::new`], in `tmp`.
+    pub fn new_in(tmp: &Path, purpose: &str) -> io::Result<ScratchDir> {
+        let tmp = tmp.to_path_buf();
+        sweep_scratch(&tmp);
+        for _ in 0..16 {
+            let name = format!("{SCRATCH_PREFIX}{purpose}-{:016x}", rand::random::<u64>());
+            let lock = tmp.join(format!("{name}.lock"));
+            let held = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&lock)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            if !(try_lock(&held).unwrap_or(true) && same_file(&held, &lock)) {
+                continue;
+            }
+            let path = tmp.join(&name);
+            std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+            return Ok(ScratchDir {
+                path,
+                lock,
+                _held: held,
+            });
+        }
+        Err(io::Error::other(format!(
+            "cannot make a scratch directory in {}",
+            tmp.display()
+        )))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+        let _ = fs::remove_file(&self.lock);
+    }
+}
+
+/// Removes the scratch directories of killed runs: those whose lock no process holds, and
+/// those left without a lock file.
+fn sweep_scratch(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !name.starts_with(SCRATCH_PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        if let Some(dir_name) = name.strip_suffix(".lock") {
+            let Ok(file) = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&path)
+            else {
+                continue;
+            };
+            if try_lock(&file).unwrap_or(false) && same_file(&file, &path) {
+                let _ = fs::remove_dir_all(tmp.join(dir_name));
+                let _ = fs::remove_file(&path);
+            }
+        } else if entry.file_type().is_ok_and(|t| t.is_dir())
+            && !tmp.join(format!("{name}.lock")).exists()
+        {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Makes a rename durable; failure only weakens durability, so it is not an error.
 pub fn sync_parent(path: &Path) {
     if let Some(dir) = path.parent() {
@@ -377,6 +479,54 @@ pub fn sync_parent(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scratch_dirs_of_killed_runs_are_removed_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A killed run: its lock file unlocked, its directory with content.
+        let dead = tmp.path().join("ferry-scratch-charts-0000000000000001");
+        fs::create_dir_all(dead.join("blobs")).unwrap();
+        fs::write(dead.join("blobs/x"), b"x").unwrap();
+        fs::write(
+            tmp.path()
+                .join("ferry-scratch-charts-0000000000000001.lock"),
+            b"",
+        )
+        .unwrap();
+        // A directory whose lock file is gone, and someone else's file.
+        fs::create_dir(tmp.path().join("ferry-scratch-helm-0000000000000002")).unwrap();
+        fs::write(tmp.path().join("other"), b"keep").unwrap();
+        let live = ScratchDir::new_in(tmp.path(), "helm").unwrap();
+        assert!(!dead.exists());
+        assert!(
+            !tmp.path()
+                .join("ferry-scratch-charts-0000000000000001.lock")
+                .exists()
+        );
+        assert!(
+            !tmp.path()
+                .join("ferry-scratch-helm-0000000000000002")
+                .exists()
+        );
+        assert!(tmp.path().join("other").exists());
+        // A second run leaves the live one alone.
+        let second = ScratchDir::new_in(tmp.path(), "charts").unwrap();
+        assert!(live.path().is_dir());
+        assert_eq!(
+            fs::metadata(live.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let (a, b) = (live.path().to_path_buf(), second.path().to_path_buf());
+        drop(live);
+        drop(second);
+        assert!(!a.exists() && !b.exists());
+        let left: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["other"]);
+    }
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod mapping;
 pub mod openpgp;
 pub mod progress;
+pub mod sbom;
 pub mod serve;
 pub mod sign;
 pub mod site;

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             Command::Sign(args) => commands::sign::run(&ui, args),
             Command::Verify(args) => commands::verify::run(&ui, args),
             Command::Inspect(args) => commands::inspect::run(&ui, args),
+            Command::Sbom(args) => commands::sbom::run(&ui, args),
             Command::Import(ImportArgs {
                 command: Some(ImportCommand::Registry(args)),
                 ..

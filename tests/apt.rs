@@ -358,6 +358,19 @@ fn build_import_then_apt_get_installs_everything() {
     );
     assert_eq!(source["releases"].as_array().unwrap().len(), 2);
 
+    // The release SBOM lists every package with its version, architecture and sha256.
+    let sbom = common::sbom::checked(
+        &f.env,
+        &f.env.path().join("bundle"),
+        &f.env.path().join("keys/cosign.pub"),
+    );
+    let debs = common::sbom::components(&sbom, "apt");
+    assert_eq!(debs.len(), EXPECTED.len());
+    let sbom_libfoo = debs.iter().find(|c| c["name"] == "libfoo").unwrap();
+    assert_eq!(sbom_libfoo["version"], "2.1");
+    assert_eq!(sbom_libfoo["purl"], "pkg:deb/libfoo@2.1?arch=amd64");
+    assert_eq!(sbom_libfoo["hashes"][0]["content"], sha256_hex(&deb));
+
     // The bundle: one apt artifact, verbatim stanzas and the upstream InRelease inside.
     let bundle = f.env.path().join("bundle");
     ok(f.env

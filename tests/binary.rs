@@ -226,6 +226,7 @@ fn man_pages_one_per_command() {
     ferry-man.1
     ferry-pack.1
     ferry-registries-config.1
+    ferry-sbom.1
     ferry-serve.1
     ferry-sign.1
     ferry-unpack.1

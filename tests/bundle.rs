@@ -115,7 +115,8 @@ fn build_multi_arch_bundle_and_check_it_with_independent_tools() {
             .arg("--key")
             .arg(&key),
     );
-    assert_eq!(built["entries"], 7);
+    // Seven images and the release SBOM.
+    assert_eq!(built["entries"], 8);
     assert!(built["signed_by"].as_str().unwrap().starts_with("sha256:"));
 
     // The entries point where DESIGN.md says.
@@ -168,8 +169,9 @@ fn build_multi_arch_bundle_and_check_it_with_independent_tools() {
     for hex in &expected {
         assert!(files.contains(hex), "blob {hex} missing from the bundle");
     }
-    // Plus the lock and the filtered index; nothing else, and no temporary files.
-    assert_eq!(files.len(), expected.len() + 2, "{files:?}");
+    // Plus the lock, the filtered index and the SBOM (its manifest, the empty config and the
+    // document); nothing else, and no temporary files.
+    assert_eq!(files.len(), expected.len() + 5, "{files:?}");
     assert!(!bundle.join(".ferry-tmp").exists());
 
     // ferry verify, then the same without ferry: openssl and sha256sum.
@@ -232,7 +234,8 @@ fn build_multi_arch_bundle_and_check_it_with_independent_tools() {
             .arg(&bundle),
     );
     let rows = inspected["entries"].as_array().unwrap();
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), 8);
+    assert_eq!(rows[7]["kind"], "sbom");
     let web = rows
         .iter()
         .find(|r| r["reference"] == format!("{addr}/app/web:1"))
@@ -730,13 +733,19 @@ fn a_build_asks_v2_once_per_registry() {
     let probes = heads.iter().filter(|h| h.starts_with("GET /v2/ ")).count();
     let manifests = heads.iter().filter(|h| h.contains("/manifests/")).count();
     let blobs = heads.iter().filter(|h| h.contains("/blobs/")).count();
+    // `referrers: signatures` (the default) asks each manifest's referrers listing.
+    let referrers = heads.iter().filter(|h| h.contains("/referrers/")).count();
     eprintln!(
-        "build: {} requests: {probes} GET /v2/, {manifests} manifest GETs, {blobs} blob GETs",
+        "build: {} requests: {probes} GET /v2/, {manifests} manifest GETs, {blobs} blob GETs, {referrers} referrers listings",
         heads.len()
     );
     // The registry answers /v2/ without a challenge: asked once, not before every request.
     assert_eq!(probes, 1, "{heads:#?}");
-    assert_eq!(probes + manifests + blobs, heads.len(), "{heads:#?}");
+    assert_eq!(
+        probes + manifests + blobs + referrers,
+        heads.len(),
+        "{heads:#?}"
+    );
     assert!(heads.iter().all(|h| h.starts_with("GET ")), "{heads:#?}");
     // At most two GETs per fetched blob (a config may be read once more for its platform).
     assert!(

@@ -365,6 +365,19 @@ fn charts_lock_build_import_serve_with_helm() {
             format!("oci://{addr}/charts/cache:3.2.0+build.1"),
         ]
     );
+    // The release SBOM lists each chart with its version and archive digest.
+    let sbom = common::sbom::checked(&f.env, &bundle, &f.public);
+    let charts = common::sbom::components(&sbom, "chart");
+    let versions: Vec<&str> = charts
+        .iter()
+        .map(|c| c["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.3.0", "0.5.0", "3.2.0+build.1"]);
+    assert!(
+        charts
+            .iter()
+            .all(|c| c["hashes"][0]["content"].as_str().unwrap().len() == 64)
+    );
 
     // --- import charts: merged with what the directory holds; Helm pulls every chart back.
     let site = f.env.path().join("site");

@@ -242,10 +242,17 @@ fn lock_build_verify_import_and_serve_release_files() {
             .arg("--key")
             .arg(&key),
     );
-    assert_eq!(built["entries"], 4);
+    // Four files and the release SBOM, which lists each file with its sha256.
+    assert_eq!(built["entries"], 5);
     let index = index_of(&bundle);
     let entries = index["manifests"].as_array().unwrap();
-    assert_eq!(entries.len(), 4);
+    assert_eq!(entries.len(), 5);
+    assert_eq!(entries[4]["annotations"]["dev.ferry.kind"], "sbom");
+    let sbom = common::sbom::checked(&env, &bundle, &public);
+    let listed = common::sbom::components(&sbom, "file");
+    assert_eq!(listed.len(), 4);
+    assert_eq!(listed[0]["name"], "k3s");
+    assert_eq!(listed[0]["hashes"][0]["content"], sha256_hex(&release.k3s));
     let entry = &entries[0];
     assert_eq!(entry["annotations"]["dev.ferry.kind"], "file");
     assert_eq!(
@@ -744,7 +751,8 @@ fn unpinned_files_are_refused_unless_allowed() {
         .arg("-o")
         .arg(&bundle));
     let index = index_of(&bundle);
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    // Two files and the release SBOM.
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 3);
     // `build --allow-unpinned` locks by itself too.
     std::fs::remove_file(env.path().join("platform.lock")).unwrap();
     ok(env

@@ -455,3 +455,28 @@ async fn https_with_a_private_ca_and_a_server_that_is_not_harbor() {
     assert!(text.to_lowercase().contains("certificate"), "{text}");
     assert!(text.contains("--ca-file"), "{text}");
 }
+
+#[tokio::test]
+async fn turns_on_cosign_content_trust_for_an_existing_project_by_name() {
+    let prism = Prism::start_harbor();
+    let proxy = FaultProxy::start(&prism.addr(), Faults::default());
+    let harbor = client(&prism.api_base_via(proxy.addr()));
+
+    harbor.enable_content_trust_cosign("quay.io").await.unwrap();
+    prism.assert_no_request_violations();
+    assert_eq!(
+        prism.requests(),
+        ["put /api/v2.0/projects/quay.io/metadatas/enable_content_trust_cosign"]
+    );
+    let heads = proxy.request_heads();
+    assert_eq!(
+        header(&heads[0], "x-is-resource-name"),
+        Some("true"),
+        "{}",
+        heads[0]
+    );
+    assert_eq!(header(&heads[0], "content-type"), Some("application/json"));
+    // A name Harbor would refuse is never sent.
+    assert!(harbor.enable_content_trust_cosign("Quay.io").await.is_err());
+    assert_eq!(prism.requests().len(), 1);
+}

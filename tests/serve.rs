@@ -302,6 +302,41 @@ fn containerd_skopeo_and_http_clients_get_the_bundle_digest_for_digest() {
     );
     assert_eq!(missing.status, 404);
     assert!(missing.body.is_empty());
+    // As distribution-spec's conformance suite expects: a name outside the tag grammar and a
+    // well-formed sha512 digest are unknown (404), and every code is in the spec's table.
+    assert_error(
+        &get(&s, &format!("/v2/{big}/manifests/.INVALID_MANIFEST_NAME")),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    let sha512 = format!("sha512:{}", "ab".repeat(64));
+    assert_error(
+        &get(&s, &format!("/v2/{big}/manifests/{sha512}")),
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    assert_error(
+        &get(&s, &format!("/v2/{big}/blobs/{sha512}")),
+        404,
+        "BLOB_UNKNOWN",
+    );
+    assert_error(
+        &get(&s, &format!("/v2/{big}/blobs/sha256:abc")),
+        400,
+        "DIGEST_INVALID",
+    );
+    assert_error(
+        &get(&s, &format!("/v2/{alpine}/tags/list?n=x")),
+        400,
+        "UNSUPPORTED",
+    );
+    // The referrers API answers for bundles without referrers too: an empty index.
+    let none = get(
+        &s,
+        &format!("/v2/{big}/referrers/{}", seeded.big.top.digest),
+    );
+    assert_eq!(none.status, 200);
+    assert_eq!(json_body(&none)["manifests"], serde_json::json!([]));
     assert_eq!(
         get(&s, &format!("/v2/{mu}/app/web/blobs/{}", web_only.digest)).status,
         200

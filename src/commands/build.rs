@@ -22,6 +22,9 @@ use crate::manifest::Manifest;
 use crate::manifest::lock::{Lock, Selection};
 use crate::progress::{Ui, human_bytes};
 use crate::source::image::{self, BlobJob};
+use crate::source::referrers::{
+    ANNOTATION_SUBJECT as ANNOTATION_REFERRER_SUBJECT, KIND as REFERRER_KIND,
+};
 
 #[derive(Serialize)]
 struct Built {
@@ -75,7 +78,10 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         let found = image::collect(source, &layout, locked)
             .await
             .with_context(|| format!("cannot pull {}", locked.reference))?;
-        for job in found {
+        let referred = crate::source::referrers::collect(source, &layout, locked)
+            .await
+            .with_context(|| format!("cannot pull the referrers of {}", locked.reference))?;
+        for job in found.into_iter().chain(referred) {
             jobs.entry(job.digest.clone()).or_insert(job);
         }
         bar.inc(1);
@@ -180,6 +186,9 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         .await?,
     );
 
+    // The bill of materials last: a pure function of the lock, as the index is.
+    extra.push(crate::sbom::write(&layout, &lock, &lock_digest)?);
+
     let mut delta_annotations = BTreeMap::new();
     if let Some(base) = &base {
         // Charts, files and apt packages are fetched by their own sources; what the base
@@ -246,7 +255,9 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         bundle: args.out.display().to_string(),
         lock: lock_path.display().to_string(),
         index_digest,
-        entries: lock.images.len() + extra.len(),
+        entries: lock.images.len()
+            + lock.images.iter().map(|i| i.referrers.len()).sum::<usize>()
+            + extra.len(),
         blobs: jobs.len(),
         omitted_blobs: omitted.len(),
         fetched_blobs: missing.len(),
@@ -308,6 +319,32 @@ pub fn index_json(
             annotations,
             artifact_type: None,
         });
+    }
+    // Referrers after every image: an importer pushes them after their subjects.
+    let mut seen_referrers = BTreeSet::new();
+    for image in &lock.images {
+        for referrer in &image.referrers {
+            if !seen_referrers.insert((image.repository(), &referrer.digest)) {
+                continue;
+            }
+            let reference = image.referrer_reference(referrer);
+            let mut annotations = BTreeMap::new();
+            annotations.insert(ANNOTATION_KIND.to_string(), REFERRER_KIND.to_string());
+            annotations.insert(ANNOTATION_REF_NAME.to_string(), reference.clone());
+            annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), reference);
+            annotations.insert(
+                ANNOTATION_REFERRER_SUBJECT.to_string(),
+                referrer.subject.to_string(),
+            );
+            manifests.push(Descriptor {
+                media_type: referrer.media_type.clone(),
+                digest: referrer.digest.clone(),
+                size: referrer.size,
+                platform: None,
+                annotations,
+                artifact_type: referrer.artifact_type.clone(),
+            });
+        }
     }
     manifests.extend(extra.iter().cloned());
     let mut annotations = BTreeMap::new();

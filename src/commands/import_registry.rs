@@ -18,6 +18,7 @@ use crate::manifest::reference::Reference;
 use crate::mapping::Target;
 use crate::progress::{Ui, human_bytes};
 use crate::source::helm::KIND as CHART;
+use crate::source::referrers::KIND as REFERRER;
 use crate::target::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
 use crate::target::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 
@@ -33,6 +34,9 @@ pub struct Imported {
     pub images: usize,
     /// Blobs read from the bundle and uploaded, each digest checked as it streamed.
     pub verified_blobs: usize,
+    /// Signatures, attestations and SBOMs pushed after their images.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub referrers: usize,
     /// Helm charts pushed as OCI artifacts (as `helm push` would).
     #[serde(skip_serializing_if = "is_zero")]
     pub charts: usize,
@@ -176,10 +180,22 @@ pub async fn import(
             )
         })?;
     bar.finish_and_clear();
+    if options.harbor.harbor {
+        content_trust_for_existing(
+            ui,
+            &options.harbor,
+            &options.registry,
+            &target,
+            &plans,
+            &projects,
+        )
+        .await?;
+    }
     let result = Imported {
         target: target.to_string(),
         projects,
-        images: plans.iter().filter(|p| p.entry.kind != CHART).count(),
+        images: plans.iter().filter(|p| p.entry.kind == "image").count(),
+        referrers: plans.iter().filter(|p| p.entry.kind == REFERRER).count(),
         charts: plans.iter().filter(|p| p.entry.kind == CHART).count(),
         verified_blobs: report.uploaded_blobs,
         push: report,
@@ -223,21 +239,7 @@ async fn ensure_harbor_projects(
     if settings.content_trust_cosign {
         // Harbor then serves only images that have a cosign signature tag
         // (`<repo>:sha256-<hex>.sig`); say which images of the bundle have none.
-        let signed: BTreeSet<(String, String)> = plans
-            .iter()
-            .filter_map(|p| {
-                let tag = p.reference.tag()?;
-                let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
-                Some((p.repository.clone(), format!("sha256:{hex}")))
-            })
-            .collect();
-        let unsigned = plans
-            .iter()
-            .filter(|p| !p.reference.tag().is_some_and(|t| t.ends_with(".sig")))
-            .filter(|p| {
-                !signed.contains(&(p.repository.clone(), p.entry.descriptor.digest.to_string()))
-            })
-            .count();
+        let unsigned = unsigned_images(plans).len();
         if unsigned > 0 {
             ui.warn(format!(
                 "--harbor-content-trust-cosign: {unsigned} image(s) of this bundle have no cosign signature; Harbor will refuse to serve them from new projects until they are signed there"
@@ -265,6 +267,73 @@ async fn ensure_harbor_projects(
     Ok(projects)
 }
 
+/// The image plans with no cosign signature tag (`<repo>:sha256-<hex>.sig`) among the plans.
+fn unsigned_images(plans: &[PushPlan]) -> Vec<&PushPlan> {
+    let signed: BTreeSet<(String, String)> = plans
+        .iter()
+        .filter_map(|p| {
+            let tag = p.reference.tag()?;
+            let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
+            Some((p.repository.clone(), format!("sha256:{hex}")))
+        })
+        .collect();
+    plans
+        .iter()
+        .filter(|p| p.entry.kind == "image")
+        .filter(|p| {
+            !signed.contains(&(p.repository.clone(), p.entry.descriptor.digest.to_string()))
+        })
+        .collect()
+}
+
+/// After the push: cosign content trust for the Harbor projects that existed before (new
+/// ones were created with it), once their images and signatures are there; a project with an
+/// unsigned image of the bundle is left as it is, with a warning (Harbor would refuse to serve
+/// that image).
+async fn content_trust_for_existing(
+    ui: &Ui,
+    harbor: &HarborArgs,
+    registry: &RegistryArgs,
+    target: &Target,
+    plans: &[PushPlan],
+    projects: &[HarborProject],
+) -> anyhow::Result<()> {
+    let existing: Vec<&str> = projects
+        .iter()
+        .filter(|p| !p.created)
+        .map(|p| p.name.as_str())
+        .collect();
+    if !harbor.harbor_content_trust_cosign || existing.is_empty() {
+        return Ok(());
+    }
+    let unsigned: BTreeSet<String> = unsigned_images(plans)
+        .into_iter()
+        .map(|p| target.project_for(&p.reference))
+        .collect();
+    let api = harbor
+        .harbor_api
+        .clone()
+        .unwrap_or_else(|| format!("https://{}/api/v2.0", target.host));
+    let credentials = crate::auth::lookup_target(&target.host)?;
+    let client = HarborClient::new(&api, credentials, &registry.ca_files)?;
+    for name in existing {
+        if unsigned.contains(name) {
+            ui.warn(format!(
+                "Harbor project {name}: cosign content trust left off, since images of this bundle in it have no cosign signature; sign them upstream (and carry them with `referrers:`), or turn it on in Harbor yourself"
+            ));
+            continue;
+        }
+        client
+            .enable_content_trust_cosign(name)
+            .await
+            .with_context(|| {
+                format!("the images are imported, but cosign content trust for Harbor project {name} is not on; run the import again, or turn it on in Harbor")
+            })?;
+        ui.status(format!("Harbor project {name}: cosign content trust on"));
+    }
+    Ok(())
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -286,7 +355,7 @@ pub fn plans(
                     entry.descriptor.digest
                 )
             })?
-        } else if entry.kind == "image" {
+        } else if entry.kind == "image" || entry.kind == REFERRER {
             Reference::parse(&entry.reference).with_context(|| {
                 format!(
                     "bundle entry {} has no valid upstream reference in its annotations",
@@ -308,10 +377,16 @@ pub fn plans(
 /// The result for people.
 pub fn text(r: &Imported) -> String {
     let p = &r.push;
-    let charts = match r.charts {
+    let mut charts = match r.charts {
         0 => String::new(),
         n => format!(" and {n} chart{}", if n == 1 { "" } else { "s" }),
     };
+    if r.referrers > 0 {
+        charts.push_str(&format!(
+            " (with {} signature/attestation/SBOM referrers)",
+            r.referrers
+        ));
+    }
     if p.uploaded_blobs == 0 && p.mounted_blobs == 0 && p.pushed_manifests == 0 {
         return format!(
             "nothing to upload: all {} images{charts} ({} blobs, {}) are already on {}\n",

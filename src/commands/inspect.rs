@@ -24,6 +24,32 @@ struct EntryRow {
     /// A file's name on site and its mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<FileRow>,
+    /// A referrer's subject and artifact type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer: Option<ReferrerRow>,
+}
+
+#[derive(Serialize)]
+struct ReferrerRow {
+    subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
+}
+
+/// A referrer entry's subject (from its annotation) and artifact type.
+fn referrer_row(entry: &crate::layout::graph::Entry) -> Option<ReferrerRow> {
+    if entry.kind != crate::source::referrers::KIND {
+        return None;
+    }
+    Some(ReferrerRow {
+        subject: entry
+            .descriptor
+            .annotations
+            .get(crate::source::referrers::ANNOTATION_SUBJECT)
+            .cloned()
+            .unwrap_or_default(),
+        artifact_type: entry.descriptor.artifact_type.clone(),
+    })
 }
 
 #[derive(Serialize)]
@@ -128,6 +154,7 @@ pub fn run(ui: &Ui, args: &InspectArgs) -> anyhow::Result<()> {
                 .map(|b| b.size)
                 .sum(),
             file: file_row(e),
+            referrer: referrer_row(e),
         })
         .collect();
     let totals = Totals {
@@ -181,19 +208,28 @@ fn text(r: &Inspection) -> String {
     let details: Vec<String> = r
         .entries
         .iter()
-        .map(|e| match &e.file {
-            Some(f) => format!("{} ({})", f.name, f.mode),
-            None => e.platforms.join(","),
+        .map(|e| match (&e.file, &e.referrer) {
+            (Some(f), _) => format!("{} ({})", f.name, f.mode),
+            // A referrer has no platforms: what it refers to, and what it is.
+            (None, Some(r)) => format!(
+                "of {}{}",
+                r.subject.get(..19).unwrap_or(&r.subject),
+                r.artifact_type
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default()
+            ),
+            (None, None) => e.platforms.join(","),
         })
         .collect();
     let details_width = details.iter().map(|d| d.len()).max().unwrap_or(0).max(28);
     out.push_str(&format!(
-        "{:<6} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
+        "{:<8} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
         "KIND", "REFERENCE", "DIGEST", "PLATFORMS", "SIZE", "SHARED"
     ));
     for (e, details) in r.entries.iter().zip(&details) {
         out.push_str(&format!(
-            "{:<6} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
+            "{:<8} {:<width$} {:<19} {:<details_width$} {:>10} {:>10}\n",
             e.kind,
             e.reference,
             e.digest.short(),

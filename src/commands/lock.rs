@@ -57,8 +57,23 @@ pub async fn run(ui: &Ui, args: &LockArgs) -> anyhow::Result<()> {
 fn text_summary(lock: &Lock, path: &Path) -> String {
     let mut out = String::new();
     for image in &lock.images {
+        let mut extra = String::new();
+        if !image.referrers.is_empty() {
+            let signatures = image
+                .referrers
+                .iter()
+                .filter(|r| crate::source::referrers::is_signature(r))
+                .count();
+            extra.push_str(&format!(
+                "  +{} referrers ({signatures} signatures)",
+                image.referrers.len()
+            ));
+        }
+        for v in &image.verified {
+            extra.push_str(&format!("  signed: {} ({})", v.key, v.fingerprint));
+        }
         out.push_str(&format!(
-            "{}  {}  {}\n",
+            "{}  {}  {}{extra}\n",
             image.reference,
             image.digest,
             image
@@ -115,24 +130,30 @@ pub async fn resolve_all(
     files: &FileArgs,
     helm: &HelmArgs,
 ) -> anyhow::Result<Lock> {
+    // A kept entry is reused when it still answers the manifest, checks included.
+    let reusable = |l: &LockedImage, spec: &crate::manifest::ImageSpec| {
+        l.matches(spec) && l.unverified_keys(spec, &manifest.spec.verify).is_empty()
+    };
     let todo: Vec<_> = manifest
         .spec
         .images
         .iter()
-        .filter(|spec| !keep.is_some_and(|lock| lock.images.iter().any(|l| l.matches(spec))))
+        .filter(|spec| !keep.is_some_and(|lock| lock.images.iter().any(|l| reusable(l, spec))))
         .collect();
     let source = if todo.is_empty() {
         None
     } else {
         Some(registries.source().await?)
     };
+    let policies = crate::source::signatures::load(&manifest.spec.verify)?;
+    let policies = &policies;
     let bar = ui.items_bar(todo.len() as u64, "resolve");
     let resolved: Vec<anyhow::Result<LockedImage>> = futures_util::stream::iter(todo.iter())
         .map(|spec| {
             let bar = &bar;
             async move {
                 let source = source.context("internal: no registry source")?;
-                let r = image::resolve(source, spec).await.with_context(|| {
+                let at = || {
                     format!(
                         "{}:{}:{}: cannot resolve image {}",
                         manifest.path.display(),
@@ -140,7 +161,13 @@ pub async fn resolve_all(
                         spec.location.column,
                         spec.reference
                     )
-                });
+                };
+                let r = match image::resolve(source, spec).await.with_context(at) {
+                    Ok(locked) => lock_referrers(source, spec, locked, policies)
+                        .await
+                        .with_context(at),
+                    Err(e) => Err(e),
+                };
                 bar.inc(1);
                 r
             }
@@ -158,7 +185,7 @@ pub async fn resolve_all(
     let mut fresh = fresh.into_iter();
     let mut images = Vec::new();
     for spec in &manifest.spec.images {
-        let reused = keep.and_then(|lock| lock.images.iter().find(|l| l.matches(spec)));
+        let reused = keep.and_then(|lock| lock.images.iter().find(|l| reusable(l, spec)));
         match reused {
             Some(l) => images.push(l.clone()),
             None => images.push(fresh.next().context("internal: resolve count")?),
@@ -183,6 +210,53 @@ pub async fn resolve_all(
     };
     super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
     Ok(lock)
+}
+
+/// Finds the referrers of a resolved image (what `referrers:` asks for) and checks it
+/// against the `spec.verify` policies that cover it.
+async fn lock_referrers(
+    source: &crate::source::registry::RegistrySource,
+    spec: &crate::manifest::ImageSpec,
+    mut locked: LockedImage,
+    policies: &[crate::source::signatures::LoadedPolicy],
+) -> anyhow::Result<LockedImage> {
+    use crate::manifest::ReferrersMode;
+    use crate::source::referrers;
+    let repository = spec.reference.name();
+    let covered = policies
+        .iter()
+        .any(|p| p.policy.covers(&repository).is_some());
+    // A policy needs the signatures even where none are carried.
+    let mode = match spec.referrers {
+        ReferrersMode::None if covered => ReferrersMode::Signatures,
+        mode => mode,
+    };
+    let carried = referrers::subjects(&locked);
+    let mut subjects = carried.clone();
+    if !subjects.contains(&locked.resolved) {
+        subjects.push(locked.resolved.clone());
+    }
+    let mut found = Vec::new();
+    for subject in &subjects {
+        found.extend(referrers::discover(source, &spec.reference, subject, mode).await?);
+    }
+    let signed = [locked.digest.clone(), locked.resolved.clone()];
+    locked.verified =
+        crate::source::signatures::check(source, policies, &spec.reference, &signed, &found)
+            .await?;
+    locked.referrer_mode = Some(spec.referrers);
+    if spec.referrers != ReferrersMode::None {
+        // Referrers of an upstream index the bundle does not carry (a platform was picked)
+        // have no subject on site.
+        let mut seen = std::collections::BTreeSet::new();
+        locked.referrers = found
+            .into_iter()
+            .filter(|f| carried.contains(&f.locked.subject))
+            .filter(|f| seen.insert(f.locked.digest.clone()))
+            .map(|f| f.locked)
+            .collect();
+    }
+    Ok(locked)
 }
 
 /// The lock `build` uses: the existing one when in step with the manifest, else an updated one

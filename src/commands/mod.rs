@@ -18,6 +18,7 @@ pub mod lock;
 pub mod login;
 pub mod pack;
 pub mod registries_config;
+pub mod sbom;
 pub mod serve;
 pub mod serve_apt;
 pub mod sign;

@@ -131,6 +131,12 @@ pub struct Manifest {
     /// Artifact type, for artifacts.
     #[serde(default)]
     pub artifact_type: Option<String>,
+    /// The manifest this one refers to (OCI 1.1 referrers: signatures, attestations, SBOMs).
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Manifest {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::manifest::files::LockedFile;
-use crate::manifest::{ChartSource, ChartSpec, ImageSpec, Manifest};
+use crate::manifest::{ChartSource, ChartSpec, ImageSpec, Manifest, ReferrersMode};
 
 /// Version of the lock format this build writes and reads.
 pub const LOCK_VERSION: u32 = 1;
@@ -353,6 +353,48 @@ pub struct LockedImage {
     pub size: u64,
     /// The image manifests the entry carries, one per platform.
     pub manifests: Vec<LockedManifest>,
+    /// Which referrers were looked for (absent in locks that predate referrers: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_mode: Option<ReferrersMode>,
+    /// Signatures, attestations and SBOMs of the entry and its platform manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<LockedReferrer>,
+    /// The `spec.verify` keys whose signatures were checked at lock, and what they vouched for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<LockedVerification>,
+}
+
+/// An upstream referrer of an image: a signature, attestation, SBOM or other artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedReferrer {
+    /// The manifest it refers to: the entry or one of its platform manifests.
+    pub subject: Digest,
+    /// The referrer manifest's digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// Its artifact type (`artifactType`, else the config's media type), for OCI 1.1 referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The cosign tag it was found under (`sha256-<hex>.sig`, `.att`, `.sbom`); absent for
+    /// referrers linked by their `subject` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// A signature that satisfied a `spec.verify` policy at lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedVerification {
+    /// The key file as the manifest names it.
+    pub key: String,
+    /// The key's fingerprint (`sha256:` of its SubjectPublicKeyInfo).
+    pub fingerprint: String,
+    /// The signature manifest that holds the valid signature.
+    pub signature: Digest,
 }
 
 /// One platform's image manifest.
@@ -372,7 +414,42 @@ pub struct LockedManifest {
 impl LockedImage {
     /// Whether this entry still answers what the manifest asks for.
     pub fn matches(&self, spec: &ImageSpec) -> bool {
-        self.reference == spec.reference.to_string() && self.platforms == platform_strings(spec)
+        self.reference == spec.reference.to_string()
+            && self.platforms == platform_strings(spec)
+            && self.referrer_mode.unwrap_or(ReferrersMode::None) == spec.referrers
+    }
+
+    /// The `spec.verify` keys (as written) that cover this image and that the lock has no
+    /// check by.
+    pub fn unverified_keys<'a>(
+        &self,
+        spec: &ImageSpec,
+        policies: &'a [crate::manifest::VerifyPolicy],
+    ) -> Vec<&'a str> {
+        let repository = spec.reference.name();
+        policies
+            .iter()
+            .filter(|p| p.covers(&repository).is_some())
+            .filter(|p| !self.verified.iter().any(|v| v.key == p.key.written))
+            .map(|p| p.key.written.as_str())
+            .collect()
+    }
+
+    /// The upstream repository (`host/path`, no tag or digest).
+    pub fn repository(&self) -> String {
+        match self.reference.parse::<crate::manifest::Reference>() {
+            Ok(r) => r.name(),
+            Err(_) => self.reference.clone(),
+        }
+    }
+
+    /// The reference a referrer entry of the bundle carries: the cosign tag it was found
+    /// under, else its digest, in the image's repository.
+    pub fn referrer_reference(&self, referrer: &LockedReferrer) -> String {
+        match &referrer.tag {
+            Some(tag) => format!("{}:{tag}", self.repository()),
+            None => format!("{}@{}", self.repository(), referrer.digest),
+        }
     }
 }
 
@@ -446,12 +523,23 @@ impl Lock {
             let reference = spec.reference.to_string();
             match self.images.iter().find(|i| i.reference == reference) {
                 None => out.push(format!("image {reference} is not in the lock")),
-                Some(locked) if !locked.matches(spec) => out.push(format!(
+                Some(locked) if locked.platforms != platform_strings(spec) => out.push(format!(
                     "image {reference} has platforms {} in the lock but {} in the manifest",
                     locked.platforms.join(","),
                     platform_strings(spec).join(",")
                 )),
-                Some(_) => {}
+                Some(locked) if !locked.matches(spec) => out.push(format!(
+                    "image {reference} carries referrers {} in the lock but {} in the manifest",
+                    locked.referrer_mode.unwrap_or(ReferrersMode::None).as_str(),
+                    spec.referrers.as_str()
+                )),
+                Some(locked) => {
+                    for key in locked.unverified_keys(spec, &manifest.spec.verify) {
+                        out.push(format!(
+                            "image {reference} must be signed with {key} (spec.verify) and the lock has no such check"
+                        ));
+                    }
+                }
             }
         }
         for spec in &manifest.spec.charts {

@@ -31,6 +31,7 @@ pub mod helm_chart;
 pub mod lock;
 pub mod platform;
 pub mod reference;
+pub mod referrers;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,6 +43,7 @@ pub use apt::{AptPackage, AptSource, AptSpec};
 pub use files::{FilePin, FileSpec};
 pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};
+pub use referrers::{ReferrersMode, VerifyPolicy};
 
 /// The only `apiVersion` this version of ferry reads.
 pub const API_VERSION: &str = "ferry.dev/v1";
@@ -87,6 +89,10 @@ pub struct Spec {
     pub apt: Option<AptSpec>,
     /// The cluster the charts are rendered for (`spec.kubernetes`).
     pub kubernetes: KubernetesSpec,
+    /// Which referrers images carry unless they say otherwise (`spec.referrers`).
+    pub referrers: ReferrersMode,
+    /// Keys that must have signed images (`spec.verify`), checked by `lock`.
+    pub verify: Vec<VerifyPolicy>,
 }
 
 /// The Kubernetes version used when rendering charts when the manifest names none: the one
@@ -121,6 +127,8 @@ pub struct ImageSpec {
     pub platforms: Vec<Platform>,
     /// Position of the reference in the manifest, for later errors about this image.
     pub location: Location,
+    /// Which of its referrers (signatures, attestations, SBOMs) to carry.
+    pub referrers: ReferrersMode,
 }
 
 /// One Helm chart to carry (`spec.charts`).
@@ -559,6 +567,8 @@ mod raw {
         pub charts: Option<Vec<Spanned<Chart>>>,
         pub apt: Option<Spanned<super::apt::raw::Apt>>,
         pub kubernetes: Option<Spanned<Kubernetes>>,
+        pub referrers: Option<Spanned<String>>,
+        pub verify: Option<Vec<Spanned<super::referrers::raw::Verify>>>,
     }
 
     /// `spec.kubernetes`.
@@ -572,7 +582,7 @@ mod raw {
     /// An entry of `spec.images`: a plain reference or a mapping.
     pub(super) enum Image {
         Short(String),
-        Long(ImageMapping),
+        Long(Box<ImageMapping>),
     }
 
     /// The mapping form of an image entry.
@@ -582,6 +592,7 @@ mod raw {
         #[serde(rename = "ref")]
         pub reference: Option<Spanned<String>>,
         pub platforms: Option<SpannedList>,
+        pub referrers: Option<Spanned<String>>,
     }
 
     /// An entry of `spec.charts`.
@@ -647,7 +658,7 @@ mod raw {
                 fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Image, A::Error> {
                     // The map access stays serde-saphyr's, so positions inside survive.
                     ImageMapping::deserialize(de::value::MapAccessDeserializer::new(map))
-                        .map(Image::Long)
+                        .map(|m| Image::Long(Box::new(m)))
                 }
             }
 
@@ -780,7 +791,12 @@ impl Validator<'_> {
             Some(list) => self.platforms(list, "spec.platforms", "linux/amd64")?,
             None => vec![default_platform()],
         };
-        let images = self.images(spec.images.unwrap_or_default(), &platforms)?;
+        let referrers = match spec.referrers {
+            Some(value) => self.referrers_mode(value)?,
+            None => ReferrersMode::default(),
+        };
+        let verify = self.verify(spec.verify.unwrap_or_default())?;
+        let images = self.images(spec.images.unwrap_or_default(), &platforms, referrers)?;
         let files = self.files(spec.files.unwrap_or_default())?;
         let charts = self.charts(spec.charts.unwrap_or_default())?;
         let apt = spec.apt.map(|a| self.apt(a)).transpose()?;
@@ -795,6 +811,8 @@ impl Validator<'_> {
             charts,
             apt,
             kubernetes,
+            referrers,
+            verify,
         })
     }
 
@@ -802,13 +820,14 @@ impl Validator<'_> {
         &self,
         entries: Vec<Spanned<raw::Image>>,
         default_platforms: &[Platform],
+        default_referrers: ReferrersMode,
     ) -> Result<Vec<ImageSpec>, ManifestError> {
         let mut images = Vec::with_capacity(entries.len());
         let mut first_seen: HashMap<Reference, Location> = HashMap::new();
         for entry in entries {
             let entry_location = self.loc(&entry.referenced);
-            let (input, location, platforms) = match entry.value {
-                raw::Image::Short(input) => (input, entry_location, None),
+            let (input, location, platforms, referrers) = match entry.value {
+                raw::Image::Short(input) => (input, entry_location, None, None),
                 raw::Image::Long(mapping) => {
                     let reference = self.required(
                         mapping.reference,
@@ -818,7 +837,12 @@ impl Validator<'_> {
                             .to_owned(),
                     )?;
                     let location = self.loc(&reference.referenced);
-                    (reference.value, location, mapping.platforms)
+                    (
+                        reference.value,
+                        location,
+                        mapping.platforms,
+                        mapping.referrers,
+                    )
                 }
             };
             let reference =
@@ -842,10 +866,15 @@ impl Validator<'_> {
                 Some(list) => self.platforms(list, "platforms", "spec.platforms")?,
                 None => default_platforms.to_vec(),
             };
+            let referrers = match referrers {
+                Some(value) => self.referrers_mode(value)?,
+                None => default_referrers,
+            };
             images.push(ImageSpec {
                 reference,
                 platforms,
                 location,
+                referrers,
             });
         }
         Ok(images)
@@ -1335,7 +1364,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes, referrers, verify)"#);
     }
 
     #[test]
@@ -1343,11 +1372,11 @@ mod tests {
         let e = err(&format!(
             "{HEAD}spec:\n  images:\n    - ref: redis\n      platform: [linux/arm64]\n"
         ));
-        assert_snapshot!(e, @r#"platform.yaml:7:7: unknown field "platform"; did you mean "platforms"? (allowed here: ref, platforms)"#);
+        assert_snapshot!(e, @r#"platform.yaml:7:7: unknown field "platform"; did you mean "platforms"? (allowed here: ref, platforms, referrers)"#);
         let e = err(&format!(
             "{HEAD}spec:\n  images:\n    - {{ref: redis, pull: always}}\n"
         ));
-        assert_snapshot!(e, @r#"platform.yaml:6:20: unknown field "pull"; remove it (allowed here: ref, platforms)"#);
+        assert_snapshot!(e, @r#"platform.yaml:6:20: unknown field "pull"; remove it (allowed here: ref, platforms, referrers)"#);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::mapping::{Target, mapped_registry};
 
 /// The `dev.ferry.kind` of entries served as image repositories.
 const IMAGE_KIND: &str = "image";
+/// Signatures, attestations and SBOMs: served in their image's repository.
+const REFERRER_KIND: &str = crate::source::referrers::KIND;
 
 /// One repository: its tags and every document and blob its entries need.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +31,8 @@ pub struct Repository {
     blobs: HashMap<Digest, u64>,
     /// Tags that came from digest-pinned references (`name:tag@digest`); a plain tag wins.
     pinned_tags: BTreeSet<String>,
+    /// Referrers linked by `subject`, by subject digest: the referrers API's listings.
+    referrers: BTreeMap<Digest, Vec<crate::layout::oci::Descriptor>>,
 }
 
 impl Repository {
@@ -48,6 +52,14 @@ impl Repository {
     /// Whether the blob belongs to this repository.
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blobs.contains_key(digest)
+    }
+
+    /// The referrer manifests (with `subject`) of `subject`, in bundle order.
+    pub fn referrers(&self, subject: &Digest) -> &[crate::layout::oci::Descriptor] {
+        self.referrers
+            .get(subject)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Tags in lexical order, as registries list them.
@@ -94,7 +106,7 @@ impl Catalog {
         let mut notes = Vec::new();
         for entry in entries {
             // Charts, files and apt sources get their own endpoints, not image repositories.
-            if entry.kind != IMAGE_KIND {
+            if entry.kind != IMAGE_KIND && entry.kind != REFERRER_KIND {
                 *catalog.other_kinds.entry(entry.kind.clone()).or_default() += 1;
                 continue;
             }
@@ -134,6 +146,19 @@ impl Catalog {
                         .or_insert_with(|| blob.media_type.clone());
                 }
                 repo.blobs.entry(blob.digest.clone()).or_insert(blob.size);
+            }
+            if entry.kind == REFERRER_KIND
+                && reference.tag().is_none()
+                && let Some(subject) = entry
+                    .descriptor
+                    .annotations
+                    .get(crate::source::referrers::ANNOTATION_SUBJECT)
+                    .and_then(|s| Digest::parse(s).ok())
+            {
+                let list = repo.referrers.entry(subject).or_default();
+                if !list.iter().any(|d| d.digest == top.digest) {
+                    list.push(top.clone());
+                }
             }
             if let Some(tag) = reference.tag() {
                 let pinned = reference.digest().is_some();

@@ -112,7 +112,7 @@ impl From<RouteError> for ApiError {
             RouteError::NotFound => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "UNSUPPORTED",
-                "no such endpoint: this registry serves /v2/, /v2/_catalog, /v2/<name>/tags/list, /v2/<name>/manifests/<reference> and /v2/<name>/blobs/<digest>",
+                "no such endpoint: this registry serves /v2/, /v2/_catalog, /v2/<name>/tags/list, /v2/<name>/manifests/<reference>, /v2/<name>/blobs/<digest> and /v2/<name>/referrers/<digest>",
             ),
             RouteError::NameInvalid(name) => ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -123,10 +123,32 @@ impl From<RouteError> for ApiError {
             RouteError::DigestInvalid(reason) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", reason)
             }
-            RouteError::TagInvalid(tag) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "invalid tag")
-                    .detail(json!({ "tag": tag }))
-            }
+            // No manifest can have a tag outside the grammar: unknown, as the reference
+            // registry answers (the spec's error table has no TAG_INVALID).
+            RouteError::TagInvalid(tag) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown to registry",
+            )
+            .detail(json!({ "tag": tag })),
+            RouteError::Absent {
+                manifest: true,
+                digest,
+            } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown to registry",
+            )
+            .detail(json!({ "digest": digest })),
+            RouteError::Absent {
+                manifest: false,
+                digest,
+            } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "BLOB_UNKNOWN",
+                "blob unknown to registry",
+            )
+            .detail(json!({ "digest": digest })),
         }
     }
 }
@@ -233,6 +255,17 @@ async fn answer(registry: &Registry, request: &Parts, head: bool) -> Result<Resp
             )
             .await
         }
+        Route::Referrers { name, digest } => {
+            let repo = find(registry, name, &query)?;
+            super::referrers::listing(
+                &registry.layout,
+                repo,
+                &digest,
+                query.artifact_type.as_deref(),
+                head,
+            )
+            .map_err(ApiError::internal)
+        }
         Route::Upload { name } => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "BLOB_UPLOAD_UNKNOWN",
@@ -265,6 +298,8 @@ struct Query {
     last: Option<String>,
     /// Upstream registry a mirroring containerd is asking for.
     ns: Option<String>,
+    /// The referrers listing's filter.
+    artifact_type: Option<String>,
 }
 
 impl Query {
@@ -275,6 +310,7 @@ impl Query {
                 "n" => q.n = Some(value.into_owned()),
                 "last" => q.last = Some(value.into_owned()),
                 "ns" => q.ns = Some(value.into_owned()),
+                "artifactType" => q.artifact_type = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -293,8 +329,8 @@ fn paginate<'a>(
         Some(n) => Some(n.parse::<usize>().map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "PAGINATION_NUMBER_INVALID",
-                "invalid number of results requested",
+                "UNSUPPORTED",
+                "invalid number of results requested: n must be a number",
             )
             .detail(json!({ "n": n }))
         })?),
@@ -332,7 +368,12 @@ fn json_response(body: &serde_json::Value, head: bool) -> Response {
 }
 
 /// A response with a body in memory; HEAD keeps the length but sends no bytes.
-fn bytes_response(status: StatusCode, content_type: &str, bytes: Vec<u8>, head: bool) -> Response {
+pub(super) fn bytes_response(
+    status: StatusCode,
+    content_type: &str,
+    bytes: Vec<u8>,
+    head: bool,
+) -> Response {
     let length = bytes.len();
     let body = if head {
         Body::empty()
@@ -474,7 +515,7 @@ pub(crate) async fn serve_file(
         ByteRange::Unsatisfiable => {
             let mut response = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                "RANGE_INVALID",
+                "UNSUPPORTED",
                 "the requested range is not satisfiable",
             )
             .detail(json!({ "digest": digest, "size": total }))
@@ -567,6 +608,7 @@ mod tests {
             n: n.map(str::to_string),
             last: last.map(str::to_string),
             ns: None,
+            artifact_type: None,
         };
         let page = |query: Query| paginate(names.iter().copied(), &query).unwrap();
         assert_eq!(page(q(None, None)), (names.to_vec(), None));

@@ -32,6 +32,13 @@ pub enum Route<'a> {
         /// The blob's digest.
         digest: Digest,
     },
+    /// `/v2/<name>/referrers/<digest>`: the OCI 1.1 referrers listing.
+    Referrers {
+        /// Repository name as asked.
+        name: &'a str,
+        /// The subject's digest.
+        digest: Digest,
+    },
     /// `/v2/<name>/blobs/uploads/...`: only for pushing, which this registry never accepts.
     Upload {
         /// Repository name as asked.
@@ -63,6 +70,14 @@ pub enum RouteError {
     /// A tag that breaks the tag grammar.
     #[error("invalid tag {0:?}")]
     TagInvalid(String),
+    /// A well-formed digest of another algorithm (`sha512:`): nothing here has it.
+    #[error("{digest} is not in this registry")]
+    Absent {
+        /// Whether a manifest (else a blob) was asked for.
+        manifest: bool,
+        /// The digest as asked.
+        digest: String,
+    },
 }
 
 /// Parses a request path (without query). Paths outside `/v2` are [`RouteError::NotFound`].
@@ -91,9 +106,7 @@ pub fn parse(path: &str) -> Result<Route<'_>, RouteError> {
         "manifests" => {
             let name = valid_name(name)?;
             let reference = if last.contains(':') {
-                ManifestRef::Digest(
-                    Digest::parse(last).map_err(|e| RouteError::DigestInvalid(e.to_string()))?,
-                )
+                ManifestRef::Digest(digest(last, true)?)
             } else if is_tag(last) {
                 ManifestRef::Tag(last)
             } else {
@@ -103,12 +116,37 @@ pub fn parse(path: &str) -> Result<Route<'_>, RouteError> {
         }
         "blobs" => {
             let name = valid_name(name)?;
-            let digest =
-                Digest::parse(last).map_err(|e| RouteError::DigestInvalid(e.to_string()))?;
+            let digest = digest(last, false)?;
             Ok(Route::Blob { name, digest })
+        }
+        "referrers" => {
+            let name = valid_name(name)?;
+            let digest = digest(last, true)?;
+            Ok(Route::Referrers { name, digest })
         }
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// A sha256 digest; a well-formed sha512 one is [`RouteError::Absent`] (ferry stores only
+/// sha256), anything else [`RouteError::DigestInvalid`].
+fn digest(text: &str, manifest: bool) -> Result<Digest, RouteError> {
+    Digest::parse(text).map_err(|e| {
+        let sha512 = text.strip_prefix("sha512:").is_some_and(|hex| {
+            hex.len() == 128
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if sha512 {
+            RouteError::Absent {
+                manifest,
+                digest: text.to_string(),
+            }
+        } else {
+            RouteError::DigestInvalid(e.to_string())
+        }
+    })
 }
 
 /// Checks the distribution name grammar: components of `[a-z0-9]+` joined by `.`, `_`, `__` or
@@ -268,7 +306,21 @@ mod tests {
             Ok(Route::Upload { name: "a/b" })
         );
         assert_eq!(parse("/v2/a/tags"), Err(RouteError::NotFound));
-        assert_eq!(parse("/v2/a/referrers/x"), Err(RouteError::NotFound));
+        assert!(matches!(
+            parse("/v2/a/referrers/x"),
+            Err(RouteError::DigestInvalid(_))
+        ));
+        assert!(matches!(
+            parse(&format!("/v2/a/referrers/sha256:{}", "a".repeat(64))),
+            Ok(Route::Referrers { name: "a", .. })
+        ));
+        assert_eq!(
+            parse(&format!("/v2/a/blobs/sha512:{}", "b".repeat(128))),
+            Err(RouteError::Absent {
+                manifest: false,
+                digest: format!("sha512:{}", "b".repeat(128))
+            })
+        );
         assert_eq!(parse("/v2/a"), Err(RouteError::NotFound));
     }
 

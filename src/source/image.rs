@@ -116,6 +116,9 @@ pub async fn resolve(source: &RegistrySource, spec: &ImageSpec) -> Result<Locked
         media_type: fetched.media_type.clone(),
         size: fetched.bytes.len() as u64,
         manifests: Vec::new(),
+        referrer_mode: None,
+        referrers: Vec::new(),
+        verified: Vec::new(),
     };
     if is_manifest(&fetched.media_type) {
         let manifest: Manifest = parse(&fetched.bytes, &reference, "manifest", &fetched.digest)?;

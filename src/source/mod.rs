@@ -5,4 +5,6 @@ pub mod file;
 pub mod helm;
 pub mod http;
 pub mod image;
+pub mod referrers;
 pub mod registry;
+pub mod signatures;

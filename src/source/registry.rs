@@ -101,6 +101,31 @@ impl RegistrySource {
         })
     }
 
+    /// One page of the referrers listing of `subject` (OCI 1.1 referrers API); `None` when
+    /// the registry has no such API.
+    pub async fn referrers_page(
+        &self,
+        repository: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+        page: Option<&str>,
+    ) -> Result<Option<crate::distribution::ReferrersPage>, RegistryError> {
+        let host = repository.registry().to_string();
+        let what = format!("{}/referrers/{subject}", repository.name());
+        self.connection
+            .retry(&host, &what, || {
+                self.connection.get_referrers(
+                    &host,
+                    repository.repository(),
+                    subject,
+                    artifact_type,
+                    page,
+                    MAX_MANIFEST_SIZE,
+                )
+            })
+            .await
+    }
+
     /// Every tag of a repository (following `last=` pages until the registry has no more).
     pub async fn list_tags(&self, repository: &Reference) -> Result<Vec<String>, RegistryError> {
         /// Enough pages for any real repository; a registry that never ends is cut off.

@@ -355,6 +355,27 @@ impl HarborClient {
         }
     }
 
+    /// Turns on cosign content trust for an existing project (`PUT /projects/{name}/metadatas/
+    /// enable_content_trust_cosign`): Harbor then serves only its images that have a cosign
+    /// signature.
+    pub async fn enable_content_trust_cosign(&self, name: &str) -> Result<(), HarborError> {
+        validate_project_name(name)?;
+        let action = format!("turning on cosign content trust for project {name:?}");
+        let url = self.url(&format!(
+            "/projects/{name}/metadatas/enable_content_trust_cosign"
+        ))?;
+        let body = br#"{"enable_content_trust_cosign":"true"}"#.to_vec();
+        let answer = self
+            .send_with(&action, Method::PUT, url, Some(body), true)
+            .await?;
+        if answer.status.is_success() {
+            tracing::info!(project = name, "Harbor project: cosign content trust on");
+            Ok(())
+        } else {
+            Err(self.status_error(name, &action, answer))
+        }
+    }
+
     /// Makes sure every project in `names` exists; checks all names before the first request.
     pub async fn ensure_projects(
         &self,
@@ -391,10 +412,26 @@ impl HarborClient {
         url: Url,
         body: Option<Vec<u8>>,
     ) -> Result<Answer, HarborError> {
+        self.send_with(action, method, url, body, false).await
+    }
+
+    /// [`Self::send`]; `by_name` says that a `{project_name_or_id}` in the path is a name
+    /// (`X-Is-Resource-Name: true`), so that a project named `123` is not taken for an id.
+    async fn send_with(
+        &self,
+        action: &str,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        by_name: bool,
+    ) -> Result<Answer, HarborError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut request = self.http.request(method.clone(), url.clone());
+            if by_name {
+                request = request.header("X-Is-Resource-Name", "true");
+            }
             if let Some(c) = &self.credentials {
                 // Every request carries the credentials: there is no session to fall back on.
                 request = request.basic_auth(&c.username, Some(&c.password));

@@ -325,12 +325,41 @@ impl RegistryTarget {
             .buffer_unordered(jobs.max(1))
             .try_collect::<()>()
             .await?;
-        // Then each image's manifests, many images at once (small requests).
-        futures_util::stream::iter(unfinished)
+        // Then each image's manifests, many images at once (small requests); referrers
+        // after every subject, one at a time (a registry without the referrers API keeps
+        // their list in one tag per subject, which each of them updates).
+        let (referrers, subjects): (Vec<usize>, Vec<usize>) = unfinished
+            .into_iter()
+            .partition(|i| plans[*i].entry.kind == crate::source::referrers::KIND);
+        futures_util::stream::iter(subjects)
             .map(|i| self.push_documents(layout, &plans[i], counters))
             .buffer_unordered(SURVEY_CONCURRENCY.max(jobs))
             .try_collect::<()>()
             .await?;
+        for i in referrers {
+            self.push_documents(layout, &plans[i], counters).await?;
+        }
+        // Referrers the target already had: listed for their subject too (an import cut off
+        // between a referrer and its tag schema index finishes here).
+        for plan in plans.iter().enumerate().filter_map(|(i, p)| {
+            (survey.complete.contains(&i) && p.entry.kind == crate::source::referrers::KIND)
+                .then_some(p)
+        }) {
+            if plan.reference.tag().is_some() {
+                continue;
+            }
+            let bytes = layout
+                .read_document(&plan.entry.descriptor.digest)
+                .map_err(RegistryError::Layout)?;
+            super::referrers::ensure_linked(
+                &self.connection,
+                &self.target.host,
+                &plan.repository,
+                &plan.entry.descriptor,
+                &bytes,
+            )
+            .await?;
+        }
         Ok(counters.report())
     }
 
@@ -497,7 +526,8 @@ impl RegistryTarget {
             let bytes = layout
                 .read_document(&document.digest)
                 .map_err(RegistryError::Layout)?;
-            self.connection
+            let acknowledged = self
+                .connection
                 .retry(&self.target.host, &what, || {
                     self.connection.put_manifest(
                         &self.target.host,
@@ -509,6 +539,16 @@ impl RegistryTarget {
                 })
                 .await?;
             counters.pushed_manifests.fetch_add(1, Ordering::Relaxed);
+            if top && plan.entry.kind == crate::source::referrers::KIND && !acknowledged {
+                super::referrers::link_by_tag(
+                    &self.connection,
+                    &self.target.host,
+                    &plan.repository,
+                    document,
+                    &bytes,
+                )
+                .await?;
+            }
         }
         Ok(())
     }

@@ -199,8 +199,8 @@ fn shown(versions: &[String]) -> String {
 pub struct HelmSource {
     http: HttpSource,
     registry: RegistrySource,
-    scratch: tempfile::TempDir,
-    helm_home: tempfile::TempDir,
+    scratch: crate::fsutil::ScratchDir,
+    helm_home: crate::fsutil::ScratchDir,
     helm: Option<Helm>,
     kubernetes: LockedKubernetes,
     /// Each repository's index, fetched and parsed once per run.
@@ -222,20 +222,15 @@ impl HelmSource {
     /// A source over `http` and `registry`, with a scratch directory for archives read while
     /// locking.
     pub fn new(http: HttpSource, registry: RegistrySource) -> Result<HelmSource, LayoutError> {
-        let scratch = tempfile::Builder::new()
-            .prefix("ferry-charts-")
-            .tempdir()
-            .map_err(|e| LayoutError::Io {
+        // Scratch space a killed run leaves is removed by the next one (fsutil::ScratchDir).
+        let scratch_dir = |purpose| {
+            crate::fsutil::ScratchDir::new(purpose).map_err(|e| LayoutError::Io {
                 path: std::env::temp_dir(),
                 source: e,
-            })?;
-        let helm_home = tempfile::Builder::new()
-            .prefix("ferry-helm-")
-            .tempdir()
-            .map_err(|e| LayoutError::Io {
-                path: std::env::temp_dir(),
-                source: e,
-            })?;
+            })
+        };
+        let scratch = scratch_dir("charts")?;
+        let helm_home = scratch_dir("helm")?;
         Ok(HelmSource {
             http,
             registry,
