@@ -20,9 +20,9 @@ fn images(addr: &str) -> Vec<String> {
     ]
 }
 
-/// `ferry build` of the images at `addr` into `out`; returns index.json with `addr` written as
-/// `canonical` and without the lock's digest (so builds through different proxies compare
-/// byte for byte), and stderr.
+/// `ferry build` of the images at `addr` into `out`; returns the image entries of index.json
+/// with `addr` written as `canonical` (so builds through different proxies compare byte for
+/// byte), and stderr.
 fn build(env: &Env, addr: &str, canonical: &str, out: &str) -> (String, String) {
     let manifest = env.images_manifest(&format!("{out}.yaml"), &images(addr));
     let (key, _) = env.keys();
@@ -36,14 +36,20 @@ fn build(env: &Env, addr: &str, canonical: &str, out: &str) -> (String, String) 
         .arg("--key")
         .arg(&key));
     common::ferry::assert_blobs_match_names(&bundle);
-    let index = std::fs::read_to_string(bundle.join("index.json")).unwrap();
-    // The lock travels in the bundle and names the registry, so its digest differs per address.
-    let index: String = index
-        .replace(addr, canonical)
-        .lines()
-        .filter(|l| !l.contains("dev.ferry.lock.digest"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    // The image entries of index.json: the lock and the SBOM travel in the bundle and name the
+    // registry, so their digests differ per address.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap();
+    let images: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["annotations"]["dev.ferry.kind"] == "image")
+        .collect();
+    assert_eq!(images.len(), 3, "{index:#}");
+    let index = serde_json::to_string_pretty(&images)
+        .unwrap()
+        .replace(addr, canonical);
     (index, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
