@@ -20,12 +20,10 @@ pub async fn link_by_tag(
     document: &Descriptor,
     bytes: &[u8],
 ) -> Result<(), RegistryError> {
-    let Ok(manifest) = serde_json::from_slice::<Manifest>(bytes) else {
+    let Some(manifest) = with_subject(bytes) else {
         return Ok(());
     };
-    let Some(subject) = &manifest.subject else {
-        return Ok(());
-    };
+    let subject = manifest.subject.as_ref().expect("with_subject");
     let tag = tag_for(&subject.digest, None);
     let what = format!("{host}/{repository}:{tag}");
     let existing = match connection
@@ -78,10 +76,7 @@ pub async fn ensure_linked(
     document: &Descriptor,
     bytes: &[u8],
 ) -> Result<(), RegistryError> {
-    let Ok(manifest) = serde_json::from_slice::<Manifest>(bytes) else {
-        return Ok(());
-    };
-    let Some(subject) = &manifest.subject else {
+    let Some(subject) = with_subject(bytes).and_then(|m| m.subject) else {
         return Ok(());
     };
     let what = format!("{host}/{repository}/referrers/{}", subject.digest);
@@ -101,4 +96,12 @@ pub async fn ensure_linked(
         return Ok(());
     }
     link_by_tag(connection, host, repository, document, bytes).await
+}
+
+/// The referrer manifest in `bytes` when it names a subject (a cosign `.sig` tag names none,
+/// and needs no link).
+fn with_subject(bytes: &[u8]) -> Option<Manifest> {
+    serde_json::from_slice::<Manifest>(bytes)
+        .ok()
+        .filter(|m| m.subject.is_some())
 }
