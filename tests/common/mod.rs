@@ -37,6 +37,7 @@ pub mod served;
 pub mod skopeo;
 pub mod static_server;
 pub mod token;
+pub mod upstream;
 pub mod util;
 
 pub use containerd::{Containerd, tar_layout};
