@@ -209,86 +209,20 @@ impl Fixture {
     }
 }
 
-/// Runs the real apt-get against a sources file, in its own state and cache (no root
-/// changes), with an empty status file; returns the names of the .deb files it downloaded.
+/// Runs the real apt-get against a sources file (its keyring at `keyring`) as root; returns
+/// the names of the .deb files it downloaded.
 fn apt_get_download(work: &Path, sources: &str, keyring: &Path, packages: &[&str]) -> Vec<String> {
     let etc = work.join("etc");
-    let parts = work.join("empty.d");
-    for d in [
-        etc.clone(),
-        parts.clone(),
-        work.join("state/lists/partial"),
-        work.join("cache/archives/partial"),
-    ] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    std::fs::write(work.join("status"), "").unwrap();
+    std::fs::create_dir_all(&etc).unwrap();
     let sources = sources.replace(
         "Signed-By: /etc/apt/keyrings/ferry-apt.gpg",
         &format!("Signed-By: {}", keyring.display()),
     );
     let list = etc.join("ferry.sources");
     std::fs::write(&list, sources).unwrap();
-    let options = |c: &mut Command| {
-        for (k, v) in [
-            ("Dir::Etc::SourceList", list.display().to_string()),
-            ("Dir::Etc::SourceParts", parts.display().to_string()),
-            (
-                "Dir::Etc::Preferences",
-                parts.join("none").display().to_string(),
-            ),
-            ("Dir::Etc::PreferencesParts", parts.display().to_string()),
-            ("Dir::Etc::TrustedParts", parts.display().to_string()),
-            (
-                "Dir::Etc::Trusted",
-                parts.join("none.gpg").display().to_string(),
-            ),
-            ("Dir::State", work.join("state").display().to_string()),
-            (
-                "Dir::State::status",
-                work.join("status").display().to_string(),
-            ),
-            ("Dir::Cache", work.join("cache").display().to_string()),
-            ("Debug::NoLocking", "1".into()),
-            ("APT::Sandbox::User", "root".into()),
-            ("APT::Architecture", "amd64".into()),
-            ("Acquire::Languages", "none".into()),
-        ] {
-            c.arg("-o").arg(format!("{k}={v}"));
-        }
-    };
-    let mut update = Command::new("apt-get");
-    options(&mut update);
-    let out = run(update.arg("update"));
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !text.contains("W:") && !text.contains("E:"),
-        "apt-get update complained:\n{text}"
-    );
-    let mut install = Command::new("apt-get");
-    options(&mut install);
-    let out = run(install
-        .args([
-            "install",
-            "-y",
-            "--download-only",
-            "--no-install-recommends",
-        ])
-        .args(packages));
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!text.contains("E:"), "apt-get install complained:\n{text}");
-    let mut debs: Vec<String> = std::fs::read_dir(work.join("cache/archives"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".deb"))
-        .collect();
-    debs.sort();
-    debs
+    common::apt_repo::apt_get_download(work, &list, common::apt_repo::AptUser::Root, packages)
 }
 
-/// `name=version` of downloaded .deb file names (`name_version_arch.deb`).
 fn deb_names(files: &[String]) -> Vec<String> {
     files
         .iter()

@@ -360,18 +360,10 @@ fn at_umask_022_www_data_apt_and_nobody_read_what_ferry_wrote() {
 /// returns the names of the .deb files downloaded.
 fn apt_get_download(work: &Path, site_dir: &Path, packages: &[&str]) -> Vec<String> {
     let etc = work.join("etc");
-    let parts = work.join("empty.d");
     let keyrings = work.join("keyrings");
-    for d in [
-        etc.clone(),
-        parts.clone(),
-        keyrings.clone(),
-        work.join("state/lists/partial"),
-        work.join("cache/archives/partial"),
-    ] {
+    for d in [etc.clone(), keyrings.clone()] {
         std::fs::create_dir_all(d).unwrap();
     }
-    std::fs::write(work.join("status"), "").unwrap();
     let keyring = keyrings.join("ferry-apt.gpg");
     run(Command::new("cp")
         .arg(site_dir.join("ferry-apt.gpg"))
@@ -390,62 +382,7 @@ fn apt_get_download(work: &Path, site_dir: &Path, packages: &[&str]) -> Vec<Stri
         ),
     )
     .unwrap();
-    let options = |c: &mut Command| {
-        for (k, v) in [
-            ("Dir::Etc::SourceList", list.display().to_string()),
-            ("Dir::Etc::SourceParts", parts.display().to_string()),
-            (
-                "Dir::Etc::Preferences",
-                parts.join("none").display().to_string(),
-            ),
-            ("Dir::Etc::PreferencesParts", parts.display().to_string()),
-            ("Dir::Etc::TrustedParts", parts.display().to_string()),
-            (
-                "Dir::Etc::Trusted",
-                parts.join("none.gpg").display().to_string(),
-            ),
-            ("Dir::State", work.join("state").display().to_string()),
-            (
-                "Dir::State::status",
-                work.join("status").display().to_string(),
-            ),
-            ("Dir::Cache", work.join("cache").display().to_string()),
-            ("Debug::NoLocking", "1".into()),
-            ("APT::Architecture", "amd64".into()),
-            ("Acquire::Languages", "none".into()),
-        ] {
-            c.arg("-o").arg(format!("{k}={v}"));
-        }
-    };
-    let mut update = Command::new("apt-get");
-    options(&mut update);
-    let out = run(update.arg("update"));
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !text.contains("W:") && !text.contains("E:"),
-        "apt-get update complained:\n{text}"
-    );
-    let mut install = Command::new("apt-get");
-    options(&mut install);
-    let out = run(install
-        .args([
-            "install",
-            "-y",
-            "--download-only",
-            "--no-install-recommends",
-        ])
-        .args(packages));
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!text.contains("E:"), "apt-get install complained:\n{text}");
-    let mut debs: Vec<String> = std::fs::read_dir(work.join("cache/archives"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".deb"))
-        .collect();
-    debs.sort();
-    debs
+    common::apt_repo::apt_get_download(work, &list, common::apt_repo::AptUser::Sandbox, packages)
 }
 
 #[test]

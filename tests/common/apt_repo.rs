@@ -104,3 +104,88 @@ pub fn simple_repo(repo: &Path, gnupg: &Path, keyring: &Path, packages: &[(&str,
         .arg(dists.join("InRelease"))
         .arg(dists.join("Release")));
 }
+
+/// Whom apt-get runs its downloads as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AptUser {
+    /// Root (`APT::Sandbox::User=root`).
+    Root,
+    /// Its `_apt` sandbox user, as on site: keyrings and mirrors must be readable by it.
+    Sandbox,
+}
+
+/// Runs the real apt-get (`update`, then `install --download-only`) with `list` as its only
+/// source, in `work`'s own state and cache (no root changes) with an empty status file;
+/// asserts it did not complain and returns the names of the .deb files it downloaded.
+pub fn apt_get_download(work: &Path, list: &Path, user: AptUser, packages: &[&str]) -> Vec<String> {
+    use std::process::Command;
+    let parts = work.join("empty.d");
+    for d in [
+        parts.clone(),
+        work.join("state/lists/partial"),
+        work.join("cache/archives/partial"),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(work.join("status"), "").unwrap();
+    let mut settings = vec![
+        ("Dir::Etc::SourceList", list.display().to_string()),
+        ("Dir::Etc::SourceParts", parts.display().to_string()),
+        (
+            "Dir::Etc::Preferences",
+            parts.join("none").display().to_string(),
+        ),
+        ("Dir::Etc::PreferencesParts", parts.display().to_string()),
+        ("Dir::Etc::TrustedParts", parts.display().to_string()),
+        (
+            "Dir::Etc::Trusted",
+            parts.join("none.gpg").display().to_string(),
+        ),
+        ("Dir::State", work.join("state").display().to_string()),
+        (
+            "Dir::State::status",
+            work.join("status").display().to_string(),
+        ),
+        ("Dir::Cache", work.join("cache").display().to_string()),
+        ("Debug::NoLocking", "1".into()),
+        ("APT::Architecture", "amd64".into()),
+        ("Acquire::Languages", "none".into()),
+    ];
+    if user == AptUser::Root {
+        settings.push(("APT::Sandbox::User", "root".into()));
+    }
+    let apt_get = || {
+        let mut c = Command::new("apt-get");
+        for (k, v) in &settings {
+            c.arg("-o").arg(format!("{k}={v}"));
+        }
+        c
+    };
+    let out = super::util::run(apt_get().arg("update"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("W:") && !text.contains("E:"),
+        "apt-get update complained:\n{text}"
+    );
+    let out = super::util::run(
+        apt_get()
+            .args([
+                "install",
+                "-y",
+                "--download-only",
+                "--no-install-recommends",
+            ])
+            .args(packages),
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("E:"), "apt-get install complained:\n{text}");
+    let mut debs: Vec<String> = std::fs::read_dir(work.join("cache/archives"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".deb"))
+        .collect();
+    debs.sort();
+    debs
+}
