@@ -15,7 +15,7 @@ pub fn bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
 
 /// The message ferry shows for a Harbor API error body.
 pub fn harbor_error_message(body: &[u8]) -> Option<String> {
-    crate::target::harbor::message_from_body(body)
+    crate::destination::harbor::message_from_body(body)
 }
 
 /// Whether a registry error body is the distribution spec's envelope (`{"errors": [...]}`), as

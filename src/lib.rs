@@ -1,12 +1,13 @@
 //! ferry: carry a Kubernetes platform across an air gap in one signed OCI bundle.
 //!
-//! Layout follows DESIGN.md: sources and targets are transports around one store
+//! Layout follows DESIGN.md: sources and destinations are transports around one store
 //! ([`layout`]); the manifest and lock say what a release holds ([`manifest`]).
 
 pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod destination;
 pub mod digest;
 pub mod distribution;
 pub mod fsutil;
@@ -22,5 +23,4 @@ pub mod serve;
 pub mod sign;
 pub mod site;
 pub mod source;
-pub mod target;
 pub mod time;

@@ -257,7 +257,7 @@ impl Loader<'_> {
     }
 
     fn url_of(&self, value: &Spanned<String>, field: &str) -> Result<String, SiteError> {
-        crate::target::absolute_http_url(&value.value).ok_or_else(|| {
+        crate::destination::absolute_http_url(&value.value).ok_or_else(|| {
             self.err(
                 self.at(value),
                 format!(

@@ -15,7 +15,7 @@ use base64::Engine;
 use common::faultproxy::{AddHeader, CannedAnswer, FaultProxy, Faults};
 use common::prism::Prism;
 use ferry::auth::Credentials;
-use ferry::target::harbor::{HarborClient, HarborError, ProjectOutcome, ProjectSettings};
+use ferry::destination::harbor::{HarborClient, HarborError, ProjectOutcome, ProjectSettings};
 
 const USER: &str = "importer";
 const PASSWORD: &str = "s3cret-Pa55word";

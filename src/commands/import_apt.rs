@@ -7,11 +7,11 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::ImportAptArgs;
+use crate::destination::apt::{self, KEYRING_FILE, SOURCES_FILE, WriteReport};
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::openpgp::SiteKey;
 use crate::progress::{Ui, human_bytes};
-use crate::target::apt::{self, KEYRING_FILE, SOURCES_FILE, WriteReport};
 
 /// What `ferry import apt` did.
 #[derive(Serialize)]

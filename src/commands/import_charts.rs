@@ -7,10 +7,10 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::ImportChartsArgs;
+use crate::destination::chart_repo::{self, ChartRepoReport};
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::progress::Ui;
-use crate::target::chart_repo::{self, ChartRepoReport};
 
 /// What `ferry import charts` did.
 #[derive(Serialize)]
@@ -50,7 +50,7 @@ pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<()> {
 pub fn check_base_url(base_url: Option<&str>) -> anyhow::Result<Option<String>> {
     base_url
         .map(|url| {
-            crate::target::absolute_http_url(url).ok_or_else(|| {
+            crate::destination::absolute_http_url(url).ok_or_else(|| {
                 anyhow::anyhow!(
                     "--base-url {url:?} is not an absolute http(s) URL; give the URL the repository directory will be served under, e.g. https://charts.site.local"
                 )

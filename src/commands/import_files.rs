@@ -7,15 +7,15 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::ImportFilesArgs;
+use crate::destination::files::{
+    Outcome, Placement, foreign_archives, k3s_airgap, place, plan, prepare, write_sums,
+};
 use crate::layout::Layout;
 use crate::layout::files::{self, BundleFile};
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::manifest::files::format_mode;
 use crate::progress::{Ui, human_bytes};
-use crate::target::files::{
-    Outcome, Placement, foreign_archives, k3s_airgap, place, plan, prepare, write_sums,
-};
 
 /// One file written (or found in place).
 #[derive(Serialize)]

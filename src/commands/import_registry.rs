@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::{HarborArgs, ImportRegistryArgs, RegistryArgs};
+use crate::destination::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
+use crate::destination::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 use crate::distribution::RegistryOptions;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
@@ -19,8 +21,6 @@ use crate::mapping::Target;
 use crate::progress::{Ui, human_bytes};
 use crate::source::helm::KIND as CHART;
 use crate::source::referrers::KIND as REFERRER;
-use crate::target::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
-use crate::target::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 
 /// What `ferry import registry` did.
 #[derive(Serialize)]

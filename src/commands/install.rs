@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use super::site::{Prepared, Summary, install_env, install_workdir, shell_words};
 use crate::cli::InstallArgs;
+use crate::destination::registry::RegistryTarget;
 use crate::layout::files::{self, BundleFile};
 use crate::progress::{OutputFormat, Ui};
-use crate::target::registry::RegistryTarget;
 
 /// One readiness check.
 #[derive(Serialize)]
@@ -165,7 +165,7 @@ pub async fn readiness(ui: &Ui, p: &Prepared, jobs: usize) -> anyhow::Result<Vec
         });
     }
     if let Some(c) = &p.site.charts {
-        use crate::target::chart_repo;
+        use crate::destination::chart_repo;
         // A delta's charts left to its base are read from the repository itself.
         let mut problems = Vec::new();
         let charts =
@@ -221,7 +221,7 @@ pub async fn readiness(ui: &Ui, p: &Prepared, jobs: usize) -> anyhow::Result<Vec
             .map(|e| files::read(&p.layout, e))
             .collect::<Result<_, _>>()?;
         if !bundle_files.is_empty() {
-            let layout = crate::target::files::k3s_airgap(&bundle_files)?;
+            let layout = crate::destination::files::k3s_airgap(&bundle_files)?;
             let mut problems = Vec::new();
             for placement in &layout.placements {
                 let path = dir.join(&placement.name);

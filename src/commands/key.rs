@@ -58,7 +58,7 @@ pub const APT_SECRET_FILE: &str = "ferry-apt-secret.asc";
 /// The armored public key.
 pub const APT_PUBLIC_FILE: &str = "ferry-apt-public.asc";
 /// The binary keyring hosts name in `Signed-By`.
-pub const APT_KEYRING_FILE: &str = crate::target::apt::KEYRING_FILE;
+pub const APT_KEYRING_FILE: &str = crate::destination::apt::KEYRING_FILE;
 
 #[derive(Serialize)]
 struct GeneratedApt {

@@ -11,6 +11,9 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::{HarborArgs, ImportArgs, RegistryArgs, SiteRunArgs};
+use crate::destination::site_config::{
+    self, ANSIBLE_VARS, APT_KEYRING, APT_SOURCES, HELM_REPOSITORIES, REGISTRIES_YAML, SITE_JSON,
+};
 use crate::distribution::Scheme;
 use crate::layout::Layout;
 use crate::layout::graph::walk;
@@ -18,9 +21,6 @@ use crate::layout::verify::read_verified_index;
 use crate::openpgp::SiteKey;
 use crate::progress::{Ui, human_bytes};
 use crate::site::Site;
-use crate::target::site_config::{
-    self, ANSIBLE_VARS, APT_KEYRING, APT_SOURCES, HELM_REPOSITORIES, REGISTRIES_YAML, SITE_JSON,
-};
 
 /// The targets, in the order they are filled.
 pub const ORDER: [&str; 4] = ["registry", "charts", "files", "apt"];

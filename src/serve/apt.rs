@@ -13,11 +13,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use crate::destination::apt::{self, KEYRING_FILE, MirrorError, SOURCES_FILE};
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::graph::Entry;
 use crate::openpgp::SiteKey;
-use crate::target::apt::{self, KEYRING_FILE, MirrorError, SOURCES_FILE};
 
 /// The mirror served under `/apt/`.
 #[derive(Debug)]

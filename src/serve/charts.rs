@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use crate::destination::chart_repo::{self, BundleChart, ChartRepoError};
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::layout::graph::Entry;
-use crate::target::chart_repo::{self, BundleChart, ChartRepoError};
 
 /// Content type of chart archives.
 const ARCHIVE_TYPE: &str = "application/gzip";

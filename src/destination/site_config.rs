@@ -7,9 +7,9 @@ use serde::Serialize;
 /// File names in the output directory.
 pub const REGISTRIES_YAML: &str = "registries.yaml";
 /// The apt target's file, copied beside the other site files (its own name).
-pub use crate::target::apt::KEYRING_FILE as APT_KEYRING;
+pub use crate::destination::apt::KEYRING_FILE as APT_KEYRING;
 /// The apt target's file, copied beside the other site files (its own name).
-pub use crate::target::apt::SOURCES_FILE as APT_SOURCES;
+pub use crate::destination::apt::SOURCES_FILE as APT_SOURCES;
 /// Helm's repositories.yaml.
 pub const HELM_REPOSITORIES: &str = "helm-repositories.yaml";
 /// k3s-ansible variables.

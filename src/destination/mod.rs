@@ -1,4 +1,4 @@
-//! Targets: where an import puts a bundle's content. Nothing outside this module knows Harbor.
+//! Destinations: where an import puts a bundle's content (containers/image's word). Nothing outside this module knows Harbor.
 
 pub mod apt;
 pub mod chart_repo;
