@@ -215,6 +215,30 @@ pub enum ImportCommand {
     Charts(ImportChartsArgs),
     /// Write (or add to) a signed apt mirror directory from a bundle's apt packages.
     Apt(ImportAptArgs),
+    /// Write the bundle's Git repositories as bare repositories into a directory
+    /// (refs move only by fast-forward).
+    Git(ImportGitArgs),
+}
+
+/// Arguments of `ferry import git`.
+#[derive(Debug, Args)]
+pub struct ImportGitArgs {
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
+    /// The directory of bare repositories (`DIR/<name>.git`, created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Move refs also when the new history does not contain the old one (a rewrite
+    /// upstream); without it such a ref stops the import.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `ferry import files`.
@@ -417,6 +441,10 @@ pub struct ServeArgs {
     /// Put every apt package into this one suite [default: keep the upstream suite names].
     #[arg(long, value_name = "NAME", requires = "apt_signing_key")]
     pub apt_suite: Option<String>,
+    /// Also serve the bare repositories of this directory (what `ferry import git` wrote)
+    /// under /git/, instead of the bundle's own.
+    #[arg(long, value_name = "DIR")]
+    pub git_dir: Option<PathBuf>,
 }
 
 /// Key commands.

@@ -11,6 +11,7 @@ pub mod destination;
 pub mod digest;
 pub mod distribution;
 pub mod fsutil;
+pub mod git_cli;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod layout;

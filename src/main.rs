@@ -56,6 +56,10 @@ fn main() -> ExitCode {
                 command: Some(ImportCommand::Apt(args)),
                 ..
             }) => commands::import_apt::run(&ui, args),
+            Command::Import(ImportArgs {
+                command: Some(ImportCommand::Git(args)),
+                ..
+            }) => commands::import_git::run(&ui, args),
             Command::Import(args @ ImportArgs { command: None, .. }) => {
                 commands::site::run_import(&ui, args).await
             }
@@ -105,6 +109,10 @@ fn check_usage(cli: &Cli) {
             ..
         }) => (args.trust.key.is_some(), args.trust.no_signature),
         Command::Import(ImportArgs {
+            command: Some(ImportCommand::Git(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
+        Command::Import(ImportArgs {
             command: None,
             source,
             site,
@@ -114,7 +122,7 @@ fn check_usage(cli: &Cli) {
                 Cli::command()
                     .error(
                         ErrorKind::MissingRequiredArgument,
-                        "give the bundle and the site file: ferry import SOURCE --site site.yaml\n  (or one target: ferry import registry|files|charts|apt ...)",
+                        "give the bundle and the site file: ferry import SOURCE --site site.yaml\n  (or one target: ferry import registry|files|charts|apt|git ...)",
                     )
                     .exit();
             }

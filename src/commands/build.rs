@@ -186,6 +186,8 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         .await?,
     );
 
+    extra.extend(super::git::build(ui, &layout, &lock, base.as_ref()).await?);
+
     // The bill of materials last: a pure function of the lock, as the index is.
     extra.push(crate::sbom::write(&layout, &lock, &lock_digest)?);
 

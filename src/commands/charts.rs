@@ -413,6 +413,7 @@ mod tests {
             apt: None,
             kubernetes: None,
             helm: None,
+            git: vec![],
             charts: vec![chart(&[
                 "quay.io/cilium/cilium:v1.16.5",
                 "docker.io/library/redis:7.4",

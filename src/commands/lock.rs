@@ -85,6 +85,14 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
                 .join(",")
         ));
     }
+    for repo in &lock.git {
+        out.push_str(&format!(
+            "git {}  {}  {} refs\n",
+            repo.name,
+            repo.url,
+            repo.refs.len()
+        ));
+    }
     for file in &lock.files {
         out.push_str(&format!(
             "{}  sha256:{}  {}  {} ({})\n",
@@ -194,6 +202,7 @@ pub async fn resolve_all(
     let registry = registries.args();
     let files = super::files::lock(ui, manifest, keep, registry, files).await?;
     let apt = super::apt::lock_apt(ui, manifest, keep, registry).await?;
+    let git = super::git::lock(ui, manifest, keep).await?;
     let lock = Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
@@ -207,6 +216,7 @@ pub async fn resolve_all(
         kubernetes: (!manifest.spec.charts.is_empty())
             .then(|| LockedKubernetes::of(&manifest.spec.kubernetes)),
         helm: helm_version,
+        git,
     };
     super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
     Ok(lock)

@@ -48,7 +48,8 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let volumes = args.volumes.clone();
     let apt_suite = args.apt_suite.clone();
     let opener = ui.clone();
-    let (bundle, apt) = tokio::task::spawn_blocking(move || {
+    let git_dir = args.git_dir.clone();
+    let (bundle, apt, git, git_notes) = tokio::task::spawn_blocking(move || {
         let layout = super::open_bundle(&source, &volumes, &opener, true)?;
         let bundle = Bundle::open(&layout, key.as_ref())?;
         let apt = match &apt_key {
@@ -57,7 +58,8 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
-        anyhow::Ok((bundle, apt))
+        let (git, git_notes) = git_root(&layout, key.as_ref(), git_dir.as_deref())?;
+        anyhow::Ok((bundle, apt, git, git_notes))
     })
     .await
     .context("checking the bundle stopped unexpectedly")??;
@@ -67,8 +69,20 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
             "the signature of {bundle_name} was not checked (no --key): nothing proves who made what is served; give --key cosign.pub to check it"
         )),
     }
-    for note in &bundle.notes {
+    for note in bundle.notes.iter().chain(&git_notes) {
         ui.warn(note);
+    }
+    if let Some(git) = &git {
+        ui.status(format!(
+            "serving {} git repositor{} under /git/ (clone and fetch): {}",
+            git.names().len(),
+            if git.names().len() == 1 { "y" } else { "ies" },
+            git.names()
+                .iter()
+                .map(|n| format!("/git/{n}.git"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let catalog = bundle.registry.catalog();
     if !bundle.charts.is_empty() {
@@ -78,7 +92,10 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         ));
     }
     for (kind, count) in catalog.other_kinds() {
-        if kind == crate::layout::files::KIND || kind == crate::source::helm::KIND {
+        if kind == crate::layout::files::KIND
+            || kind == crate::source::helm::KIND
+            || kind == crate::layout::git::KIND
+        {
             continue;
         }
         if kind == "apt" {
@@ -125,6 +142,10 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         Some(mirror) => mirrors.merge(crate::serve::apt::routes(mirror)),
         None => mirrors,
     };
+    let mirrors = match git {
+        Some(root) => mirrors.merge(crate::serve::git::routes(Arc::new(root))),
+        None => mirrors,
+    };
     let app = server::router_with(Arc::new(bundle.registry), mirrors, ui.clone());
     server::run(listener, app, ui, server::shutdown_signal())
         .await
@@ -134,4 +155,37 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         })?;
     ui.status("stopped");
     Ok(())
+}
+
+/// The git repositories to serve: those of `--git-dir`, else the bundle's own, imported into
+/// a scratch directory (a delta's repositories lack their base there, so they are noted and
+/// not served). None when there are none.
+fn git_root(
+    layout: &crate::layout::Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<crate::serve::git::GitRoot>, Vec<String>)> {
+    use crate::serve::git::GitRoot;
+    if let Some(dir) = dir {
+        let root = GitRoot::from_dir(dir)
+            .with_context(|| format!("cannot read the git directory {}", dir.display()))?;
+        return Ok((Some(root), Vec::new()));
+    }
+    let repos = super::import_git::read_repos(layout, key)?;
+    if repos.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let scratch = crate::fsutil::ScratchDir::new("serve-git")
+        .context("cannot make a scratch directory for the git repositories")?;
+    let mut notes = Vec::new();
+    for repo in &repos {
+        if let Err(e) = crate::destination::git::import_repo(layout, repo, scratch.path(), true) {
+            notes.push(format!(
+                "git repository {} is not served: {e}",
+                repo.config.name
+            ));
+        }
+    }
+    let root = GitRoot::from_scratch(scratch).context("cannot list the git repositories")?;
+    Ok((Some(root), notes))
 }

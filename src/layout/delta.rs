@@ -35,6 +35,9 @@ pub struct Base {
     /// Every blob it carries (or, from a bare index.json, every blob reachable through
     /// documents the new bundle also has).
     pub blobs: BTreeSet<Digest>,
+    /// Per git repository name, the objects its refs named in the base (a delta's bundle
+    /// takes them as prerequisites).
+    pub git: BTreeMap<String, Vec<String>>,
 }
 
 /// Reads a base that is a bare `index.json`, its documents looked up in `fallback` (the new
@@ -77,9 +80,15 @@ fn base_of(path: &Path, index_bytes: Vec<u8>, layout: &Layout) -> Result<Base, L
     {
         blobs.insert(d);
     }
+    let git = index
+        .manifests
+        .iter()
+        .filter_map(crate::layout::git::base_objects)
+        .collect();
     Ok(Base {
         index_digest: Digest::of_bytes(&index_bytes),
         blobs,
+        git,
     })
 }
 

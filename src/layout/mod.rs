@@ -10,6 +10,7 @@ pub mod artifact;
 pub mod blob_reader;
 pub mod delta;
 pub mod files;
+pub mod git;
 pub mod graph;
 pub mod oci;
 pub mod verify;

@@ -76,6 +76,9 @@ pub struct Lock {
     /// `helm version` of the Helm that rendered the charts; absent when none could run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<String>,
+    /// Git repositories in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub git: Vec<super::git::LockedGit>,
 }
 
 /// The Kubernetes version and API versions `helm template` was given.
@@ -595,6 +598,7 @@ impl Lock {
             self.apt.as_ref(),
             manifest.spec.apt.as_ref(),
         ));
+        out.extend(super::git::lock_differences(&self.git, &manifest.spec.git));
         out
     }
 }
@@ -663,6 +667,7 @@ mod tests {
             apt: None,
             kubernetes: Some(LockedKubernetes::of(&m.spec.kubernetes)),
             helm: Some("v3.17.0".into()),
+            git: vec![],
             charts: m.spec.charts.iter().map(locked).collect(),
         };
         assert!(lock.differences(&m).is_empty());

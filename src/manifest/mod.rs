@@ -27,6 +27,7 @@
 
 pub mod apt;
 pub mod files;
+pub mod git;
 pub mod helm_chart;
 pub mod lock;
 pub mod platform;
@@ -93,6 +94,8 @@ pub struct Spec {
     pub referrers: ReferrersMode,
     /// Keys that must have signed images (`spec.verify`), checked by `lock`.
     pub verify: Vec<VerifyPolicy>,
+    /// Git repositories (`spec.git`), in manifest order.
+    pub git: Vec<git::GitSpec>,
 }
 
 /// The Kubernetes version used when rendering charts when the manifest names none: the one
@@ -406,6 +409,26 @@ pub enum ManifestError {
         /// What is wrong and what to write instead.
         message: String,
     },
+    /// A `spec.git` entry is invalid: its URL, name or refs, or a duplicate.
+    #[error("{}: {message}", at(path, location))]
+    InvalidGit {
+        /// The manifest file.
+        path: PathBuf,
+        /// The offending value.
+        location: Location,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+    /// A `spec.trees` entry is invalid: its path or name, or a duplicate.
+    #[error("{}: {message}", at(path, location))]
+    InvalidTree {
+        /// The manifest file.
+        path: PathBuf,
+        /// The offending value.
+        location: Location,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
     /// A chart entry is not valid (source, name, version) or is listed twice.
     #[error("{}: {message}", at(path, location))]
     InvalidChart {
@@ -437,7 +460,9 @@ impl ManifestError {
             | ManifestError::DuplicatePlatform { path, .. }
             | ManifestError::DuplicateImage { path, .. }
             | ManifestError::InvalidFile { path, .. }
-            | ManifestError::InvalidChart { path, .. } => path,
+            | ManifestError::InvalidChart { path, .. }
+            | ManifestError::InvalidGit { path, .. }
+            | ManifestError::InvalidTree { path, .. } => path,
         }
     }
 
@@ -459,7 +484,9 @@ impl ManifestError {
             | ManifestError::DuplicatePlatform { location, .. }
             | ManifestError::DuplicateImage { location, .. }
             | ManifestError::InvalidFile { location, .. }
-            | ManifestError::InvalidChart { location, .. } => Some(*location),
+            | ManifestError::InvalidChart { location, .. }
+            | ManifestError::InvalidGit { location, .. }
+            | ManifestError::InvalidTree { location, .. } => Some(*location),
         }
     }
 }
@@ -569,6 +596,7 @@ mod raw {
         pub kubernetes: Option<Spanned<Kubernetes>>,
         pub referrers: Option<Spanned<String>>,
         pub verify: Option<Vec<Spanned<super::referrers::raw::Verify>>>,
+        pub git: Option<Vec<Spanned<super::git::RawGit>>>,
     }
 
     /// `spec.kubernetes`.
@@ -800,6 +828,7 @@ impl Validator<'_> {
         let files = self.files(spec.files.unwrap_or_default())?;
         let charts = self.charts(spec.charts.unwrap_or_default())?;
         let apt = spec.apt.map(|a| self.apt(a)).transpose()?;
+        let git = self.git(spec.git.unwrap_or_default())?;
         let kubernetes = match spec.kubernetes {
             Some(k) => self.kubernetes(k)?,
             None => KubernetesSpec::default(),
@@ -813,6 +842,7 @@ impl Validator<'_> {
             kubernetes,
             referrers,
             verify,
+            git,
         })
     }
 
@@ -1364,7 +1394,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes, referrers, verify)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes, referrers, verify, git)"#);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod apt;
 pub mod catalog;
 pub mod charts;
 pub mod files;
+pub mod git;
 pub mod referrers;
 pub mod registry;
 pub mod route;

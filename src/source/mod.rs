@@ -2,6 +2,7 @@
 
 pub mod apt;
 pub mod file;
+pub mod git;
 pub mod helm;
 pub mod http;
 pub mod image;
