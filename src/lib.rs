@@ -11,9 +11,9 @@ pub mod destination;
 pub mod digest;
 pub mod distribution;
 pub mod fsutil;
-pub mod git_cli;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod git_cli;
 pub mod layout;
 pub mod manifest;
 pub mod mapping;

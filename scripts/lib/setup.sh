@@ -63,10 +63,12 @@ setup_packages() {
 # nginx:           serves what ferry wrote as a site's web server does, workers as www-data
 #                  (tests/modes.rs; package nginx-light, /usr/sbin/nginx)
 # python3:         runs the virtualenv of helm-python-sdk (setup_helm_sdk)
+# git:             ferry carries Git repositories with it; `git daemon` (in the same package)
+#                  is the upstream Git server of tests/git.rs
 setup_test_tools() {
     setup_packages docker-registry=docker-registry skopeo=skopeo containerd=containerd \
         ctr=containerd openssl=openssl htpasswd=apache2-utils node=nodejs npm=npm \
-        nginx=nginx-light python3=python3
+        nginx=nginx-light python3=python3 git=git
 }
 
 # Stoplight Prism (tests/common/prism.rs), pinned by tests/tools/package-lock.json and

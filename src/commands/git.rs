@@ -25,7 +25,10 @@ pub async fn lock(
             out.push(l.clone());
             continue;
         }
-        ui.status(format!("resolving the refs of git repository {}", spec.name));
+        ui.status(format!(
+            "resolving the refs of git repository {}",
+            spec.name
+        ));
         let spec = spec.clone();
         let path = manifest.path.clone();
         let locked = tokio::task::spawn_blocking(move || {
@@ -80,7 +83,8 @@ fn carry(
     layout: &Layout,
     base: &[String],
 ) -> anyhow::Result<(Descriptor, Option<u64>)> {
-    let scratch = crate::fsutil::ScratchDir::new("git").context("cannot make a scratch directory")?;
+    let scratch =
+        crate::fsutil::ScratchDir::new("git").context("cannot make a scratch directory")?;
     let repo = scratch.path().join(format!("{}.git", locked.name));
     crate::source::git::fetch(locked, &repo)?;
     let file = scratch.path().join(format!("{}.bundle", locked.name));

@@ -30,7 +30,14 @@ pub fn run(ui: &Ui, args: &ImportGitArgs) -> anyhow::Result<()> {
     let key = super::trust_key(&args.trust)?;
     let layout = super::open_bundle(&args.source, &args.volumes, ui, true)?;
     super::verify::require_verified(ui, &layout, key.as_ref())?;
-    let result = import(ui, &layout, key.as_ref(), &args.to, args.force, &args.source)?;
+    let result = import(
+        ui,
+        &layout,
+        key.as_ref(),
+        &args.to,
+        args.force,
+        &args.source,
+    )?;
     match result {
         Some(result) => ui.result(&result, || text(&result)),
         None => ui.warn(format!(
@@ -103,7 +110,10 @@ pub fn text(r: &Imported) -> String {
             repo.unchanged
         ));
         for c in &repo.changed {
-            let old = c.old.as_deref().map_or("new".to_string(), |o| o[..12.min(o.len())].to_string());
+            let old = c
+                .old
+                .as_deref()
+                .map_or("new".to_string(), |o| o[..12.min(o.len())].to_string());
             out.push_str(&format!(
                 "    {}  {} -> {}{}\n",
                 c.name,

@@ -185,7 +185,14 @@ pub fn import_repo(
         let refspec = format!("+refs/*:{INCOMING}*");
         git_cli::run(
             Some(&work),
-            &["fetch", "-q", "--no-tags", "--no-write-fetch-head", &path, &refspec],
+            &[
+                "fetch",
+                "-q",
+                "--no-tags",
+                "--no-write-fetch-head",
+                &path,
+                &refspec,
+            ],
             None,
         )
         .map_err(git_err)?;
@@ -198,7 +205,11 @@ pub fn import_repo(
         )
         .unwrap_or_default();
         if !refs.is_empty() {
-            let _ = git_cli::run(Some(work), &["update-ref", "--stdin"], Some(refs.as_bytes()));
+            let _ = git_cli::run(
+                Some(work),
+                &["update-ref", "--stdin"],
+                Some(refs.as_bytes()),
+            );
         }
     };
 
@@ -272,8 +283,12 @@ pub fn import_repo(
         ));
     }
     if !updates.is_empty() {
-        git_cli::run(Some(&work), &["update-ref", "--stdin"], Some(updates.as_bytes()))
-            .map_err(git_err)?;
+        git_cli::run(
+            Some(&work),
+            &["update-ref", "--stdin"],
+            Some(updates.as_bytes()),
+        )
+        .map_err(git_err)?;
     }
     cleanup(&work);
     if let Some(head) = &repo.config.head {

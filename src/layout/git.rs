@@ -138,13 +138,14 @@ pub fn write(
 
 /// The repository name and ref objects an index entry of a base release names (for deltas).
 pub fn base_objects(descriptor: &Descriptor) -> Option<(String, Vec<String>)> {
-    if descriptor.annotations.get(crate::layout::oci::ANNOTATION_KIND)? != KIND {
+    if descriptor
+        .annotations
+        .get(crate::layout::oci::ANNOTATION_KIND)?
+        != KIND
+    {
         return None;
     }
-    let name = descriptor
-        .annotations
-        .get(ANNOTATION_NAME)?
-        .clone();
+    let name = descriptor.annotations.get(ANNOTATION_NAME)?.clone();
     let objects = descriptor
         .annotations
         .get(ANNOTATION_OBJECTS)?
@@ -192,7 +193,9 @@ pub fn read(layout: &Layout, entry: &Entry) -> Result<BundleRepo, GitArtifactErr
     for (name, oid) in &config.refs {
         check_ref_name(name).map_err(|r| invalid(format!("ref {name:?}: {r}")))?;
         if !check_oid(oid) {
-            return Err(invalid(format!("ref {name} names {oid:?}, not an object id")));
+            return Err(invalid(format!(
+                "ref {name} names {oid:?}, not an object id"
+            )));
         }
     }
     if let Some(head) = &config.head

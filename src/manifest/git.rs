@@ -70,7 +70,10 @@ pub fn check_ref_name(name: &str) -> Result<(), &'static str> {
     if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
         return Err("only branches (refs/heads/) and tags (refs/tags/) are carried");
     }
-    if name.split('/').any(|c| c.is_empty() || c.starts_with('.') || c.ends_with(".lock")) {
+    if name
+        .split('/')
+        .any(|c| c.is_empty() || c.starts_with('.') || c.ends_with(".lock"))
+    {
         return Err("a component is empty, starts with '.' or ends in .lock");
     }
     if name.contains("..")
@@ -111,7 +114,7 @@ pub fn parse_git_url(value: &str) -> Result<url::Url, String> {
 
 /// The default name of a repository: the URL's last path segment without `.git`.
 pub fn default_name(url: &url::Url) -> Option<String> {
-    let last = url.path_segments()?.filter(|s| !s.is_empty()).next_back()?;
+    let last = url.path_segments()?.rfind(|s| !s.is_empty())?;
     let name = last.strip_suffix(".git").unwrap_or(last);
     check_repo_name(name).ok().map(|()| name.to_string())
 }

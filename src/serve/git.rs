@@ -85,10 +85,10 @@ fn plain(status: StatusCode, text: String) -> Response {
 }
 
 /// The repository a URL segment names, if served.
-fn repo_name(root: &GitRoot, segment: &str) -> Result<String, Response> {
+fn repo_name(root: &GitRoot, segment: &str) -> Result<String, Box<Response>> {
     let name = segment.strip_suffix(".git").unwrap_or(segment);
     if check_repo_name(name).is_err() || !root.names.contains(name) {
-        return Err(plain(
+        return Err(Box::new(plain(
             StatusCode::NOT_FOUND,
             format!(
                 "no git repository {segment:?} here; served: {}\n",
@@ -98,7 +98,7 @@ fn repo_name(root: &GitRoot, segment: &str) -> Result<String, Response> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        ));
+        )));
     }
     Ok(name.to_string())
 }
@@ -119,7 +119,7 @@ async fn info_refs(
 ) -> Response {
     let name = match repo_name(&root, &repo) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if method != Method::GET && method != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n".into());
@@ -132,7 +132,16 @@ async fn info_refs(
                 .into(),
         );
     }
-    backend(&root, &name, "info/refs", "GET", &query, &headers, Body::empty()).await
+    backend(
+        &root,
+        &name,
+        "info/refs",
+        "GET",
+        &query,
+        &headers,
+        Body::empty(),
+    )
+    .await
 }
 
 async fn upload_pack(
@@ -144,7 +153,7 @@ async fn upload_pack(
 ) -> Response {
     let name = match repo_name(&root, &repo) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if method != Method::POST {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into());

@@ -107,7 +107,10 @@ pub fn lock(spec: &GitSpec) -> Result<LockedGit, GitSourceError> {
             let candidates: Vec<String> = if wanted.starts_with("refs/") {
                 vec![wanted.clone()]
             } else {
-                vec![format!("refs/heads/{wanted}"), format!("refs/tags/{wanted}")]
+                vec![
+                    format!("refs/heads/{wanted}"),
+                    format!("refs/tags/{wanted}"),
+                ]
             };
             let found: Vec<&String> = candidates
                 .iter()
@@ -210,14 +213,24 @@ pub fn fetch(locked: &LockedGit, repo: &Path) -> Result<(), GitSourceError> {
             // Moved upstream: the locked object may still be fetchable by id.
             let _ = git_cli::run(
                 Some(repo),
-                &["fetch", "-q", "--no-tags", "--no-write-fetch-head", &locked.url, oid],
+                &[
+                    "fetch",
+                    "-q",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    &locked.url,
+                    oid,
+                ],
                 None,
             );
         }
         if !git_cli::has_object(repo, oid) {
             let now = git_cli::ref_target(
                 repo,
-                &format!("refs/ferry-upstream/{}", refname.trim_start_matches("refs/")),
+                &format!(
+                    "refs/ferry-upstream/{}",
+                    refname.trim_start_matches("refs/")
+                ),
             )
             .ok()
             .flatten()
@@ -235,8 +248,12 @@ pub fn fetch(locked: &LockedGit, repo: &Path) -> Result<(), GitSourceError> {
     for (refname, oid) in &locked.refs {
         updates.push_str(&format!("update {refname} {oid}\n"));
     }
-    git_cli::run(Some(repo), &["update-ref", "--stdin"], Some(updates.as_bytes()))
-        .map_err(git_err)?;
+    git_cli::run(
+        Some(repo),
+        &["update-ref", "--stdin"],
+        Some(updates.as_bytes()),
+    )
+    .map_err(git_err)?;
     Ok(())
 }
 
@@ -259,12 +276,16 @@ pub fn bundle(
     // Base objects this repository does not know (a rewritten history) cannot be excluded.
     let mut base_commits = BTreeSet::new();
     for oid in base {
-        if let Ok(out) = git_cli::run(
+        // Excluded as they are (an annotated tag the base has stays out too), if they
+        // lead to a commit here.
+        if git_cli::run(
             Some(repo),
             &["rev-parse", "-q", "--verify", &format!("{oid}^{{commit}}")],
             None,
-        ) {
-            base_commits.insert(out.trim().to_string());
+        )
+        .is_ok()
+        {
+            base_commits.insert(oid.clone());
         }
     }
     let mut revs = String::new();

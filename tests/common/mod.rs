@@ -26,6 +26,7 @@ pub mod faultproxy;
 pub mod ferry;
 pub mod fileserver;
 pub mod fixture;
+pub mod git_server;
 pub mod helm;
 pub mod images;
 pub mod nginx;
