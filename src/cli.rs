@@ -218,6 +218,29 @@ pub enum ImportCommand {
     /// Write the bundle's Git repositories as bare repositories into a directory
     /// (refs move only by fast-forward).
     Git(ImportGitArgs),
+    /// Write the bundle's directory trees (model stores) into a directory, each atomically.
+    Trees(ImportTreesArgs),
+}
+
+/// Arguments of `ferry import trees`.
+#[derive(Debug, Args)]
+pub struct ImportTreesArgs {
+    /// The bundle: a directory, a packed volume (NAME.tar, NAME.001.tar) or the directory
+    /// (USB mount point) holding the volumes.
+    pub source: PathBuf,
+    /// Packed volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
+    /// The directory the trees go into (`DIR/<name>`, created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Signature check.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Give every file, directory and link to this numeric owner, e.g. 1000:2000 for NIM's
+    /// model cache (needs root).
+    #[arg(long, value_name = "UID:GID")]
+    pub owner: Option<String>,
 }
 
 /// Arguments of `ferry import git`.

@@ -60,6 +60,10 @@ fn main() -> ExitCode {
                 command: Some(ImportCommand::Git(args)),
                 ..
             }) => commands::import_git::run(&ui, args),
+            Command::Import(ImportArgs {
+                command: Some(ImportCommand::Trees(args)),
+                ..
+            }) => commands::import_trees::run(&ui, args),
             Command::Import(args @ ImportArgs { command: None, .. }) => {
                 commands::site::run_import(&ui, args).await
             }
@@ -113,6 +117,10 @@ fn check_usage(cli: &Cli) {
             ..
         }) => (args.trust.key.is_some(), args.trust.no_signature),
         Command::Import(ImportArgs {
+            command: Some(ImportCommand::Trees(args)),
+            ..
+        }) => (args.trust.key.is_some(), args.trust.no_signature),
+        Command::Import(ImportArgs {
             command: None,
             source,
             site,
@@ -122,7 +130,7 @@ fn check_usage(cli: &Cli) {
                 Cli::command()
                     .error(
                         ErrorKind::MissingRequiredArgument,
-                        "give the bundle and the site file: ferry import SOURCE --site site.yaml\n  (or one target: ferry import registry|files|charts|apt|git ...)",
+                        "give the bundle and the site file: ferry import SOURCE --site site.yaml\n  (or one target: ferry import registry|files|charts|apt|git|trees ...)",
                     )
                     .exit();
             }

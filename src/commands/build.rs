@@ -187,6 +187,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     );
 
     extra.extend(super::git::build(ui, &layout, &lock, base.as_ref()).await?);
+    extra.extend(super::trees::build(ui, &manifest, &layout, &lock).await?);
 
     // The bill of materials last: a pure function of the lock, as the index is.
     extra.push(crate::sbom::write(&layout, &lock, &lock_digest)?);
@@ -202,6 +203,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
             crate::source::helm::artifact::CHART_LAYER_MEDIA_TYPE,
             crate::source::helm::artifact::LEGACY_CHART_LAYER_MEDIA_TYPE,
             crate::source::apt::MEDIA_DEB,
+            crate::layout::tree::FILE_MEDIA_TYPE,
         ];
         for descriptor in &extra {
             let bytes = layout.read_document(&descriptor.digest)?;

@@ -414,6 +414,7 @@ mod tests {
             kubernetes: None,
             helm: None,
             git: vec![],
+            trees: vec![],
             charts: vec![chart(&[
                 "quay.io/cilium/cilium:v1.16.5",
                 "docker.io/library/redis:7.4",

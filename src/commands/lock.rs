@@ -93,6 +93,15 @@ fn text_summary(lock: &Lock, path: &Path) -> String {
             repo.refs.len()
         ));
     }
+    for tree in &lock.trees {
+        out.push_str(&format!(
+            "tree {}  {}  {} files, {}\n",
+            tree.name,
+            tree.path,
+            tree.files.len(),
+            crate::progress::human_bytes(tree.size())
+        ));
+    }
     for file in &lock.files {
         out.push_str(&format!(
             "{}  sha256:{}  {}  {} ({})\n",
@@ -203,6 +212,7 @@ pub async fn resolve_all(
     let files = super::files::lock(ui, manifest, keep, registry, files).await?;
     let apt = super::apt::lock_apt(ui, manifest, keep, registry).await?;
     let git = super::git::lock(ui, manifest, keep).await?;
+    let trees = super::trees::lock(ui, manifest, keep).await?;
     let lock = Lock {
         lock_version: LOCK_VERSION,
         release: LockedRelease {
@@ -217,6 +227,7 @@ pub async fn resolve_all(
             .then(|| LockedKubernetes::of(&manifest.spec.kubernetes)),
         helm: helm_version,
         git,
+        trees,
     };
     super::check::warn_missing(ui, &super::charts::missing_images(manifest, &lock));
     Ok(lock)

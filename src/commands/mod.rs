@@ -13,6 +13,7 @@ pub mod import_charts;
 pub mod import_files;
 pub mod import_git;
 pub mod import_registry;
+pub mod import_trees;
 pub mod inspect;
 pub mod install;
 pub mod key;
@@ -25,6 +26,7 @@ pub mod serve;
 pub mod serve_apt;
 pub mod sign;
 pub mod site;
+pub mod trees;
 pub mod verify;
 
 use std::collections::BTreeSet;

@@ -8,6 +8,7 @@ pub mod harbor;
 pub mod referrers;
 pub mod registry;
 pub mod site_config;
+pub mod trees;
 
 /// `url` without its trailing `/` when it is an absolute http(s) URL with a host: the form a
 /// target's served-under URL (chart repository, apt mirror, Harbor API) must have.

@@ -13,6 +13,7 @@ pub mod files;
 pub mod git;
 pub mod graph;
 pub mod oci;
+pub mod tree;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};

@@ -79,6 +79,9 @@ pub struct Lock {
     /// Git repositories in manifest order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub git: Vec<super::git::LockedGit>,
+    /// Directory trees in manifest order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trees: Vec<super::trees::LockedTree>,
 }
 
 /// The Kubernetes version and API versions `helm template` was given.
@@ -599,6 +602,10 @@ impl Lock {
             manifest.spec.apt.as_ref(),
         ));
         out.extend(super::git::lock_differences(&self.git, &manifest.spec.git));
+        out.extend(super::trees::lock_differences(
+            &self.trees,
+            &manifest.spec.trees,
+        ));
         out
     }
 }
@@ -668,6 +675,7 @@ mod tests {
             kubernetes: Some(LockedKubernetes::of(&m.spec.kubernetes)),
             helm: Some("v3.17.0".into()),
             git: vec![],
+            trees: vec![],
             charts: m.spec.charts.iter().map(locked).collect(),
         };
         assert!(lock.differences(&m).is_empty());

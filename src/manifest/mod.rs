@@ -33,6 +33,7 @@ pub mod lock;
 pub mod platform;
 pub mod reference;
 pub mod referrers;
+pub mod trees;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -96,6 +97,8 @@ pub struct Spec {
     pub verify: Vec<VerifyPolicy>,
     /// Git repositories (`spec.git`), in manifest order.
     pub git: Vec<git::GitSpec>,
+    /// Directory trees (`spec.trees`), in manifest order.
+    pub trees: Vec<trees::TreeSpec>,
 }
 
 /// The Kubernetes version used when rendering charts when the manifest names none: the one
@@ -597,6 +600,7 @@ mod raw {
         pub referrers: Option<Spanned<String>>,
         pub verify: Option<Vec<Spanned<super::referrers::raw::Verify>>>,
         pub git: Option<Vec<Spanned<super::git::RawGit>>>,
+        pub trees: Option<Vec<Spanned<super::trees::RawTree>>>,
     }
 
     /// `spec.kubernetes`.
@@ -829,6 +833,7 @@ impl Validator<'_> {
         let charts = self.charts(spec.charts.unwrap_or_default())?;
         let apt = spec.apt.map(|a| self.apt(a)).transpose()?;
         let git = self.git(spec.git.unwrap_or_default())?;
+        let trees = self.trees(spec.trees.unwrap_or_default())?;
         let kubernetes = match spec.kubernetes {
             Some(k) => self.kubernetes(k)?,
             None => KubernetesSpec::default(),
@@ -843,6 +848,7 @@ impl Validator<'_> {
             referrers,
             verify,
             git,
+            trees,
         })
     }
 
@@ -1394,7 +1400,7 @@ mod tests {
         );
         assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "labels"; remove it (allowed here: name, version)"#);
         let e = err(&format!("{HEAD}spec:\n  image: []\n"));
-        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes, referrers, verify, git)"#);
+        assert_snapshot!(e, @r#"platform.yaml:5:3: unknown field "image"; did you mean "images"? (allowed here: platforms, images, files, charts, apt, kubernetes, referrers, verify, git, trees)"#);
     }
 
     #[test]

@@ -9,3 +9,4 @@ pub mod image;
 pub mod referrers;
 pub mod registry;
 pub mod signatures;
+pub mod tree;
