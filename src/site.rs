@@ -9,6 +9,8 @@
 //!   apt: {dir: /srv/mirror/apt, signingKey: apt-key.asc}
 //!   charts: {dir: /srv/mirror/charts}
 //!   files: {dir: /srv/mirror/files, k3sAirgapDir: /srv/airgap}
+//!   git: {dir: /srv/git, baseUrl: http://mirror.plant-a.lan/git}
+//!   trees: {dir: /srv/nim-cache, owner: "1000:2000"}
 //!   install: {command: ["./run.sh", "site.yml"], workdir: ansible}
 //! ```
 //!
@@ -45,6 +47,10 @@ pub struct Site {
     pub charts: Option<ChartsSite>,
     /// The files tree.
     pub files: Option<FilesSite>,
+    /// The Git repositories.
+    pub git: Option<GitSite>,
+    /// The directory trees (model stores).
+    pub trees: Option<TreesSite>,
     /// The install step.
     pub install: Option<InstallSite>,
     /// Where rendered configuration goes.
@@ -108,6 +114,24 @@ pub struct FilesSite {
     pub k3s_airgap_dir: Option<PathBuf>,
 }
 
+/// `spec.git`.
+#[derive(Debug, Clone)]
+pub struct GitSite {
+    /// The directory of bare repositories.
+    pub dir: PathBuf,
+    /// The URL they are served under (`<baseUrl>/<name>.git`), for ArgoCD.
+    pub base_url: Option<String>,
+}
+
+/// `spec.trees`.
+#[derive(Debug, Clone)]
+pub struct TreesSite {
+    /// The directory the trees go into.
+    pub dir: PathBuf,
+    /// Numeric owner of every file (`UID:GID`).
+    pub owner: Option<(u32, u32)>,
+}
+
 /// `spec.install`.
 #[derive(Debug, Clone)]
 pub struct InstallSite {
@@ -167,6 +191,8 @@ mod raw {
         pub apt: S<Apt>,
         pub charts: S<Charts>,
         pub files: S<Files>,
+        pub git: S<Git>,
+        pub trees: S<Trees>,
         pub install: S<Install>,
         pub output: S<String>,
     }
@@ -210,6 +236,20 @@ mod raw {
     pub(super) struct Files {
         pub dir: S<String>,
         pub k3s_airgap_dir: S<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub(super) struct Git {
+        pub dir: S<String>,
+        pub base_url: S<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Trees {
+        pub dir: S<String>,
+        pub owner: S<String>,
     }
 
     #[derive(Deserialize)]
@@ -500,6 +540,46 @@ impl Site {
                 })
             }
         };
+        let git = match spec.git {
+            None => None,
+            Some(g) => {
+                let at = l.at(&g);
+                let g = g.value;
+                let dir = l.required(
+                    g.dir,
+                    at,
+                    "spec.git.dir",
+                    "add the directory of bare repositories",
+                )?;
+                let base_url = match &g.base_url {
+                    Some(u) => Some(l.url_of(u, "spec.git.baseUrl")?),
+                    None => None,
+                };
+                Some(GitSite {
+                    dir: l.path_of(&dir, "spec.git.dir")?,
+                    base_url,
+                })
+            }
+        };
+        let trees = match spec.trees {
+            None => None,
+            Some(t) => {
+                let at = l.at(&t);
+                let t = t.value;
+                let dir = l.required(t.dir, at, "spec.trees.dir", "add the trees' directory")?;
+                let owner = match &t.owner {
+                    Some(o) => Some(
+                        crate::commands::import_trees::parse_owner(&o.value)
+                            .map_err(|e| l.err(l.at(o), format!("spec.trees.owner: {e}")))?,
+                    ),
+                    None => None,
+                };
+                Some(TreesSite {
+                    dir: l.path_of(&dir, "spec.trees.dir")?,
+                    owner,
+                })
+            }
+        };
         let install = match spec.install {
             None => None,
             Some(i) => {
@@ -527,10 +607,16 @@ impl Site {
                 })
             }
         };
-        if registry.is_none() && apt.is_none() && charts.is_none() && files.is_none() {
+        if registry.is_none()
+            && apt.is_none()
+            && charts.is_none()
+            && files.is_none()
+            && git.is_none()
+            && trees.is_none()
+        {
             return Err(l.err(
                 spec_at,
-                "the site names no target; add at least one of spec.registry, spec.apt, spec.charts, spec.files",
+                "the site names no target; add at least one of spec.registry, spec.apt, spec.charts, spec.files, spec.git, spec.trees",
             ));
         }
         let output = match &spec.output {
@@ -544,6 +630,8 @@ impl Site {
             apt,
             charts,
             files,
+            git,
+            trees,
             install,
             output,
         })
@@ -564,6 +652,12 @@ impl Site {
         }
         if let Some(a) = &self.apt {
             dirs.push(("spec.apt.dir", a.dir.as_path()));
+        }
+        if let Some(g) = &self.git {
+            dirs.push(("spec.git.dir", g.dir.as_path()));
+        }
+        if let Some(t) = &self.trees {
+            dirs.push(("spec.trees.dir", t.dir.as_path()));
         }
         dirs
     }

@@ -396,3 +396,69 @@ fn refs_missing_upstream_and_bad_entries_are_named() {
     let e = fails(env.ferry().arg("lock").arg(&m));
     assert!(e.contains("duplicate repository name"), "{e}");
 }
+
+#[test]
+fn site_import_fills_git_and_trees_and_renders_argocd_secrets() {
+    let server = GitServer::start();
+    let env = Env::new();
+    let _work = seed(&server, "platform");
+    let tree = env.path().join("models/small");
+    std::fs::create_dir_all(tree.join("weights")).unwrap();
+    std::fs::write(tree.join("weights/w.bin"), b"weights").unwrap();
+    let m = env.manifest(
+        "m.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  git:\n    - url: {}\n  trees:\n    - path: models/small\n",
+            server.url("platform")
+        ),
+    );
+    let bundle = build(&env, &m, "bundle", None);
+    std::fs::create_dir_all(env.path().join("site")).unwrap();
+    let site = env.manifest(
+        "site/site.yaml",
+        "apiVersion: ferry.dev/v1\nkind: Site\nmetadata: {name: plant-a}\nspec:\n  git: {dir: git, baseUrl: http://mirror.plant-a.lan/git}\n  trees: {dir: models}\n",
+    );
+    let (_, public) = env.keys();
+    let out = json(
+        env.ferry()
+            .args(["--output", "json", "import"])
+            .arg(&bundle)
+            .arg("--site")
+            .arg(&site)
+            .arg("--key")
+            .arg(&public),
+    );
+    let targets: Vec<&str> = out["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["git", "trees"], "{out}");
+    let site_dir = env.path().join("site");
+    assert_eq!(
+        refs(&site_dir.join("git/platform.git")),
+        refs(&server.path("platform"))
+    );
+    assert_eq!(
+        std::fs::read(site_dir.join("models/small/weights/w.bin")).unwrap(),
+        b"weights"
+    );
+    let secrets =
+        std::fs::read_to_string(site_dir.join("ferry-site/argocd-repositories.yaml")).unwrap();
+    let docs: Vec<Value> = secrets
+        .split("---\n")
+        .skip(1)
+        .map(|d| serde_saphyr::from_str(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 1, "{secrets}");
+    assert_eq!(
+        docs[0]["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        "repository"
+    );
+    assert_eq!(docs[0]["stringData"]["type"], "git");
+    assert_eq!(
+        docs[0]["stringData"]["url"],
+        "http://mirror.plant-a.lan/git/platform.git"
+    );
+}

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use common::ferry::{Env, fails, json, ok};
 use common::static_server::StaticServer;
 use common::upstream;
+use common::util::base64;
 use common::{Registry, push, standard_layout};
 
 struct Fixture {
@@ -227,9 +228,26 @@ fn install_fills_every_target_renders_and_runs_the_command() {
         "{sources}"
     );
     assert!(out_dir.join("ferry-apt.gpg").is_file());
+    // The GPU operator's driver repository: the mirror's list and keyring in a ConfigMap.
+    let gpu: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out_dir.join("gpu-operator-repo-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(gpu["kind"], "ConfigMap");
+    assert_eq!(gpu["metadata"]["name"], "ferry-apt-repo");
+    assert!(
+        gpu["data"]["ferry.list"].as_str().unwrap().contains(
+            "deb [signed-by=/etc/apt/sources.list.d/ferry-apt.gpg] http://mirror.plant-a.lan/apt ferry "
+        ),
+        "{gpu}"
+    );
+    assert_eq!(
+        gpu["binaryData"]["ferry-apt.gpg"].as_str().unwrap(),
+        base64(&std::fs::read(out_dir.join("ferry-apt.gpg")).unwrap())
+    );
     let listed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("site.json")).unwrap()).unwrap();
-    assert_eq!(listed["rendered"].as_array().unwrap().len(), 6, "{listed}");
+    assert_eq!(listed["rendered"].as_array().unwrap().len(), 7, "{listed}");
 
     // The command ran in its workdir with the variables.
     let env = std::fs::read_to_string(site_dir.join("ansible/env.txt")).unwrap();

@@ -1,7 +1,8 @@
 //! `ferry import SOURCE --site site.yaml`: check the whole site first, verify the bundle once,
-//! then fill every target the site names (registry, charts, files, apt, in that order) and
-//! render the site configuration. Each target is the per-target import (`ferry import
-//! registry|charts|files|apt`), which skips what is already in place, so a re-run resumes.
+//! then fill every target the site names (registry, charts, files, apt, git, trees, in that
+//! order) and render the site configuration. Each target is the per-target import (`ferry
+//! import registry|charts|files|apt|git|trees`), which skips what is already in place, so a
+//! re-run resumes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use crate::progress::{Ui, human_bytes};
 use crate::site::Site;
 
 /// The targets, in the order they are filled.
-pub const ORDER: [&str; 4] = ["registry", "charts", "files", "apt"];
+pub const ORDER: [&str; 6] = ["registry", "charts", "files", "apt", "git", "trees"];
 
 /// A site checked and a bundle opened: everything an import needs, nothing done yet.
 pub struct Prepared {
@@ -57,6 +58,8 @@ impl Prepared {
             "charts" => self.count(crate::source::helm::KIND),
             "files" => self.count(crate::layout::files::KIND),
             "apt" => self.count("apt"),
+            "git" => self.count(crate::layout::git::KIND),
+            "trees" => self.count(crate::layout::tree::KIND),
             _ => 0,
         }
     }
@@ -72,6 +75,8 @@ impl Prepared {
                 None => f.dir.display().to_string(),
             }),
             "apt" => s.apt.as_ref().map(|a| a.dir.display().to_string()),
+            "git" => s.git.as_ref().map(|g| g.dir.display().to_string()),
+            "trees" => s.trees.as_ref().map(|t| t.dir.display().to_string()),
             _ => None,
         }
     }
@@ -485,6 +490,41 @@ async fn import_one(
                 detail(&r),
             ))
         }
+        "git" => {
+            let g = p.site.git.as_ref().expect("the site names git");
+            let Some(r) = super::import_git::import(ui, &p.layout, key, &g.dir, false, &p.source)?
+            else {
+                return Ok(summary(0, 0, 0, 0, serde_json::Value::Null));
+            };
+            let changed = r
+                .repositories
+                .iter()
+                .filter(|x| !x.changed.is_empty())
+                .count();
+            Ok(summary(
+                r.repositories.len(),
+                changed,
+                0,
+                r.repositories.len() - changed,
+                detail(&r),
+            ))
+        }
+        "trees" => {
+            let t = p.site.trees.as_ref().expect("the site names trees");
+            let Some(r) =
+                super::import_trees::import(ui, &p.layout, key, &t.dir, t.owner, &p.source)?
+            else {
+                return Ok(summary(0, 0, 0, 0, serde_json::Value::Null));
+            };
+            let unchanged = r.trees.iter().filter(|x| x.outcome == "unchanged").count();
+            Ok(summary(
+                r.trees.len(),
+                r.trees.len() - unchanged,
+                r.trees.iter().map(|x| x.written).sum(),
+                unchanged,
+                detail(&r),
+            ))
+        }
         other => bail!("unknown target {other}"),
     }
 }
@@ -500,6 +540,12 @@ pub fn planned_files(site: &Site) -> Vec<&'static str> {
     }
     if site.charts.is_some() {
         names.push(HELM_REPOSITORIES);
+    }
+    if site.git.as_ref().is_some_and(|g| g.base_url.is_some()) {
+        names.push(crate::destination::git::ARGOCD_REPOSITORIES);
+    }
+    if site.apt.as_ref().is_some_and(|a| a.url.is_some()) {
+        names.push(crate::destination::gpu_operator::REPO_CONFIG_FILE);
     }
     names.extend([ANSIBLE_VARS, SITE_JSON]);
     names
@@ -585,6 +631,35 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
         && let Some(a) = &f.k3s_airgap_dir
     {
         vars.airgap_dir = Some(a.display().to_string());
+    }
+    // Issue 16: ArgoCD's repository Secrets for the imported Git repositories, and the GPU
+    // operator's driver repository (a ConfigMap naming the apt mirror).
+    if let Some(g) = &site.git
+        && let Some(base_url) = &g.base_url
+    {
+        let names: Vec<String> = p
+            .entries
+            .iter()
+            .filter(|e| e.kind == crate::layout::git::KIND)
+            .filter_map(|e| crate::layout::git::read(&p.layout, e).ok())
+            .map(|r| r.config.name)
+            .collect();
+        if !names.is_empty() {
+            write(
+                crate::destination::git::ARGOCD_REPOSITORIES,
+                crate::destination::git::argocd_repository_secrets(&site.name, base_url, &names)
+                    .as_bytes(),
+            )?;
+        }
+    }
+    if let Some(a) = &site.apt
+        && a.url.is_some()
+        && let Ok(Some(yaml)) = crate::destination::gpu_operator::repo_config_map(&a.dir)
+    {
+        write(
+            crate::destination::gpu_operator::REPO_CONFIG_FILE,
+            yaml.as_bytes(),
+        )?;
     }
     write(
         ANSIBLE_VARS,

@@ -331,3 +331,26 @@ fn current_refs(repo: &Path) -> Result<BTreeMap<String, String>, GitError> {
         .map(|(o, r)| (r.to_string(), o.to_string()))
         .collect())
 }
+
+/// File name of the ArgoCD repository Secrets a site import renders.
+pub const ARGOCD_REPOSITORIES: &str = "argocd-repositories.yaml";
+
+/// ArgoCD repository Secrets (`argocd.argoproj.io/secret-type: repository`), one per
+/// repository, each pointing at `<base_url>/<name>.git`: `kubectl apply -f` makes the site's
+/// copies known to ArgoCD. Values are written as JSON strings, which YAML reads as they are.
+pub fn argocd_repository_secrets(site: &str, base_url: &str, names: &[String]) -> String {
+    let q = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let mut out = format!(
+        "# ArgoCD repository Secrets for site {site}, written by ferry: the Git repositories\n# `ferry import git` wrote, as served under {base_url}. Apply with kubectl apply -f.\n"
+    );
+    for name in names {
+        let url = format!("{}/{name}.git", base_url.trim_end_matches('/'));
+        out.push_str(&format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: repository\n  annotations:\n    managed-by: ferry\nstringData:\n  type: git\n  name: {}\n  url: {}\n",
+            q(&format!("ferry-repo-{}", name.to_ascii_lowercase().replace(['_', '.'], "-"))),
+            q(name),
+            q(&url)
+        ));
+    }
+    out
+}

@@ -4,6 +4,7 @@ pub mod apt;
 pub mod chart_repo;
 pub mod files;
 pub mod git;
+pub mod gpu_operator;
 pub mod harbor;
 pub mod referrers;
 pub mod registry;
