@@ -275,3 +275,50 @@ fn hostile_trees_are_refused_at_lock() {
         "{e}"
     );
 }
+
+#[test]
+fn delta_leaves_unchanged_files_to_the_tree_on_site() {
+    let env = Env::new();
+    let upstream = env.path().join("models/small");
+    std::fs::create_dir_all(upstream.join("blobs")).unwrap();
+    write_big(&upstream.join("blobs/weights"), 3 << 20);
+    std::fs::write(upstream.join("config.json"), b"{\"v\": 1}").unwrap();
+    let m = manifest(&env, "models/small");
+    let base = env.build_signed(&m, "base");
+
+    std::fs::write(upstream.join("config.json"), b"{\"v\": 2}").unwrap();
+    ok(env.ferry().arg("lock").arg(&m));
+    let (key, _) = env.keys();
+    let delta = env.path().join("delta");
+    let built = json(
+        env.ferry()
+            .args(["--output", "json", "build"])
+            .arg(&m)
+            .arg("-o")
+            .arg(&delta)
+            .arg("--key")
+            .arg(&key)
+            .arg("--since")
+            .arg(&base),
+    );
+    // The weights are left to the base: the delta is small.
+    assert!(built["omitted_blobs"].as_u64().unwrap() >= 1, "{built}");
+    let size: u64 = std::fs::read_dir(delta.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(size < 1 << 20, "delta holds {size} bytes");
+
+    // Without the base on site: refused, nothing written.
+    let empty = env.path().join("empty");
+    let e = fails(&mut import(&env, &delta, &empty, &[]));
+    assert!(e.contains("blobs/weights") && e.contains("base"), "{e}");
+    assert!(!empty.join("llama-8b").exists());
+
+    // On top of the base: the new tree, whole.
+    let site = env.path().join("site");
+    json(&mut import(&env, &base, &site, &[]));
+    let r = json(&mut import(&env, &delta, &site, &[]));
+    assert_eq!(r["trees"][0]["outcome"], "replaced", "{r}");
+    assert_eq!(describe(&site.join("llama-8b")), describe(&upstream));
+}
