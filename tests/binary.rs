@@ -215,7 +215,9 @@ fn man_pages_one_per_command() {
     ferry-import-apt.1
     ferry-import-charts.1
     ferry-import-files.1
+    ferry-import-git.1
     ferry-import-registry.1
+    ferry-import-trees.1
     ferry-import.1
     ferry-inspect.1
     ferry-install.1
