@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::digest::HashingWriter;
+use crate::digest::BackgroundHashWriter;
 use crate::fsutil::{Access, TempFile};
 use crate::layout::tree::{BundleTree, TreeFile};
 use crate::layout::{Layout, LayoutError};
@@ -179,7 +179,8 @@ pub fn import_tree(
         }
         let parent = dest.parent().unwrap_or(&partial);
         let temp = TempFile::in_dir(parent, Access::Declared(f.mode)).map_err(io(parent))?;
-        let mut out = HashingWriter::new(temp);
+        // Writing and hashing overlap (a model file is GBs).
+        let mut out = BackgroundHashWriter::new(temp);
         let layout_err = |source| TreeImportError::Layout {
             name: name.clone(),
             path: f.path.clone(),
@@ -196,14 +197,15 @@ pub fn import_tree(
             }
         };
         if layout.has_blob(&f.digest) {
-            let mut reader = layout.open_blob(&f.digest).map_err(layout_err)?;
+            // Hashed once, by the writer, and compared below.
+            let mut reader = layout.open_blob_unchecked(&f.digest).map_err(layout_err)?;
             copy(&mut reader, Path::new(&format!("blob {}", f.digest)))?;
         } else {
             let from = target.join(&f.path);
             let mut reader = std::fs::File::open(&from).map_err(io(&from))?;
             copy(&mut reader, &from)?;
         }
-        let (temp, digest, size) = out.finish();
+        let (temp, digest, size) = out.finish().map_err(io(&dest))?;
         if digest != f.digest || size != f.size {
             return Err(TreeImportError::Layout {
                 name: name.clone(),
