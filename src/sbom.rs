@@ -182,7 +182,7 @@ pub fn cyclonedx(lock: &Lock, lock_digest: &Digest) -> Vec<u8> {
                     content: deb.sha256.clone(),
                 }]);
                 c.properties = Some(vec![
-                    property("kind", "apt"),
+                    property("kind", crate::source::apt::KIND),
                     property("architecture", deb.architecture.clone()),
                     property("source", source.url.clone()),
                 ]);

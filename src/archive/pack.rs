@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::archive::plan::{
-    LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
+    LABEL_FILE, PLAN_FILE, Part, VolumeFileName, VolumeLabel, VolumePlan, chunk_path,
+    volume_file_name,
 };
 use crate::archive::zstd_frames::FramedWriter;
 use crate::archive::{ArchiveError, stick};
@@ -129,7 +130,7 @@ pub fn pack(
     let rank = |kind: &str| match kind {
         crate::source::helm::KIND => 1,
         crate::layout::files::KIND => 2,
-        "apt" => 3,
+        crate::source::apt::KIND => 3,
         _ => 0,
     };
     let mut entries: Vec<&crate::layout::graph::Entry> = walked.entries.iter().collect();
@@ -157,13 +158,7 @@ pub fn pack(
     let blob_bytes: u64 = small.iter().chain(large.iter()).map(|b| b.1).sum();
     let blob_count = small.len() + large.len();
 
-    let name = out
-        .file_name()
-        .map(|n| {
-            let n = n.to_string_lossy();
-            let n = n.strip_suffix(".zst").unwrap_or(&n);
-            n.strip_suffix(".tar").unwrap_or(n).to_string()
-        })
+    let name = Some(VolumeFileName::pack_name(out))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "bundle".to_string());
     let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -191,7 +191,13 @@ fn write_dir(
     let mut ordered: Vec<&Placement> = placements.iter().collect();
     ordered.sort_by_key(|p| layout.blob_order_key(&p.file.digest));
     for p in ordered {
-        let outcome = place(layout, dir, p).with_context(|| {
+        // A delta's file left to its base was hashed in place before anything was written.
+        let outcome = if layout.has_blob(&p.file.digest) {
+            place(layout, dir, p)
+        } else {
+            Ok(Outcome::Skipped)
+        }
+        .with_context(|| {
             format!(
                 "cannot write {} into {}; files written so far stay, run the same command again to finish",
                 p.name,

@@ -148,16 +148,10 @@ pub async fn import(
         .collect();
     let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
     if !options.blobs_verified {
-        let faults: Vec<String> = to_upload
-            .iter()
-            .filter_map(|(digest, size)| match layout.blob_size(digest) {
-                Ok(Some(found)) if found == *size => None,
-                Ok(Some(found)) => Some(format!(
-                    "  {digest}: {found} bytes, its descriptor says {size}"
-                )),
-                Ok(None) => Some(format!("  {digest}: missing")),
-                Err(e) => Some(format!("  {digest}: {e}")),
-            })
+        let (faults, _) = crate::layout::verify::check_sizes(&layout, to_upload.clone())?;
+        let faults: Vec<String> = faults
+            .into_iter()
+            .map(|(digest, fault)| format!("  {digest}: {fault}"))
             .collect();
         if !faults.is_empty() {
             bail!(

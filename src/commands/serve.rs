@@ -81,7 +81,7 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         if kind == crate::layout::files::KIND || kind == crate::source::helm::KIND {
             continue;
         }
-        if kind == "apt" {
+        if kind == crate::source::apt::KIND {
             super::serve_apt::report(ui, apt.as_deref(), *count);
             continue;
         }

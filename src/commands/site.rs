@@ -56,7 +56,7 @@ impl Prepared {
             "registry" => self.count("image") + self.count(crate::source::helm::KIND),
             "charts" => self.count(crate::source::helm::KIND),
             "files" => self.count(crate::layout::files::KIND),
-            "apt" => self.count("apt"),
+            "apt" => self.count(crate::source::apt::KIND),
             _ => 0,
         }
     }

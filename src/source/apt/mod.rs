@@ -10,6 +10,9 @@ pub mod control;
 pub mod release;
 pub mod resolve;
 
+/// The kind (`dev.ferry.kind`) of an apt source's artifact.
+pub const KIND: &str = "apt";
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::PathBuf;
@@ -753,7 +756,7 @@ pub async fn build(
     let mut entries = Vec::new();
     for source in &locked.sources {
         let descriptor = write_artifact(layout, source)?;
-        entries.push(index_entry(&descriptor, "apt", &source.url));
+        entries.push(index_entry(&descriptor, KIND, &source.url));
     }
     Ok((entries, stats))
 }
