@@ -202,13 +202,29 @@ impl Connection {
         options: RegistryOptions,
         credentials: impl Fn(&str) -> Result<Option<Credentials>, AuthError>,
     ) -> Result<Connection, RegistryError> {
+        Self::connect_probed(hosts, options, credentials, BTreeMap::new()).await
+    }
+
+    /// As [`Connection::connect`], with hosts already probed (`GET /v2/` asked once per run):
+    /// their answers are used, not asked for again.
+    pub async fn connect_probed(
+        hosts: &BTreeSet<String>,
+        options: RegistryOptions,
+        credentials: impl Fn(&str) -> Result<Option<Credentials>, AuthError>,
+        probed: BTreeMap<String, Probe>,
+    ) -> Result<Connection, RegistryError> {
         let certs = read_ca_files(&options.ca_files)?;
         let mut plain_http = Vec::new();
         // What the probes' `/v2/` answers said about authorization: not asked again.
         let mut challenges = BTreeMap::new();
         for host in hosts {
             let may_use_http = is_loopback(host) || options.insecure.iter().any(|h| h == host);
-            if may_use_http {
+            if let Some(probe) = probed.get(host) {
+                if probe.scheme == Scheme::Http && may_use_http {
+                    plain_http.push(host.clone());
+                }
+                challenges.insert(host.clone(), probe.auth.clone());
+            } else if may_use_http {
                 let probe = probe(host, &certs, true).await.map_err(|reason| {
                     RegistryError::Unreachable {
                         host: host.clone(),

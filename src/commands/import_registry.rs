@@ -209,7 +209,7 @@ pub struct HarborProject {
 
 /// Creates the Harbor projects the plans need, before the first push (Harbor refuses pushes
 /// into projects that do not exist).
-async fn ensure_harbor_projects(
+pub async fn ensure_harbor_projects(
     ui: &Ui,
     harbor: &HarborArgs,
     registry: &RegistryArgs,
@@ -284,7 +284,7 @@ fn unsigned_images(plans: &[PushPlan]) -> Vec<&PushPlan> {
 /// ones were created with it), once their images and signatures are there; a project with an
 /// unsigned image of the bundle is left as it is, with a warning (Harbor would refuse to serve
 /// that image).
-async fn content_trust_for_existing(
+pub async fn content_trust_for_existing(
     ui: &Ui,
     harbor: &HarborArgs,
     registry: &RegistryArgs,

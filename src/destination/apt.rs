@@ -9,7 +9,7 @@
 //! daily.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -321,15 +321,12 @@ pub fn from_bundle(
 }
 
 fn read_blob_text(layout: &Layout, digest: &Digest) -> Result<String, String> {
-    let mut bytes = Vec::new();
-    layout
-        .open_blob(digest)
+    // Kept: a source's InRelease serves each of its lists, read from the bundle once.
+    let bytes = layout
+        .read_kept(digest)
         .map_err(|e| e.to_string())?
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if Digest::of_bytes(&bytes) != *digest {
-        return Err(format!("blob {digest} is corrupt"));
-    }
+        .as_ref()
+        .clone();
     String::from_utf8(bytes).map_err(|_| format!("blob {digest} is not UTF-8 text"))
 }
 
@@ -607,7 +604,7 @@ pub fn sources_file(url: &str, suites: &BTreeMap<String, BTreeSet<String>>) -> S
 }
 
 /// What an import wrote.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct WriteReport {
     /// `.deb` files copied into the pool.
     pub copied: usize,

@@ -323,6 +323,23 @@ impl Layout {
         Ok(bytes)
     }
 
+    /// Whether a blob was read whole and kept in memory.
+    pub fn is_kept(&self, digest: &Digest) -> bool {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(digest)
+    }
+
+    /// Keeps bytes a checked reader handed over (the site import's pass), so later readers
+    /// of the blob read memory. The caller vouches that they hash to `digest`.
+    pub fn keep(&self, digest: &Digest, bytes: Vec<u8>) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.clone(), Arc::new(bytes));
+    }
+
     fn extents(&self, digest: &Digest) -> Result<Vec<Extent>, LayoutError> {
         if let Some(bytes) = self
             .kept
@@ -408,13 +425,12 @@ impl Layout {
                 size,
             });
         }
-        // Kept: a document is read from the volumes once, whoever asks for it again.
-        if self.packed.is_some() {
-            self.kept
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(digest.clone(), Arc::new(bytes.clone()));
-        }
+        // Kept: a document is read from the bundle once, whoever asks for it again (a
+        // blob's content never changes under its digest).
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.clone(), Arc::new(bytes.clone()));
         Ok(bytes)
     }
 
