@@ -624,3 +624,83 @@ fn five_volumes_through_one_usb_port_are_each_inserted_once_and_read_once() {
     expected.retain(|l| !l.starts_with("site.yaml"));
     assert_eq!(resumed, expected);
 }
+
+#[test]
+fn a_corrupt_blob_in_volume_3_publishes_nothing_that_names_it() {
+    let f = fixture();
+    let usb = OneUsbPort::pack(&f, 5);
+    let spec = f.full_spec();
+    let spec = spec[..spec.find("  install:").unwrap()].to_string();
+    let site = f.site(&spec);
+    let site_dir = site.parent().unwrap().to_path_buf();
+
+    // One byte of the first blob (or chunk) of volume 3, in the middle of its data.
+    let volume = usb.volumes.join(usb.file(3));
+    let (entry, offset, size) = {
+        let mut archive = tar::Archive::new(std::fs::File::open(&volume).unwrap());
+        archive
+            .entries_with_seek()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let name = e.path().unwrap().display().to_string();
+                (name, e.raw_file_position(), e.size())
+            })
+            .find(|(name, _, size)| {
+                (name.starts_with("blobs/") || name.starts_with("chunks/")) && *size > 0
+            })
+            .expect("volume 3 holds a blob")
+    };
+    let mut bytes = std::fs::read(&volume).unwrap();
+    bytes[(offset + size / 2) as usize] ^= 0xff;
+    std::fs::write(&volume, bytes).unwrap();
+    let hex = entry
+        .trim_start_matches("blobs/sha256/")
+        .trim_start_matches("chunks/")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let mut child = f
+        .env
+        .ferry()
+        .args(["--output", "json", "import"])
+        .arg(&usb.volumes)
+        .arg("--site")
+        .arg(&site)
+        .arg("--key")
+        .arg(&f.public)
+        .output()
+        .unwrap();
+    assert!(!child.status.success());
+    let e = String::from_utf8(std::mem::take(&mut child.stderr)).unwrap();
+    assert!(
+        e.contains(&format!("sha256:{hex}")),
+        "the blob is not named:\n{e}"
+    );
+    assert!(e.contains("volume 3"), "the volume is not named:\n{e}");
+    assert!(e.contains("used by"), "the entries are not named:\n{e}");
+    assert!(e.contains("nothing was published"), "{e}");
+    // Nothing names it: no tag, no chart index, no SHA256SUMS, no apt release.
+    let catalog: serde_json::Value =
+        serde_json::from_str(&f.site.get("/v2/_catalog").text()).unwrap();
+    for repo in catalog["repositories"].as_array().unwrap() {
+        let tags = f
+            .site
+            .get(&format!("/v2/{}/tags/list", repo.as_str().unwrap()))
+            .text();
+        assert!(!tags.contains("\"tags\":[\""), "{repo} has tags: {tags}");
+    }
+    for unpublished in [
+        "mirror/charts/index.yaml",
+        "mirror/files/SHA256SUMS",
+        "airgap/SHA256SUMS",
+        "mirror/apt/dists",
+    ] {
+        assert!(
+            !site_dir.join(unpublished).exists(),
+            "{unpublished} was published:\n{e}"
+        );
+    }
+}
