@@ -618,7 +618,7 @@ fn five_volumes_through_one_usb_port_are_each_inserted_once_and_read_once() {
         out["bytes_read"].as_u64().unwrap() < bundle_size(&f.bundle),
         "{out}"
     );
-    let mut resumed = site_state(&second, &site2.parent().unwrap().to_path_buf());
+    let mut resumed = site_state(&second, site2.parent().unwrap());
     let mut expected = uninterrupted.clone();
     resumed.retain(|l| !l.starts_with("site.yaml"));
     expected.retain(|l| !l.starts_with("site.yaml"));

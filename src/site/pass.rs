@@ -66,6 +66,9 @@ pub struct PassReport {
 /// read anyway.
 const SMALL_BLOB: u64 = 1 << 20;
 
+/// A blob to read and the destinations (by position) it goes to.
+type Work = (Digest, Vec<usize>);
+
 /// Reads what the destinations want, once, in the volumes' order; see the module text.
 pub async fn run(
     ui: &Ui,
@@ -113,8 +116,7 @@ pub async fn run(
     // that goes on into the next volume (read last, alone), so no volume is asked for twice.
     let mut order: Vec<(Digest, Vec<usize>)> = wanted.into_iter().collect();
     order.sort_by_key(|(d, _)| layout.blob_order_key(d));
-    let mut groups: BTreeMap<u32, (Vec<(Digest, Vec<usize>)>, Vec<(Digest, Vec<usize>)>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<u32, (Vec<Work>, Vec<Work>)> = BTreeMap::new();
     for (digest, who) in order {
         let in_volumes = layout.blob_volumes(&digest);
         let first = in_volumes.first().copied().unwrap_or(0);
