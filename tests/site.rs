@@ -675,6 +675,7 @@ fn a_corrupt_blob_in_volume_3_publishes_nothing_that_names_it() {
         .unwrap();
     assert!(!child.status.success());
     let e = String::from_utf8(std::mem::take(&mut child.stderr)).unwrap();
+    eprintln!("{e}");
     assert!(
         e.contains(&format!("sha256:{hex}")),
         "the blob is not named:\n{e}"

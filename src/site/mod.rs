@@ -171,7 +171,7 @@ async fn import_prepared(
     }
     let pass = pass::run(ui, &p.layout, &destinations, &used_by, &sizes, jobs)
         .await
-        .context("nothing was published (no manifest pushed, no index written); run the same command again: what is in place is skipped")?;
+        .context("the pass over the bundle stopped, so nothing was published (no manifest pushed, no index.yaml, SHA256SUMS or Release written; what is in place is skipped when the same command runs again)")?;
     // 5. Publish, in order.
     let mut done = Vec::new();
     for (i, (target, destination)) in names.iter().zip(&planned).enumerate() {

@@ -184,14 +184,13 @@ async fn feed(
                     } else {
                         format!(" (used by {})", users.join(", "))
                     };
-                    anyhow::bail!(
-                        "{e}{users}; nothing that names it was published. Copy the bundle again and run the same command: what is in place is skipped"
-                    );
+                    anyhow::bail!("{e}{users}");
                 }
             };
             for (t, sink) in &mut sinks {
-                sink.write(&buf[..n])
-                    .with_context(|| format!("target {} ({}) failed writing {blob}", t.name(), t.to()))?;
+                sink.write(&buf[..n]).with_context(|| {
+                    format!("target {} ({}) failed writing {blob}", t.name(), t.to())
+                })?;
             }
             bar.inc(n as u64);
         }
@@ -203,6 +202,5 @@ async fn feed(
         Ok(())
     })
     .await
-    .context("the import stopped unexpectedly")?
-    .with_context(|| format!("reading blob {digest}"))
+    .with_context(|| format!("the import stopped unexpectedly reading {digest}"))?
 }
