@@ -573,7 +573,7 @@ pub struct SbomArgs {
     /// The bundle's signature.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// The SBOM format (the bundle carries CycloneDX 1.6 JSON).
+    /// The SBOM format (the bundle carries both, made from the same lock).
     #[arg(long, value_enum, default_value = "cyclonedx")]
     pub format: SbomFormat,
 }
@@ -583,6 +583,8 @@ pub struct SbomArgs {
 pub enum SbomFormat {
     /// CycloneDX 1.6 JSON, as `build` wrote it.
     Cyclonedx,
+    /// SPDX 2.3 JSON, as `build` wrote it.
+    Spdx,
 }
 
 /// Arguments of `ferry inspect`.

@@ -64,8 +64,32 @@ fn openssl_checks_signature(addr: &str, name: &str, manifest: &[u8], public: &Pa
 }
 
 /// `ferry sbom` prints the bundle's CycloneDX 1.6 SBOM: valid by CycloneDX's own validator, with
-/// the image, its digest and the signature it carries.
-fn check_sbom(env: &Env, bundle: &Path, public: &Path, digest: &str, sig: &[u8]) {
+/// the image, its digest and the signature it carries; `--format spdx` the same as SPDX 2.3,
+/// valid by spdx-tools, the signature and attestations related to their subject.
+fn check_sbom(env: &Env, bundle: &Path, public: &Path, digest: &str, sig: &[u8], others: &[&[u8]]) {
+    let spdx = common::sbom::spdx_checked(env, bundle, public);
+    let image = common::sbom::spdx_package(&spdx, &digest[7..]);
+    let image_id = image["SPDXID"].as_str().unwrap();
+    assert_eq!(image["primaryPackagePurpose"], "CONTAINER");
+    assert_eq!(
+        common::sbom::spdx_related(&spdx, "SPDXRef-Release", "CONTAINS"),
+        [image_id]
+    );
+    for (bytes, role) in std::iter::once((sig, "signature"))
+        .chain(others.iter().map(|b| (*b, "attestation or SBOM")))
+    {
+        let carried = common::sbom::spdx_package(&spdx, &digest_bytes(bytes)[7..]);
+        let id = carried["SPDXID"].as_str().unwrap();
+        assert_eq!(
+            common::sbom::spdx_related(&spdx, id, "METAFILE_OF"),
+            [image_id],
+            "{spdx:#}"
+        );
+        assert!(
+            carried["comment"].as_str().unwrap().starts_with(role),
+            "{carried:#}"
+        );
+    }
     let sbom = common::sbom::checked(env, bundle, public);
     let image = &sbom["components"][0];
     assert_eq!(image["type"], "container");
@@ -151,7 +175,14 @@ fn upstream_referrers_are_carried_checked_pushed_and_served_byte_for_byte() {
         .arg(&bundle)
         .arg("--key")
         .arg(&public));
-    check_sbom(&env, &bundle, &public, &digest, &sig);
+    check_sbom(
+        &env,
+        &bundle,
+        &public,
+        &digest,
+        &sig,
+        &[&attestation, &sbom],
+    );
     let inspected = json(
         env.ferry()
             .args(["--output", "json", "inspect"])
