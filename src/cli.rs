@@ -417,6 +417,10 @@ pub struct ServeArgs {
     /// Put every apt package into this one suite [default: keep the upstream suite names].
     #[arg(long, value_name = "NAME", requires = "apt_signing_key")]
     pub apt_suite: Option<String>,
+    /// Most descriptors per page of a referrers listing (`GET /v2/<name>/referrers/<digest>`)
+    /// when the client gives no `n`; the rest follows through `Link: <...>; rel="next"`.
+    #[arg(long, default_value_t = crate::serve::referrers::DEFAULT_PAGE_SIZE as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub referrers_page_size: u32,
 }
 
 /// Key commands.

@@ -511,3 +511,132 @@ fn lock_refuses_bad_signatures_stray_referrers_and_unbounded_listings_with_the_r
         "{lock:#}"
     );
 }
+
+#[test]
+fn lock_follows_paged_referrer_listings_and_the_page_cap_stops_a_long_chain() {
+    // Upstream: an image with nine attestations (OCI 1.1 artifacts with `subject`), listed by
+    // the tag schema; carried into a bundle that ferry serve then lists through its referrers
+    // API a page at a time.
+    let source = Registry::start_plain();
+    let web = push(&standard_layout().dir, "web", &source, "app/web:1");
+    let env = Env::new();
+    let digest = web.digest().to_string();
+    let subject = web.top.descriptor();
+    let artifacts: Vec<Vec<u8>> = (0..9)
+        .map(|i| {
+            push_artifact(
+                &source,
+                "app/web",
+                &subject,
+                "application/vnd.in-toto+json",
+                format!(r#"{{"_type":"https://in-toto.io/Statement/v1","n":{i}}}"#).as_bytes(),
+            )
+        })
+        .collect();
+    let listed: Vec<&[u8]> = artifacts.iter().map(Vec::as_slice).collect();
+    push_tag_schema(&source, "app/web", &digest, &listed);
+    let path = manifest(&env, &format!("{}/app/web:1", source.addr()), "");
+    ok(env.ferry().arg("lock").arg(&path));
+    let bundle = env.build_signed(&path, "bundle");
+    let (_, public) = env.keys();
+    let name = format!("{}/app/web", source.addr().replace(':', "_"));
+    let mut want: Vec<String> = artifacts.iter().map(|a| digest_bytes(a)).collect();
+    want.sort();
+
+    // ferry serve, two descriptors a page; a proxy in front records what lock asks.
+    let served = common::served::Served::start(
+        &env,
+        &bundle,
+        &[
+            "--key",
+            public.to_str().unwrap(),
+            "--referrers-page-size",
+            "2",
+        ],
+    );
+    let first = http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{name}/referrers/{digest}"),
+        &[],
+    );
+    assert_eq!(first.status, 200);
+    let page: Value = serde_json::from_slice(&first.body).unwrap();
+    let on_page = page["manifests"].as_array().unwrap();
+    assert_eq!(on_page.len(), 2, "{page:#}");
+    assert_eq!(
+        first.header("link"),
+        Some(
+            format!(
+                "</v2/{name}/referrers/{digest}?n=2&last={}>; rel=\"next\"",
+                on_page[1]["digest"].as_str().unwrap().replace(':', "%3A")
+            )
+            .as_str()
+        )
+    );
+    // A client's own `n`, with the artifactType filter kept in the next page's link.
+    let filtered = http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{name}/referrers/{digest}?artifactType=application/vnd.in-toto%2Bjson&n=4"),
+        &[],
+    );
+    let page: Value = serde_json::from_slice(&filtered.body).unwrap();
+    assert_eq!(page["manifests"].as_array().unwrap().len(), 4, "{page:#}");
+    let link = filtered.header("link").unwrap();
+    assert!(
+        link.contains("?n=4&last=")
+            && link.ends_with("&artifactType=application%2Fvnd.in-toto%2Bjson>; rel=\"next\""),
+        "{link}"
+    );
+    let proxy =
+        common::faultproxy::FaultProxy::start(&served.addr, common::faultproxy::Faults::default());
+    let again = env.manifest(
+        "again.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: again, version: '1'}}\nspec:\n  images:\n    - {{ref: '{}/{name}:1', referrers: all}}\n",
+            proxy.addr()
+        ),
+    );
+    let lock = json(env.ferry().args(["--output", "json", "lock"]).arg(&again));
+    let mut carried: Vec<String> = lock["images"][0]["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap().to_string())
+        .collect();
+    carried.sort();
+    assert_eq!(carried, want, "{lock:#}");
+    let pages: Vec<String> = proxy
+        .request_heads()
+        .into_iter()
+        .filter(|h| h.starts_with(&format!("GET /v2/{name}/referrers/")))
+        .collect();
+    assert_eq!(pages.len(), 5, "{pages:#?}");
+    assert_eq!(
+        pages
+            .iter()
+            .filter(|h| h.contains("last=sha256%3A"))
+            .count(),
+        4,
+        "{pages:#?}"
+    );
+
+    // One descriptor a page: nine pages, past the cap of eight; lock stops with the reason.
+    let tight = common::served::Served::start(&env, &bundle, &["--referrers-page-size", "1"]);
+    let capped = env.manifest(
+        "capped.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: capped, version: '1'}}\nspec:\n  images:\n    - {{ref: '{}/{name}:1', referrers: all}}\n",
+            tight.addr
+        ),
+    );
+    let e = fails(env.ferry().arg("lock").arg(&capped));
+    assert!(
+        e.contains("go past ferry's bound")
+            && e.contains("more than 8 listing pages")
+            && e.contains("referrers: signatures"),
+        "{e}"
+    );
+    assert!(!env.path().join("capped.lock").exists());
+}
