@@ -640,3 +640,80 @@ fn lock_follows_paged_referrer_listings_and_the_page_cap_stops_a_long_chain() {
     );
     assert!(!env.path().join("capped.lock").exists());
 }
+
+#[test]
+fn import_into_the_harbor_path_pushes_what_harbor_takes_as_accessories() {
+    // What Harbor needs to list a referrer as an accessory of an image: a cosign signature
+    // under `sha256-<hex>.sig` in the image's own repository (Harbor's `signature.cosign`,
+    // which its cosign content trust counts), or a manifest whose `subject` names the image's
+    // digest in that repository (Harbor 2.8+'s referrers support). Harbor itself is not here:
+    // its API is Prism's mock of Harbor's description, the OCI side docker-registry.
+    let source = Registry::start_plain();
+    let web = push(&standard_layout().dir, "web", &source, "app/web:1");
+    let env = Env::new();
+    let (key, _) = openssl_key(&env.path().join("upstream"), "cosign");
+    let digest = web.digest().to_string();
+    let repository = format!("{}/app/web", source.addr());
+    let sig = push_cosign_signature(&source, "app/web", &digest, &repository, &digest, &key);
+    let subject = web.top.descriptor();
+    let attestation = push_artifact(
+        &source,
+        "app/web",
+        &subject,
+        "application/vnd.in-toto+json",
+        br#"{"_type":"https://in-toto.io/Statement/v1"}"#,
+    );
+    push_tag_schema(&source, "app/web", &digest, &[&attestation]);
+    let path = manifest(&env, &format!("{repository}:1"), "");
+    ok(env.ferry().arg("lock").arg(&path));
+    let bundle = env.build_signed(&path, "bundle");
+    let (_, public) = env.keys();
+
+    let target = Registry::start_plain();
+    let prism = common::prism::Prism::start_harbor();
+    let report = json(
+        env.ferry()
+            .args(["--output", "json", "import", "registry"])
+            .arg(&bundle)
+            .args(["--to", &format!("{}/platform", target.addr()), "--key"])
+            .arg(&public)
+            .args(["--harbor", "--harbor-content-trust-cosign", "--harbor-api"])
+            .arg(prism.api_base())
+            .env("FERRY_REGISTRY_USERNAME", "admin")
+            .env("FERRY_REGISTRY_PASSWORD", "Harbor12345"),
+    );
+    assert_eq!(report["referrers"], 2, "{report:#}");
+    // The Harbor calls (the project exists: Prism's HEAD answers 200; then cosign content
+    // trust on, since the one image of the project is signed) keep to Harbor's API.
+    prism.assert_no_request_violations();
+    assert_eq!(
+        prism.requests(),
+        [
+            "head /api/v2.0/projects",
+            "put /api/v2.0/projects/platform/metadatas/enable_content_trust_cosign"
+        ]
+    );
+
+    let name = format!("platform/{}/app/web", source.addr().replace(':', "_"));
+    let image = skopeo_raw(&target, &format!("{}/{name}:1", target.addr()));
+    assert_eq!(digest_bytes(&image), digest);
+    // The signature: cosign's tag of the image's digest, in the image's repository.
+    let at_site = skopeo_raw(
+        &target,
+        &format!("{}/{name}:{}", target.addr(), cosign_tag(&digest, "sig")),
+    );
+    assert_eq!(at_site, sig);
+    // The attestation: by digest in the same repository, its `subject` the image as pushed.
+    let pushed = skopeo_raw(
+        &target,
+        &format!("{}/{name}@{}", target.addr(), digest_bytes(&attestation)),
+    );
+    assert_eq!(pushed, attestation);
+    let pushed: Value = serde_json::from_slice(&pushed).unwrap();
+    assert_eq!(pushed["subject"]["digest"], digest);
+    assert_eq!(pushed["subject"]["size"], image.len());
+    assert_eq!(
+        pushed["subject"]["mediaType"],
+        serde_json::from_slice::<Value>(&image).unwrap()["mediaType"]
+    );
+}
