@@ -26,6 +26,13 @@
 #  6. prints both results test by test and fails when a test passes on the reference and not on
 #     ferry serve.
 #
+# With FERRY_CONFORMANCE_REGGIE (a checkout or bare git directory of bloodorangeio/reggie, the
+# HTTP client the older suite uses; read at tag v0.6.1), it also runs the Ginkgo suite of
+# distribution-spec v1.1.1 (that tag of the same checkout): OCI_TEST_PULL=1 and
+# OCI_TEST_CONTENT_DISCOVERY=1 with OCI_TAG_NAME, OCI_MANIFEST_DIGEST, OCI_BLOB_DIGEST and
+# OCI_TAG_LIST, push and management off. Its other dependencies come from Debian (ginkgo v2
+# from bookworm-backports, gomega, resty, uuid, mapstructure, govalidator).
+#
 # Environment: FERRY_BIN (default: cargo build --bin ferry), GO (default: the newest Go found),
 # FERRY_CONFORMANCE_WORK (keep the work directory there; default: a temporary one, removed).
 set -euo pipefail
@@ -75,6 +82,12 @@ wait_until() {
 # --- 1. Go and the suite's dependencies -----------------------------------------------------
 DEB_DEPS=(golang-github-opencontainers-go-digest-dev golang-github-opencontainers-image-spec-dev
     golang-github-goccy-go-yaml-dev)
+REGGIE="${FERRY_CONFORMANCE_REGGIE:-}"
+if [[ -n "$REGGIE" ]]; then
+    DEB_DEPS+=(golang-github-onsi-ginkgo-v2-dev golang-gomega-dev golang-github-go-resty-resty-dev
+        golang-github-google-uuid-dev golang-github-mitchellh-mapstructure-dev
+        golang-github-asaskevich-govalidator-dev)
+fi
 if [[ -n "$SETUP" ]]; then
     missing=()
     [[ -x /usr/lib/go-1.23/bin/go ]] || missing+=(golang-1.23-go)
@@ -141,6 +154,36 @@ EOF
     GO111MODULE=off GOPATH="$GOPATH_DIR:/usr/share/gocode" GOCACHE="$WORK/gocache" GOFLAGS= \
         "$GO" build -o "$WORK/conformance" .
 ) || die "the suite did not build (see above)"
+
+# The older Ginkgo suite (distribution-spec v1.1.1), when reggie's source is given.
+LEGACY=""
+if [[ -n "$REGGIE" ]]; then
+    LEGACY_PATH="$WORK/gopath-legacy"
+    LEGACY_SUITE="$LEGACY_PATH/src/github.com/opencontainers/distribution-spec"
+    LEGACY_REGGIE="$LEGACY_PATH/src/github.com/bloodorangeio/reggie"
+    mkdir -p "$LEGACY_SUITE" "$LEGACY_REGGIE"
+    if [[ -d "$SRC/conformance" ]]; then
+        git -C "$SRC" archive v1.1.1 conformance | tar -x -C "$LEGACY_SUITE"
+    else
+        git --git-dir="$SRC" archive v1.1.1 conformance | tar -x -C "$LEGACY_SUITE"
+    fi || die "$SRC has no tag v1.1.1 (the Ginkgo suite)"
+    if [[ -f "$REGGIE/go.mod" ]]; then
+        git -C "$REGGIE" archive v0.6.1 2>/dev/null | tar -x -C "$LEGACY_REGGIE" ||
+            cp -r "$REGGIE"/. "$LEGACY_REGGIE/"
+    else
+        git --git-dir="$REGGIE" archive v0.6.1 | tar -x -C "$LEGACY_REGGIE" ||
+            die "$REGGIE is not a checkout of bloodorangeio/reggie"
+    fi
+    (
+        cd "$LEGACY_SUITE/conformance"
+        # GOPATH mode finds resty's /v2 import in Debian's tree through its go.mod (minimal
+        # module compatibility).
+        GO111MODULE=off GOPATH="$LEGACY_PATH:/usr/share/gocode" GOCACHE="$WORK/gocache" GOFLAGS= \
+            "$GO" test -c -o "$WORK/conformance-v1.1.1.test" .
+    ) || die "the Ginkgo suite (v1.1.1) did not build (see above)"
+    LEGACY="$WORK/conformance-v1.1.1.test"
+    echo "suite: also distribution-spec v1.1.1 (Ginkgo), with reggie from $REGGIE"
+fi
 
 # --- 3. An upstream release, pushed with curl ------------------------------------------------
 start_registry() {
@@ -307,14 +350,40 @@ run_suite() {
 run_suite ferry "$SERVE" "$SERVED_NAME"
 run_suite reference "$UP" "$NAME"
 
+run_legacy() {
+    local label="$1" registry="$2" name="$3" dir="$WORK/results/v1.1.1/$1"
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        env OCI_ROOT_URL="http://$registry" OCI_NAMESPACE="$name" OCI_CROSSMOUNT_NAMESPACE="$name" \
+            OCI_TEST_PULL=1 OCI_TEST_PUSH=0 OCI_TEST_CONTENT_DISCOVERY=1 \
+            OCI_TEST_CONTENT_MANAGEMENT=0 OCI_HIDE_SKIPPED_WORKFLOWS=0 OCI_REPORT_DIR="$dir" \
+            OCI_TAG_NAME=amd64 OCI_MANIFEST_DIGEST="${PLATFORM_MANIFEST[amd64]}" \
+            OCI_BLOB_DIGEST="$LAYER" OCI_TAG_LIST="amd64,$(tr : - <<<"$INDEX").sig,v1" \
+            "$LEGACY" >"$dir/output.txt" 2>&1
+    ) || true
+    [[ -s "$dir/junit.xml" ]] || { cat "$dir/output.txt" >&2; die "the v1.1.1 suite wrote no results for $label"; }
+}
+if [[ -n "$LEGACY" ]]; then
+    run_legacy ferry "$SERVE" "$SERVED_NAME"
+    run_legacy reference "$UP" "$NAME"
+fi
+
 # --- 6. Results -----------------------------------------------------------------------------
-python3 - "$WORK/results" <<'EOF'
+status=0
+# compare RESULTS TITLE: RESULTS/{ferry,reference}/junit.xml side by side; fails when a test
+# passes on the reference and not on ferry serve.
+compare() {
+    python3 - "$1" "$2" <<'EOF' || status=1
 import sys
 import xml.etree.ElementTree as ET
 
+results, title = sys.argv[1], sys.argv[2]
+print(f"=== {title}")
+
 def cases(label):
-    """Test cases in order, keyed by name and occurrence (the suite repeats a name per item)."""
-    root = ET.parse(f"{sys.argv[1]}/{label}/junit.xml").getroot()
+    """Test cases in order, keyed by name and occurrence (a suite may repeat a name)."""
+    root = ET.parse(f"{results}/{label}/junit.xml").getroot()
     out, seen = {}, {}
     for case in root.iter("testcase"):
         name = case.get("name")
@@ -336,9 +405,10 @@ summary("reference", ref)
 worse = sorted(n for n, s in ref.items() if s == "passed" and ferry.get(n) != "passed")
 better = sorted(n for n, s in ferry.items() if s == "passed" and ref.get(n) != "passed")
 both_skipped = sorted({n[0] for n in set(ferry) | set(ref) if ferry.get(n) == ref.get(n) == "skipped"})
-print("skipped by both (disabled: push and delete on a read-only registry):")
-for n in both_skipped:
-    print(f"  {n}")
+print(f"skipped by both: {len(both_skipped)} (disabled: push, delete and management on a read-only registry)")
+if len(both_skipped) <= 12:
+    for n in both_skipped:
+        print(f"  {n}")
 print("test cases where either did not pass (ferry, reference, name #occurrence):")
 for n in sorted(set(ferry) | set(ref)):
     if ferry.get(n) == ref.get(n) == "skipped":
@@ -353,7 +423,13 @@ if worse:
     sys.exit(1)
 print("ok: ferry serve passes every test the reference passes")
 EOF
+}
+compare "$WORK/results" "distribution-spec $COMMIT"
 for label in ferry reference; do
     echo "--- $label summary"
     sed -n '/^API conformance:/,$p' "$WORK/results/$label/output.txt"
 done
+if [[ -n "$LEGACY" ]]; then
+    compare "$WORK/results/v1.1.1" "distribution-spec v1.1.1 (Ginkgo)"
+fi
+exit "$status"
