@@ -59,6 +59,7 @@ else
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-conformance.XXXXXX")"
 fi
 mkdir -p "$WORK/run"
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     local pidfile
     for pidfile in "$WORK"/run/*.pid; do
@@ -151,7 +152,7 @@ EOF
     # The suite's results.yaml writer dereferences a data test that read-only runs never
     # create (blobs-sha256) and panics before junit.xml is written: skip the missing entry.
     sed -i 's/results\.Data\[r\.State\.Data\[k\]\.name\] = v/if td := r.State.Data[k]; td != nil { results.Data[td.name] = v } else { results.Data[k] = v }/' run.go
-    GO111MODULE=off GOPATH="$GOPATH_DIR:/usr/share/gocode" GOCACHE="$WORK/gocache" GOFLAGS= \
+    GO111MODULE=off GOPATH="$GOPATH_DIR:/usr/share/gocode" GOCACHE="$WORK/gocache" GOFLAGS='' \
         "$GO" build -o "$WORK/conformance" .
 ) || die "the suite did not build (see above)"
 
@@ -178,7 +179,7 @@ if [[ -n "$REGGIE" ]]; then
         cd "$LEGACY_SUITE/conformance"
         # GOPATH mode finds resty's /v2 import in Debian's tree through its go.mod (minimal
         # module compatibility).
-        GO111MODULE=off GOPATH="$LEGACY_PATH:/usr/share/gocode" GOCACHE="$WORK/gocache" GOFLAGS= \
+        GO111MODULE=off GOPATH="$LEGACY_PATH:/usr/share/gocode" GOCACHE="$WORK/gocache" GOFLAGS='' \
             "$GO" test -c -o "$WORK/conformance-v1.1.1.test" .
     ) || die "the Ginkgo suite (v1.1.1) did not build (see above)"
     LEGACY="$WORK/conformance-v1.1.1.test"
