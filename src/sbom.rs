@@ -564,6 +564,60 @@ pub fn read(
 mod tests {
     use super::*;
 
+    /// A two-platform index with a cosign signature of the index and an SPDX SBOM of its
+    /// amd64 manifest (the lock `scripts/conformance.sh` makes).
+    const LOCK: &str = r#"{"lockVersion": 1, "release": {"name": "r", "version": "1"}, "images": [{"reference": "reg.example/app/web:v1", "platforms": ["linux/amd64", "linux/arm64"], "resolved": "sha256:3564152088b56456066df69b8a09c723bacb9e08a7f7482695442af53dffbcd7", "resolvedMediaType": "application/vnd.oci.image.index.v1+json", "selection": "whole", "digest": "sha256:3564152088b56456066df69b8a09c723bacb9e08a7f7482695442af53dffbcd7", "mediaType": "application/vnd.oci.image.index.v1+json", "size": 491, "manifests": [{"platform": "linux/amd64", "digest": "sha256:ea8742bb87ce0fb008520c5eb03493a608675d267175da641248ac15728425b3", "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 401}, {"platform": "linux/arm64", "digest": "sha256:6c65e7a7f1a2b86544747fe16980bfc702624f50365f32fd8f669153eacf5e60", "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 401}], "referrerMode": "all", "referrers": [{"subject": "sha256:3564152088b56456066df69b8a09c723bacb9e08a7f7482695442af53dffbcd7", "digest": "sha256:66af1c1db91694d75e6c0c57287b96d703fac532af76eb04666ff0986c30be51", "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 558, "tag": "sha256-3564152088b56456066df69b8a09c723bacb9e08a7f7482695442af53dffbcd7.sig"}, {"subject": "sha256:ea8742bb87ce0fb008520c5eb03493a608675d267175da641248ac15728425b3", "digest": "sha256:0c6fa0584ebed0220680bea5128e48c08ce3035282f7980bd593fcbc45841360", "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 645, "artifactType": "application/spdx+json"}]}]}"#;
+
+    #[test]
+    fn spdx_relates_each_referrer_to_its_own_subject() {
+        let lock = Lock::parse(LOCK.as_bytes(), std::path::Path::new("r.lock")).unwrap();
+        let digest = Digest::of_bytes(LOCK.as_bytes());
+        let bytes = spdx(&lock, &digest);
+        assert_eq!(bytes, spdx(&lock, &digest), "the same lock, the same bytes");
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let ids: Vec<&str> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["SPDXID"].as_str().unwrap())
+            .collect();
+        let edges: Vec<(&str, &str, &str)> = doc["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["spdxElementId"].as_str().unwrap(),
+                    r["relationshipType"].as_str().unwrap(),
+                    r["relatedSpdxElement"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        for (from, _, to) in &edges {
+            assert!(*from == "SPDXRef-DOCUMENT" || ids.contains(from), "{from}");
+            assert!(ids.contains(to), "{to}");
+        }
+        let by_sum = |hex: &str| {
+            doc["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["checksums"][0]["checksumValue"] == hex)
+                .map(|p| p["SPDXID"].as_str().unwrap())
+                .unwrap()
+        };
+        let index = by_sum("3564152088b56456066df69b8a09c723bacb9e08a7f7482695442af53dffbcd7");
+        let amd64 = by_sum("ea8742bb87ce0fb008520c5eb03493a608675d267175da641248ac15728425b3");
+        let sig = by_sum("66af1c1db91694d75e6c0c57287b96d703fac532af76eb04666ff0986c30be51");
+        let sbom = by_sum("0c6fa0584ebed0220680bea5128e48c08ce3035282f7980bd593fcbc45841360");
+        assert!(edges.contains(&("SPDXRef-Release", "CONTAINS", index)));
+        assert!(edges.contains(&(index, "CONTAINS", amd64)));
+        assert!(edges.contains(&(sig, "METAFILE_OF", index)));
+        assert!(edges.contains(&(sbom, "METAFILE_OF", amd64)));
+        assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+        assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z");
+    }
+
     #[test]
     fn serial_numbers_are_uuids() {
         let s = serial_number(&Digest::of_bytes(b"lock"));
