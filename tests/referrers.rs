@@ -589,6 +589,16 @@ fn lock_follows_paged_referrer_listings_and_the_page_cap_stops_a_long_chain() {
             && link.ends_with("&artifactType=application%2Fvnd.in-toto%2Bjson>; rel=\"next\""),
         "{link}"
     );
+    // A cursor that is not in the listing ends it: no way round again.
+    let stale = http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{name}/referrers/{digest}?last={}", web.digest()),
+        &[],
+    );
+    let page: Value = serde_json::from_slice(&stale.body).unwrap();
+    assert_eq!(page["manifests"], json!([]), "{page:#}");
+    assert_eq!(stale.header("link"), None);
     let proxy =
         common::faultproxy::FaultProxy::start(&served.addr, common::faultproxy::Faults::default());
     let again = env.manifest(

@@ -41,11 +41,15 @@ pub fn listing(
         .iter()
         .filter(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)))
         .collect();
-    // After `last` (a digest not listed starts from the beginning, as a stale cursor would).
-    let start = page
-        .last
-        .and_then(|last| matching.iter().position(|d| d.digest.as_str() == last))
-        .map_or(0, |i| i + 1);
+    // After `last`; a `last` that is not listed ends the listing (an empty page), so that no
+    // cursor can lead a client round again.
+    let start = match page.last {
+        None => 0,
+        Some(last) => matching
+            .iter()
+            .position(|d| d.digest.as_str() == last)
+            .map_or(matching.len(), |i| i + 1),
+    };
     let size = page.size.max(1);
     let rest = &matching[start.min(matching.len())..];
     let (this, more) = (&rest[..size.min(rest.len())], rest.len() > size);
