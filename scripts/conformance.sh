@@ -316,8 +316,9 @@ ferry -q lock "$REL/release.yaml" >/dev/null
 ferry -q build "$REL/release.yaml" -o "$REL/bundle" --key "$REL/keys/cosign.key" --locked >/dev/null
 for _ in 1 2 3 4 5; do
     port="$(pick_port)"
-    ferry -q serve "$REL/bundle" --key "$REL/keys/cosign.pub" --listen "127.0.0.1:$port" \
-        </dev/null >"$WORK/run/serve.log" 2>&1 &
+    # The binary itself, not the ferry function: $! must be its process, which cleanup stops.
+    NO_COLOR=1 "$FERRY_BIN" -q serve "$REL/bundle" --key "$REL/keys/cosign.pub" \
+        --listen "127.0.0.1:$port" </dev/null >"$WORK/run/serve.log" 2>&1 &
     echo $! >"$WORK/run/serve.pid"
     wait_until 30 curl -fsS "http://127.0.0.1:$port/v2/" && break
     stop_pidfile "$WORK/run/serve.pid"
