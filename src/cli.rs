@@ -417,6 +417,10 @@ pub struct ServeArgs {
     /// Put every apt package into this one suite [default: keep the upstream suite names].
     #[arg(long, value_name = "NAME", requires = "apt_signing_key")]
     pub apt_suite: Option<String>,
+    /// Most descriptors per page of a referrers listing (`GET /v2/<name>/referrers/<digest>`)
+    /// when the client gives no `n`; the rest follows through `Link: <...>; rel="next"`.
+    #[arg(long, default_value_t = crate::serve::referrers::DEFAULT_PAGE_SIZE as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub referrers_page_size: u32,
 }
 
 /// Key commands.
@@ -573,7 +577,7 @@ pub struct SbomArgs {
     /// The bundle's signature.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// The SBOM format (the bundle carries CycloneDX 1.6 JSON).
+    /// The SBOM format (the bundle carries both, made from the same lock).
     #[arg(long, value_enum, default_value = "cyclonedx")]
     pub format: SbomFormat,
 }
@@ -583,6 +587,8 @@ pub struct SbomArgs {
 pub enum SbomFormat {
     /// CycloneDX 1.6 JSON, as `build` wrote it.
     Cyclonedx,
+    /// SPDX 2.3 JSON, as `build` wrote it.
+    Spdx,
 }
 
 /// Arguments of `ferry inspect`.

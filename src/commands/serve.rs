@@ -48,7 +48,7 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let volumes = args.volumes.clone();
     let apt_suite = args.apt_suite.clone();
     let opener = ui.clone();
-    let (bundle, apt) = tokio::task::spawn_blocking(move || {
+    let (mut bundle, apt) = tokio::task::spawn_blocking(move || {
         let layout = super::open_bundle(&source, &volumes, &opener, true)?;
         let bundle = Bundle::open(&layout, key.as_ref())?;
         let apt = match &apt_key {
@@ -70,6 +70,9 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     for note in &bundle.notes {
         ui.warn(note);
     }
+    bundle
+        .registry
+        .set_referrers_page_size(args.referrers_page_size as usize);
     let catalog = bundle.registry.catalog();
     if !bundle.charts.is_empty() {
         ui.status(format!(
