@@ -161,3 +161,230 @@ fn import_through_failing_and_stalling_registries_pushes_every_manifest() {
         );
     }
 }
+
+/// Checks that the client waited at least `at_least` after each injected failure before it
+/// asked again, and not much more than `at_most`.
+fn assert_waited(name: &str, proxy: &FaultProxy, at_least: Duration, at_most: Duration) {
+    let waits = proxy.waits_after_failures();
+    assert!(!waits.is_empty(), "{name}: no failure was injected");
+    for (line, waited) in waits {
+        let waited = waited.unwrap_or_else(|| panic!("{name}: {line} was never asked again"));
+        assert!(
+            waited >= at_least && waited <= at_most,
+            "{name}: {line} was asked again after {waited:?}, not within {at_least:?}..{at_most:?}"
+        );
+        eprintln!("{name}: {line} asked again after {waited:?}");
+    }
+}
+
+/// The retry lines (warnings) of a run's stderr.
+fn retry_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .collect()
+}
+
+#[test]
+fn retry_after_is_waited_for_on_pulls_and_pushes() {
+    let source = Registry::start_plain();
+    let seeded = seed_registry(&source);
+    let env = Env::new();
+    let (_, public) = env.keys();
+    let (want, _) = build(&env, &source.addr(), "SOURCE", "direct");
+    let manifest_get = vec!["GET /v2/", "/manifests/"];
+    let manifest_put = vec!["PUT /v2/", "/manifests/"];
+    let pulls = [
+        (
+            "pull: 429 with Retry-After: 2 (seconds)",
+            Faults {
+                fail_matching: Some((manifest_get.clone(), 1)),
+                fail_status: Some(429),
+                retry_after: Some(2),
+                ..Default::default()
+            },
+            "429 Too Many Requests",
+        ),
+        (
+            "pull: 503 with Retry-After: an HTTP-date 3 s ahead",
+            Faults {
+                fail_matching: Some((manifest_get.clone(), 1)),
+                retry_after_in: Some(Duration::from_secs(3)),
+                ..Default::default()
+            },
+            "503 Service Unavailable",
+        ),
+    ];
+    for (i, (name, faults, status)) in pulls.into_iter().enumerate() {
+        let proxy = FaultProxy::start(&source.addr(), faults);
+        let (got, stderr) = build(&env, proxy.addr(), "SOURCE", &format!("after{i}"));
+        assert_eq!(
+            got, want,
+            "{name}: the bundle differs from a build without faults"
+        );
+        // The HTTP-date has whole seconds: up to 1 s less than 3 s.
+        assert_waited(name, &proxy, Duration::from_secs(2), Duration::from_secs(6));
+        let lines = retry_lines(&stderr);
+        assert!(
+            lines.iter().any(|l| l.contains(proxy.addr())
+                && l.contains(status)
+                && l.contains("(attempt 2 of 5), as its Retry-After asks")),
+            "{name}: no line says what it retries and why:\n{stderr}"
+        );
+    }
+
+    let mapped = source.addr().replace(':', "_");
+    let pushes = [
+        (
+            "push: 429 with Retry-After: 2 (seconds)",
+            Faults {
+                fail_matching: Some((manifest_put.clone(), 1)),
+                fail_status: Some(429),
+                retry_after: Some(2),
+                ..Default::default()
+            },
+        ),
+        (
+            "push: 503 with Retry-After: an HTTP-date 3 s ahead",
+            Faults {
+                fail_matching: Some((manifest_put.clone(), 1)),
+                retry_after_in: Some(Duration::from_secs(3)),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, faults) in pushes {
+        let target = Registry::start_plain();
+        let proxy = FaultProxy::start(&target.addr(), faults);
+        let out = run(env
+            .ferry()
+            .args(["import", "registry"])
+            .arg(env.path().join("direct"))
+            .arg("--to")
+            .arg(format!("{}/platform", proxy.addr()))
+            .arg("--key")
+            .arg(&public));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_waited(name, &proxy, Duration::from_secs(2), Duration::from_secs(6));
+        assert!(
+            retry_lines(&stderr)
+                .iter()
+                .any(|l| l.contains("as its Retry-After asks")),
+            "{name}: no line says it waits as asked:\n{stderr}"
+        );
+        for (repo, pushed) in [("app/web:1", &seeded.web), ("app/big:1", &seeded.big)] {
+            let raw = skopeo_inspect_raw(&format!("platform/{mapped}/{repo}"), &target);
+            assert_eq!(digest_bytes(&raw), pushed.digest(), "{name}: {repo}");
+        }
+    }
+
+    // A wait longer than the cap is cut to it, and the line says so.
+    let proxy = FaultProxy::start(
+        &source.addr(),
+        Faults {
+            fail_matching: Some((manifest_get, 1)),
+            fail_status: Some(429),
+            retry_after: Some(3600),
+            ..Default::default()
+        },
+    );
+    let manifest = env.images_manifest("capped.yaml", &images(proxy.addr()));
+    let out = run(env
+        .ferry()
+        .env("FERRY_MAX_RETRY_WAIT", "1")
+        .arg("lock")
+        .arg(&manifest));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_waited(
+        "capped",
+        &proxy,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    );
+    assert!(
+        stderr.contains("asked to wait 3600 s (Retry-After), cut to ferry's longest wait of 1 s"),
+        "the cut is not said:\n{stderr}"
+    );
+}
+
+/// A server that accepts connections and never says a word: returns its address; it stops
+/// with the test process.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_registry_that_never_answers_fails_after_the_timeout() {
+    let env = Env::new();
+    let addr = silent_server();
+    let manifest = env.images_manifest("silent.yaml", &[format!("{addr}/app/web:1")]);
+    let started = std::time::Instant::now();
+    let out = run_unchecked(
+        env.ferry()
+            .args(["--timeout", "1", "--retries", "1", "lock"])
+            .arg(&manifest),
+    );
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // HTTPS, then plain HTTP (a loopback registry), 1 s each.
+    assert!(took < Duration::from_secs(10), "took {took:?}:\n{stderr}");
+    for part in [addr.as_str(), "no answer within 1 s", "--timeout"] {
+        assert!(stderr.contains(part), "{part:?} not in:\n{stderr}");
+    }
+    eprintln!("silent registry: failed after {took:?}: {stderr}");
+}
+
+#[test]
+fn a_registry_that_stalls_mid_blob_fails_after_the_timeout() {
+    let source = Registry::start_plain();
+    seed_registry(&source);
+    let env = Env::new();
+    let proxy = FaultProxy::start(
+        &source.addr(),
+        Faults {
+            stall_blob_after: Some(4096),
+            drop_min_size: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let manifest = env.images_manifest("stalls.yaml", &[format!("{}/app/big:1", proxy.addr())]);
+    let bundle = env.path().join("stalled");
+    let started = std::time::Instant::now();
+    // The timeout from the environment this time.
+    let out = run_unchecked(
+        env.ferry()
+            .env("FERRY_TIMEOUT", "2")
+            .env("FERRY_RETRIES", "1")
+            .arg("build")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&bundle),
+    );
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(proxy.injected() > 0, "no blob was stalled:\n{stderr}");
+    // The stall after 4 KiB counts as progress, so the blob gets 2 attempts after it: at
+    // most 3 silences of 2 s and the waits between.
+    assert!(took < Duration::from_secs(20), "took {took:?}:\n{stderr}");
+    for part in [
+        proxy.addr(),
+        "did not answer",
+        "within 2 s (the timeout)",
+        "--timeout SECONDS",
+        "run the same command again to resume",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in:\n{stderr}");
+    }
+    common::ferry::assert_blobs_match_names(&bundle);
+    eprintln!("stalling registry: failed after {took:?}");
+}
