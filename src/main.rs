@@ -80,6 +80,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(hint) = ferry::fsutil::explain_full_disk(&e) {
+                eprintln!("  {hint}");
+            }
             ExitCode::FAILURE
         }
     }
