@@ -1,7 +1,11 @@
 //! Registries that misbehave, between ferry and a real registry (tests/common/faultproxy.rs):
 //! 500 and 429 answers with and without `Retry-After`, stalled requests, connections dropped
 //! in the middle of a blob. `build` (pulling) and `import registry` (pushing) must finish with
-//! exactly the result of a run without faults, and say that they retry.
+//! exactly the result of a run without faults, and say that they retry; `Retry-After`
+//! (seconds or an HTTP-date) must be waited for, within its cap. A registry that never answers,
+//! or stalls in the middle of a blob, must end with an error naming it and the timeout. And
+//! the other way round: skopeo pulling from `ferry serve` through the proxy, with connections
+//! cut and stalled; the server must keep serving, resume ranges, and hold nothing open after.
 
 mod common;
 
@@ -387,4 +391,147 @@ fn a_registry_that_stalls_mid_blob_fails_after_the_timeout() {
     }
     common::ferry::assert_blobs_match_names(&bundle);
     eprintln!("stalling registry: failed after {took:?}");
+}
+
+/// Copies `reference` (through plain HTTP) with skopeo into a `dir:` directory, retrying as
+/// skopeo does; returns the directory.
+fn skopeo_copy(client: &Registry, reference: &str, dir: &std::path::Path) {
+    run(client
+        .skopeo()
+        .args([
+            "copy",
+            "--retry-times",
+            "3",
+            "--src-tls-verify=false",
+            "--src-no-creds",
+        ])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", dir.display())));
+}
+
+/// Checks a skopeo `dir:` copy: the manifest has `digest`, every blob file hashes to its name.
+fn assert_copied(what: &str, dir: &std::path::Path, digest: &str) {
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    assert_eq!(digest_bytes(&manifest), digest, "{what}: manifest");
+    let mut blobs = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(sha256_hex(&bytes), name, "{what}: blob {name}");
+            blobs += 1;
+        }
+    }
+    assert!(blobs >= 2, "{what}: only {blobs} blobs copied");
+}
+
+#[test]
+fn serve_keeps_serving_through_dropped_and_stalled_client_connections() {
+    let source = Registry::start_plain();
+    let seeded = seed_registry(&source);
+    let env = Env::new();
+    let (_, public) = env.keys();
+    build(&env, &source.addr(), &source.addr(), "bundle");
+    let bundle = env.path().join("bundle");
+    let served = common::served::Served::start(&env, &bundle, &["--key", public.to_str().unwrap()]);
+    served.wait_log("signature OK");
+    let big = format!("{}/app/big", source.addr().replace(':', "_"));
+    let client = Registry::start_plain();
+    // The server's own descriptors (bundle files, listener, runtime), before any client.
+    let fds_before = served.open_fds();
+
+    // Big blobs cut after 256 KiB three times, and every 5th request held for 1 s. skopeo
+    // 1.9 gives up on a cut blob (it does not resume): pull again until it gets through.
+    let proxy = FaultProxy::start(
+        &served.addr,
+        Faults {
+            drop_blob_after: Some(256 << 10),
+            drops: 3,
+            drop_min_size: 1 << 20,
+            stall_every: Some((5, Duration::from_secs(1))),
+            ..Default::default()
+        },
+    );
+    let mut failed = 0;
+    let dir = loop {
+        let dir = env.path().join(format!("through-faults-{failed}"));
+        let out = run_unchecked(
+            client
+                .skopeo()
+                .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
+                .arg(format!("docker://{}/{big}:1", proxy.addr()))
+                .arg(format!("dir:{}", dir.display())),
+        );
+        if out.status.success() {
+            break dir;
+        }
+        failed += 1;
+        assert!(
+            failed <= 3,
+            "skopeo failed more often than connections were cut:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    assert_copied("skopeo through faults", &dir, seeded.big.digest());
+    eprintln!(
+        "serve: {} requests through the proxy, {} faults, {failed} pulls cut before one got through",
+        proxy.requests(),
+        proxy.injected()
+    );
+    // The next pull through the same proxy (cuts used up, stalls still on) goes through.
+    let dir = env.path().join("through-stalls");
+    skopeo_copy(&client, &format!("{}/{big}:1", proxy.addr()), &dir);
+    assert_copied("skopeo through stalls", &dir, seeded.big.digest());
+
+    // A download cut half-way, resumed with a range as a resuming client does: the two parts
+    // make the blob.
+    let layer = seeded.big_layer().digest.clone();
+    let path = format!("/v2/{big}/blobs/{layer}");
+    let cutter = FaultProxy::start(
+        &served.addr,
+        Faults {
+            drop_blob_after: Some(300_000),
+            drops: 1,
+            drop_min_size: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let cut = common::fileserver::http_request(cutter.addr(), "GET", &path, &[]);
+    assert_eq!(cut.status, 200);
+    let size = seeded.big_layer().size as usize;
+    assert!(cut.body.len() < size, "the download was not cut");
+    let from = cut.body.len();
+    let rest = common::fileserver::http_request(
+        cutter.addr(),
+        "GET",
+        &path,
+        &[("Range", &format!("bytes={from}-"))],
+    );
+    assert_eq!(rest.status, 206);
+    assert_eq!(
+        rest.header("content-range"),
+        Some(format!("bytes {from}-{}/{size}", size - 1).as_str())
+    );
+    let mut whole = cut.body.clone();
+    whole.extend_from_slice(&rest.body);
+    assert_eq!(format!("sha256:{}", sha256_hex(&whole)), layer);
+    drop(cutter);
+
+    // The server kept serving: a clean pull straight from it, and nothing left open.
+    let dir = env.path().join("direct");
+    skopeo_copy(&client, &format!("{}/{big}:1", served.addr), &dir);
+    assert_copied("skopeo direct", &dir, seeded.big.digest());
+    drop(proxy);
+    let fds = common::util::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        let now = served.open_fds();
+        (now <= fds_before).then_some(now)
+    });
+    assert!(
+        fds.is_some(),
+        "ferry serve holds {} descriptors after the clients left, {fds_before} before",
+        served.open_fds()
+    );
+    let log = served.log();
+    assert!(!log.contains("panicked"), "{log}");
 }

@@ -500,8 +500,9 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         let _ = std::io::copy(&mut client_reader, &mut server_writer);
     });
     let (resp_head, resp_rest) = read_head(&mut server)?;
-    let status_ok =
-        resp_head.starts_with(b"HTTP/1.1 200") || resp_head.starts_with(b"HTTP/1.1 206");
+    // HTTP/1.0 or 1.1, 200 or 206.
+    let status_ok = resp_head.starts_with(b"HTTP/1.")
+        && (resp_head.get(8..13) == Some(b" 200 ") || resp_head.get(8..13) == Some(b" 206 "));
     let length = content_length(&resp_head);
     let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");
     let drop_after = match faults.drop_blob_after {
