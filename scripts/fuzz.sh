@@ -45,6 +45,11 @@ else
     input_timeout=10
 fi
 
+# libfuzzer-sys builds libFuzzer (C++).
+if ! command -v c++ >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "fuzz: installing g++"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ >/dev/null
+fi
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     echo "fuzz: installing the nightly toolchain"
     rustup toolchain install nightly --profile minimal
