@@ -1378,7 +1378,7 @@ async fn probe_within(
                     None => Err(format!("{url} answered {}", r.status())),
                 },
                 Err(e) if e.is_timeout() => Err(format!(
-                    "{url}: no answer within {} (--timeout)",
+                    "{url}: no answer within {} (raise --timeout if the registry is only slow)",
                     crate::retry::seconds_text(timeout)
                 )),
                 Err(e) => Err(format!("{url}: {}", error_chain(&e))),
