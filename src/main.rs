@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     check_usage(&cli);
     init_logging(cli.verbose, cli.quiet);
+    ferry::retry::configure(cli.timeout, cli.retries);
     let ui = Ui::new(cli.output, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,6 +80,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
+            if let Some(hint) = ferry::fsutil::explain_full_disk(&e) {
+                eprintln!("  {hint}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -183,8 +183,19 @@ fn write_dir(
     dir: &Path,
     placements: &[Placement],
 ) -> anyhow::Result<DirReport> {
-    prepare(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let total: u64 = placements.iter().map(|p| p.file.size).sum();
+    // The files not in place yet (by size: a file of another content is replaced).
+    let needed: u64 = placements
+        .iter()
+        .filter(|p| std::fs::metadata(dir.join(&p.name)).map(|m| m.len()).ok() != Some(p.file.size))
+        .map(|p| p.file.size)
+        .sum();
+    crate::fsutil::ensure_space(
+        dir,
+        needed,
+        &format!("the release files for {}", dir.display()),
+    )?;
+    prepare(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let bar = ui.bytes_bar(total, "write");
     let mut rows = Vec::new();
     // In the order the media holds them (packed volumes: each stick once).

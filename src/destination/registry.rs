@@ -517,12 +517,16 @@ impl RegistryTarget {
                 }
             };
             if attempt >= self.connection.options.attempts {
-                return Err(failed(format!(
-                    "{message} (gave up after {attempt} attempts; run the same command again to resume)"
-                )));
+                return Err(self.connection.gave_up(
+                    &self.target.host,
+                    what,
+                    format!("{message}; run the same command again to resume"),
+                    attempt,
+                ));
             }
-            tracing::warn!(blob = what, attempt, "{message}; retrying");
-            tokio::time::sleep(self.connection.backoff(attempt)).await;
+            self.connection
+                .wait_to_retry(&self.target.host, what, &message, attempt)
+                .await;
         }
     }
 
