@@ -47,8 +47,16 @@ fn help_of_every_command() {
     command_paths(&ferry::cli::Cli::command(), Vec::new(), &mut paths);
     assert!(paths.len() > 20, "{paths:?}");
     for path in paths {
-        // Not a terminal, no COLUMNS: clap's default width, the same on every machine.
-        let help = ok(env.ferry().env_remove("COLUMNS").args(&path).arg("--help"));
+        // Not a terminal, no COLUMNS: clap's default width, the same on every machine; no
+        // FERRY_* settings, whose values help would show after `[env: ...]`.
+        let mut command = env.ferry();
+        command.env_remove("COLUMNS");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("FERRY_") {
+                command.env_remove(name);
+            }
+        }
+        let help = ok(command.args(&path).arg("--help"));
         let name = if path.is_empty() {
             "help".to_string()
         } else {
