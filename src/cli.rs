@@ -29,6 +29,16 @@ pub struct Cli {
     /// Log more detail on standard error (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Seconds a server (registry, HTTP, apt, Harbor) may stay silent, while connecting,
+    /// before answering or in the middle of a download, before that attempt is given up
+    /// [default: 60].
+    #[arg(long, global = true, value_name = "SECONDS", env = "FERRY_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+    /// Times a failed request is tried again (after a dropped connection, a timeout, 429 or
+    /// 5xx), waiting what the server's Retry-After asks or 250 ms doubling [default: 4].
+    #[arg(long, global = true, value_name = "N", env = "FERRY_RETRIES")]
+    pub retries: Option<u32>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -468,6 +478,10 @@ pub struct ServeArgs {
     /// under /git/, instead of the bundle's own.
     #[arg(long, value_name = "DIR")]
     pub git_dir: Option<PathBuf>,
+    /// Most descriptors per page of a referrers listing (`GET /v2/<name>/referrers/<digest>`)
+    /// when the client gives no `n`; the rest follows through `Link: <...>; rel="next"`.
+    #[arg(long, default_value_t = crate::serve::referrers::DEFAULT_PAGE_SIZE as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub referrers_page_size: u32,
 }
 
 /// Key commands.
@@ -624,7 +638,7 @@ pub struct SbomArgs {
     /// The bundle's signature.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// The SBOM format (the bundle carries CycloneDX 1.6 JSON).
+    /// The SBOM format (the bundle carries both, made from the same lock).
     #[arg(long, value_enum, default_value = "cyclonedx")]
     pub format: SbomFormat,
 }
@@ -634,6 +648,8 @@ pub struct SbomArgs {
 pub enum SbomFormat {
     /// CycloneDX 1.6 JSON, as `build` wrote it.
     Cyclonedx,
+    /// SPDX 2.3 JSON, as `build` wrote it.
+    Spdx,
 }
 
 /// Arguments of `ferry inspect`.

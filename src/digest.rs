@@ -105,6 +105,8 @@ pub struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     written: u64,
+    /// False: only counts (the bytes were checked by whoever read them).
+    hashing: bool,
 }
 
 impl<W: Write> HashingWriter<W> {
@@ -114,6 +116,16 @@ impl<W: Write> HashingWriter<W> {
             inner,
             hasher: Sha256::new(),
             written: 0,
+            hashing: true,
+        }
+    }
+
+    /// Wraps `inner`, counting without hashing: for bytes a checked reader hands over (each
+    /// blob is hashed once); [`HashingWriter::finish`]'s digest is then meaningless.
+    pub fn counting(inner: W) -> Self {
+        HashingWriter {
+            hashing: false,
+            ..HashingWriter::new(inner)
         }
     }
 
@@ -123,6 +135,7 @@ impl<W: Write> HashingWriter<W> {
             inner,
             hasher,
             written,
+            hashing: true,
         }
     }
 
@@ -145,7 +158,9 @@ impl<W: Write> HashingWriter<W> {
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if self.hashing {
+            self.hasher.update(&buf[..n]);
+        }
         self.written += n as u64;
         Ok(n)
     }

@@ -22,18 +22,23 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Attempts per request before giving up.
     pub attempts: u32,
-    /// First retry delay; doubles each time.
+    /// First retry delay; doubles each time (a `Retry-After` on 429 and 503 overrides it).
     pub backoff: Duration,
+    /// How long a registry may stay silent (connecting, before its answer, between reads).
+    pub timeout: Duration,
 }
 
 impl RegistryOptions {
-    /// Defaults for the given CA files and insecure hosts.
+    /// Defaults for the given CA files and insecure hosts; attempts and timeout from
+    /// `--retries` and `--timeout` ([`crate::retry::patience`]).
     pub fn new(ca_files: Vec<PathBuf>, insecure: Vec<String>) -> Self {
+        let patience = crate::retry::patience();
         RegistryOptions {
             ca_files,
             insecure,
-            attempts: 5,
+            attempts: patience.attempts,
             backoff: Duration::from_millis(250),
+            timeout: patience.timeout,
         }
     }
 }
@@ -83,6 +88,22 @@ pub enum RegistryError {
         /// What happened.
         message: String,
     },
+    /// The registry stayed silent longer than the timeout, on every attempt.
+    #[error(
+        "registry {host} did not answer for {reference} within {timeout} (the timeout), {attempts} attempts: {message}. Check that the registry is up and reachable from here; if it is only slow, give it longer with --timeout SECONDS (or FERRY_TIMEOUT) and more attempts with --retries N"
+    )]
+    TimedOut {
+        /// The registry.
+        host: String,
+        /// What was asked for.
+        reference: String,
+        /// The timeout, as text ("60 s").
+        timeout: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        message: String,
+    },
     /// The content did not match its digest.
     #[error(
         "{reference}: the registry sent content for {expected} that hashes to {actual}. Nothing was stored; try again, and report it to the registry's operators if it persists"
@@ -123,6 +144,9 @@ pub struct Connection {
     challenges: tokio::sync::Mutex<BTreeMap<String, HostAuth>>,
     /// Multi-scope tokens by "host scope scope...", with when to stop using them.
     tokens: tokio::sync::Mutex<BTreeMap<String, (String, Instant)>>,
+    /// Per host: the wait its latest 429 or 503 asked for (`Retry-After`), taken by the next
+    /// retry of a request to it.
+    retry_after: std::sync::Mutex<BTreeMap<String, Duration>>,
 }
 
 /// The largest token answer read into memory (tokens are a few KiB; a JWT with many claims
@@ -202,19 +226,35 @@ impl Connection {
         options: RegistryOptions,
         credentials: impl Fn(&str) -> Result<Option<Credentials>, AuthError>,
     ) -> Result<Connection, RegistryError> {
+        Self::connect_probed(hosts, options, credentials, BTreeMap::new()).await
+    }
+
+    /// As [`Connection::connect`], with hosts already probed (`GET /v2/` asked once per run):
+    /// their answers are used, not asked for again.
+    pub async fn connect_probed(
+        hosts: &BTreeSet<String>,
+        options: RegistryOptions,
+        credentials: impl Fn(&str) -> Result<Option<Credentials>, AuthError>,
+        probed: BTreeMap<String, Probe>,
+    ) -> Result<Connection, RegistryError> {
         let certs = read_ca_files(&options.ca_files)?;
         let mut plain_http = Vec::new();
         // What the probes' `/v2/` answers said about authorization: not asked again.
         let mut challenges = BTreeMap::new();
         for host in hosts {
             let may_use_http = is_loopback(host) || options.insecure.iter().any(|h| h == host);
-            if may_use_http {
-                let probe = probe(host, &certs, true).await.map_err(|reason| {
-                    RegistryError::Unreachable {
+            if let Some(probe) = probed.get(host) {
+                if probe.scheme == Scheme::Http && may_use_http {
+                    plain_http.push(host.clone());
+                }
+                challenges.insert(host.clone(), probe.auth.clone());
+            } else if may_use_http {
+                let probe = probe_within(host, &certs, true, options.timeout)
+                    .await
+                    .map_err(|reason| RegistryError::Unreachable {
                         host: host.clone(),
                         reason,
-                    }
-                })?;
+                    })?;
                 if probe.scheme == Scheme::Http {
                     plain_http.push(host.clone());
                 }
@@ -222,8 +262,8 @@ impl Connection {
             }
         }
         let mut http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(60))
+            .connect_timeout(options.timeout.min(Duration::from_secs(15)))
+            .read_timeout(options.timeout)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")));
         for c in &certs {
             if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
@@ -250,7 +290,70 @@ impl Connection {
             plain_http,
             challenges: tokio::sync::Mutex::new(challenges),
             tokens: Default::default(),
+            retry_after: Default::default(),
         })
+    }
+
+    /// Keeps the `Retry-After` of a 429 or 503 from `host` for the next retry.
+    fn note_retry_after(&self, host: &str, response: &reqwest::Response) {
+        if crate::retry::honours_retry_after(response.status().as_u16())
+            && let Some(wait) = crate::retry::retry_after(response.headers())
+        {
+            self.retry_after
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(host.to_string(), wait);
+        }
+    }
+
+    /// Says that a request to `host` for `what` failed (`reason`) and is tried again, and
+    /// waits: what the registry's `Retry-After` asked (capped), else the doubling backoff.
+    pub async fn wait_to_retry(&self, host: &str, what: &str, reason: &str, attempt: u32) {
+        let asked = self
+            .retry_after
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host);
+        // A reference names its registry already.
+        let label = if what.starts_with(host) {
+            what.to_string()
+        } else {
+            format!("{host}: {what}")
+        };
+        crate::retry::pause(
+            &label,
+            reason,
+            attempt,
+            self.options.attempts,
+            self.options.backoff,
+            asked,
+        )
+        .await;
+    }
+
+    /// The error after the last attempt at a request to `host` for `what` failed (`message`,
+    /// as `classify` put it).
+    pub fn gave_up(&self, host: &str, what: &str, message: String, attempts: u32) -> RegistryError {
+        if let Some(reason) = message.strip_prefix("connect: ") {
+            return RegistryError::Unreachable {
+                host: host.to_string(),
+                reason: reason.to_string(),
+            };
+        }
+        if let Some(reason) = message.strip_prefix(TIMEOUT_PREFIX) {
+            return RegistryError::TimedOut {
+                host: host.to_string(),
+                reference: what.to_string(),
+                timeout: crate::retry::seconds_text(self.options.timeout),
+                attempts,
+                message: reason.to_string(),
+            };
+        }
+        RegistryError::Failed {
+            host: host.to_string(),
+            reference: what.to_string(),
+            message: format!("{message} (gave up after {attempts} attempts)"),
+        }
     }
 
     /// "https://HOST", or "http://HOST" for a host that answered only plain HTTP. Docker Hub's
@@ -279,6 +382,7 @@ impl Connection {
         }
         let url = format!("{}/v2/", self.base_url(host));
         let response = self.http.get(&url).send().await?;
+        self.note_retry_after(host, &response);
         let Some(known) = HostAuth::from_answer(&response) else {
             // Not the registry's own answer (a proxy's 503, say): ask again next time.
             return Err(OciDistributionError::ServerError {
@@ -412,6 +516,7 @@ impl Connection {
         make: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, OciDistributionError> {
         let response = self.authorize(host, scopes, make()).await?.send().await?;
+        self.note_retry_after(host, &response);
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -593,6 +698,7 @@ impl Connection {
             .await?
             .send()
             .await?;
+        self.note_retry_after(host, &response);
         if response.status().is_success() {
             Ok(())
         } else {
@@ -644,11 +750,6 @@ impl Connection {
             .unwrap_or(RegistryAuth::Anonymous)
     }
 
-    /// Delay before retry number `attempt`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        self.options.backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6))
-    }
-
     /// Runs a request, retrying transient failures with exponential backoff.
     pub async fn retry<T, F, Fut>(
         &self,
@@ -668,22 +769,10 @@ impl Connection {
                 Err(e) => match classify(host, what, e) {
                     StreamFailure::Fatal(e) => return Err(e),
                     StreamFailure::Retry(message) if attempt >= self.options.attempts => {
-                        return Err(if message.starts_with("connect:") {
-                            RegistryError::Unreachable {
-                                host: host.to_string(),
-                                reason: message.trim_start_matches("connect: ").to_string(),
-                            }
-                        } else {
-                            RegistryError::Failed {
-                                host: host.to_string(),
-                                reference: what.to_string(),
-                                message: format!("{message} (gave up after {attempt} attempts)"),
-                            }
-                        });
+                        return Err(self.gave_up(host, what, message, attempt));
                     }
                     StreamFailure::Retry(message) => {
-                        tracing::warn!(reference = what, attempt, "{message}; retrying");
-                        tokio::time::sleep(self.backoff(attempt)).await;
+                        self.wait_to_retry(host, what, &message, attempt).await;
                     }
                 },
             }
@@ -994,6 +1083,10 @@ pub async fn read_limited(
     Ok(Limited::Body(body))
 }
 
+/// How `classify` starts the message of a request the registry left unanswered past the
+/// timeout (the final error says which timeout).
+pub const TIMEOUT_PREFIX: &str = "no answer within the timeout: ";
+
 /// A failed request: worth another attempt, or final.
 pub enum StreamFailure {
     /// Transient: retry.
@@ -1026,7 +1119,9 @@ pub fn classify(host: &str, what: &str, error: OciDistributionError) -> StreamFa
             )
         }
         OciDistributionError::RequestError(e) => {
-            if e.is_connect() {
+            if e.is_timeout() {
+                StreamFailure::Retry(format!("{TIMEOUT_PREFIX}{}", error_chain(&e)))
+            } else if e.is_connect() {
                 StreamFailure::Retry(format!("connect: {}", error_chain(&e)))
             } else {
                 StreamFailure::Retry(error_chain(&e))
@@ -1044,7 +1139,16 @@ pub fn classify(host: &str, what: &str, error: OciDistributionError) -> StreamFa
                 message: trim(&message),
             }),
             408 | 429 | 500..=599 => {
-                StreamFailure::Retry(format!("HTTP {code}: {}", trim(&message)))
+                let reason = reqwest::StatusCode::from_u16(code)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                let message = trim(&message);
+                StreamFailure::Retry(if message.is_empty() || message == format!("HTTP {code}") {
+                    format!("{code} {reason}")
+                } else {
+                    format!("{code} {reason}: {message}")
+                })
             }
             _ => fatal(format!("HTTP {code}: {}", trim(&message))),
         },
@@ -1233,9 +1337,26 @@ pub async fn probe(
     certs: &[Certificate],
     plain_http_allowed: bool,
 ) -> Result<Probe, String> {
+    probe_within(
+        host,
+        certs,
+        plain_http_allowed,
+        crate::retry::patience().timeout,
+    )
+    .await
+}
+
+/// [`probe`], each question given at most `timeout` (and 15 s).
+async fn probe_within(
+    host: &str,
+    certs: &[Certificate],
+    plain_http_allowed: bool,
+    timeout: Duration,
+) -> Result<Probe, String> {
+    let timeout = timeout.min(Duration::from_secs(15));
     let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15));
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout);
     for c in certs {
         if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
             builder = builder.add_root_certificate(cert);
@@ -1250,7 +1371,18 @@ pub async fn probe(
             for attempt in 1..4u32 {
                 match &answer {
                     Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
-                        tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+                        let asked = crate::retry::honours_retry_after(r.status().as_u16())
+                            .then(|| crate::retry::retry_after(r.headers()))
+                            .flatten();
+                        crate::retry::pause(
+                            &url,
+                            &format!("HTTP {}", r.status()),
+                            attempt,
+                            4,
+                            Duration::from_millis(250),
+                            asked,
+                        )
+                        .await;
                         answer = client.get(&url).send().await;
                     }
                     _ => break,
@@ -1261,6 +1393,10 @@ pub async fn probe(
                     Some(auth) => Ok(Probe { scheme, auth }),
                     None => Err(format!("{url} answered {}", r.status())),
                 },
+                Err(e) if e.is_timeout() => Err(format!(
+                    "{url}: no answer within {} (raise --timeout if the registry is only slow)",
+                    crate::retry::seconds_text(timeout)
+                )),
                 Err(e) => Err(format!("{url}: {}", error_chain(&e))),
             }
         }

@@ -585,3 +585,115 @@ mod tests {
         assert_eq!(fs::read(deep.join("f")).unwrap(), b"f");
     }
 }
+
+/// Bytes free for unprivileged writes on the file system holding `path` (or its nearest
+/// existing ancestor, for a directory not made yet), and that directory; `None` when it cannot
+/// be told (statvfs failed).
+pub fn free_space(path: &Path) -> Option<(u64, PathBuf)> {
+    let mut dir = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    while !dir.is_dir() {
+        dir = dir.parent()?.to_path_buf();
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a valid pointer to a statvfs struct.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some((s.f_bavail as u64 * s.f_frsize as u64, dir))
+}
+
+/// Not enough room for a write whose size is known before it starts.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not enough space for {what}: it needs {}, {} free on the file system of {} ({}). Free at least {} there (or write somewhere else) and run the same command again; what is already written is kept",
+    human(*needed), human(*free), dir.display(), path.display(), human(needed - free)
+)]
+pub struct NoSpace {
+    /// What was to be written.
+    pub what: String,
+    /// Where it goes.
+    pub path: PathBuf,
+    /// The existing directory the free space was measured at.
+    pub dir: PathBuf,
+    /// Bytes needed.
+    pub needed: u64,
+    /// Bytes free.
+    pub free: u64,
+}
+
+/// Checks, before writing `needed` bytes of `what` under `path`, that its file system has
+/// room; a file system that cannot tell is trusted.
+pub fn ensure_space(path: &Path, needed: u64, what: &str) -> Result<(), NoSpace> {
+    if needed == 0 {
+        return Ok(());
+    }
+    let Some((free, dir)) = free_space(path) else {
+        return Ok(());
+    };
+    if needed <= free {
+        return Ok(());
+    }
+    Err(NoSpace {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        dir,
+        needed,
+        free,
+    })
+}
+
+/// For an error caused by a full disk (ENOSPC, EDQUOT), a line saying how much is free on the
+/// file system of the first path the message names, and what to do; `None` for other errors.
+pub fn explain_full_disk(error: &anyhow::Error) -> Option<String> {
+    let full = error.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .is_some_and(|c| c == libc::ENOSPC || c == libc::EDQUOT)
+    }) || format!("{error:#}").contains("No space left on device");
+    if !full {
+        return None;
+    }
+    let text = format!("{error:#}");
+    let path = text
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',' || c == '(' || c == ')')
+        .find(|w| w.starts_with('/') && w.len() > 1)
+        .map(PathBuf::from);
+    let place = path.as_deref().and_then(free_space).map(|(free, dir)| {
+        format!(
+            "{} free on the file system of {}",
+            human(free),
+            dir.display()
+        )
+    });
+    Some(match place {
+        Some(place) => format!(
+            "the disk is full ({place}): free space there (or write somewhere else) and run the same command again; what is already written is kept"
+        ),
+        None => "the disk is full: free space (or write somewhere else) and run the same command again; what is already written is kept".to_string(),
+    })
+}
+
+/// Bytes with a binary unit, as the errors say them ("512 MiB", "12.5 KiB").
+fn human(bytes: u64) -> String {
+    crate::progress::human_bytes(bytes)
+}
+
+/// The total size of the files under `dir` (0 when it does not exist).
+pub fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}

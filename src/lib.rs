@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod mapping;
 pub mod openpgp;
 pub mod progress;
+pub mod retry;
 pub mod sbom;
 pub mod serve;
 pub mod sign;

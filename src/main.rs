@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     check_usage(&cli);
     init_logging(cli.verbose, cli.quiet);
+    ferry::retry::configure(cli.timeout, cli.retries);
     let ui = Ui::new(cli.output, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,10 +87,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
+            if let Some(hint) = ferry::fsutil::explain_full_disk(&e) {
+                eprintln!("  {hint}");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes in one line, as `{:#}` writes them, except that a cause whose text
+/// its parent's message already holds (thiserror types that print `{source}`) is not repeated.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Usage rules clap cannot say well; these exit with code 2 like any usage error.

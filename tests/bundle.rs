@@ -170,8 +170,8 @@ fn build_multi_arch_bundle_and_check_it_with_independent_tools() {
         assert!(files.contains(hex), "blob {hex} missing from the bundle");
     }
     // Plus the lock, the filtered index and the SBOM (its manifest, the empty config and the
-    // document); nothing else, and no temporary files.
-    assert_eq!(files.len(), expected.len() + 5, "{files:?}");
+    // CycloneDX and SPDX documents); nothing else, and no temporary files.
+    assert_eq!(files.len(), expected.len() + 6, "{files:?}");
     assert!(!bundle.join(".ferry-tmp").exists());
 
     // ferry verify, then the same without ferry: openssl and sha256sum.

@@ -1,9 +1,11 @@
-//! A full disk: `build`, `unpack` and `import files` write into a 1 MiB tmpfs while they need
-//! about 3 MiB. Each must fail with an error naming the device's state and a path on it, leave
-//! nothing corrupt (every blob file hashes to its name; every file under its final name is the
-//! finished file), and, once the tmpfs is grown, the same command run again must finish with
-//! the result of a run on a roomy disk and leave no temporary file. Needs root (mount); skipped
-//! otherwise.
+//! A full disk: `build`, `unpack`, `import files` and `import --site` write into a 1 MiB tmpfs
+//! while they need about 3 MiB, and must say so before writing (the space needed, the space
+//! free, the path); `import apt` writes into a tmpfs with only 8 KiB left, which its own
+//! estimate fits but its indexes do not, and must name the path, the full device and the space
+//! free. Each must leave nothing corrupt (every blob file hashes to its name; every file under
+//! its final name is the finished file), and, once space is freed, the same command run again
+//! must finish with the result of a run on a roomy disk and leave no temporary file. Needs root
+//! (mount); skipped otherwise.
 
 mod common;
 
@@ -48,9 +50,13 @@ impl Drop for Tmpfs {
 }
 
 /// Every file under `dir` by relative path: its SHA-256 (signatures, which differ run to run,
-/// as "signature"), directories left out.
+/// as "signature"; the path of `dir` in a text file as "OUT"), directories left out; empty
+/// when `dir` does not exist.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
@@ -60,8 +66,25 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
                 let rel = p.strip_prefix(base).unwrap().display().to_string();
                 let value = if rel.ends_with(".sig") {
                     "signature".to_string()
+                } else if rel.ends_with(".yaml") {
+                    // A chart repository index and Helm's repositories file say when they
+                    // were written.
+                    let text = std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace(&*base.to_string_lossy(), "OUT");
+                    let kept: Vec<&str> = text
+                        .lines()
+                        .filter(|l| !l.trim_start().starts_with("generated:"))
+                        .collect();
+                    sha256_hex(kept.join("\n").as_bytes())
                 } else {
-                    sha256_hex(&std::fs::read(&p).unwrap())
+                    let bytes = std::fs::read(&p).unwrap();
+                    match String::from_utf8(bytes) {
+                        Ok(text) => {
+                            sha256_hex(text.replace(&*base.to_string_lossy(), "OUT").as_bytes())
+                        }
+                        Err(e) => sha256_hex(e.as_bytes()),
+                    }
                 };
                 out.insert(rel, value);
             }
@@ -78,9 +101,18 @@ fn temporary(path: &str) -> bool {
     })
 }
 
-/// Runs `command(out)` into a full 1 MiB tmpfs, checks the failure and what it left, grows the
-/// tmpfs and runs it again; the result must equal `command(reference)`'s on a roomy disk.
-fn full_then_freed(what: &str, env: &Env, command: impl Fn(&Path) -> Command) {
+/// How a full disk shows.
+enum Full {
+    /// The tmpfs is 1 MiB, less than the command needs: it says so before writing.
+    TooSmall,
+    /// The tmpfs is 1 MiB with all but `.0` bytes taken by another file: the command's own
+    /// estimate fits, its writes do not (ENOSPC).
+    AlmostFull(u64),
+}
+
+/// Runs `command(out)` into a full tmpfs, checks the failure and what it left, frees space
+/// and runs it again; the result must equal `command(reference)`'s on a roomy disk.
+fn full_then_freed(what: &str, env: &Env, full: Full, command: impl Fn(&Path) -> Command) {
     let reference = env
         .path()
         .join(format!("reference-{}", what.replace(' ', "-")));
@@ -89,17 +121,30 @@ fn full_then_freed(what: &str, env: &Env, command: impl Fn(&Path) -> Command) {
 
     let fs = Tmpfs::mount("1m");
     let out_dir = fs.path().join("out");
-    let out = run_unchecked(&mut command(&out_dir));
+    let mut cmd = command(&out_dir);
+    let filler = fs.path().join("filler");
+    if let Full::AlmostFull(leave) = full {
+        let free = free_bytes(fs.path());
+        std::fs::write(&filler, vec![0u8; (free - leave) as usize]).unwrap();
+    }
+    let out = run_unchecked(&mut cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
         Some(1),
         "{what}: on a full disk:\n{stderr}"
     );
+    let fs_path = fs.path().to_string_lossy();
+    let said = match full {
+        // The space needed and the space free, before anything was written.
+        Full::TooSmall => stderr.contains("not enough space for") && stderr.contains(" needs "),
+        // The system's word, with how much is free there.
+        Full::AlmostFull(_) => stderr.contains("No space left on device"),
+    };
     assert!(
-        stderr.contains("No space left on device")
-            && stderr.contains(&*fs.path().to_string_lossy()),
-        "{what}: the error names neither the full device nor a path on it:\n{stderr}"
+        said && stderr.contains(&format!("free on the file system of {fs_path}"))
+            && stderr.contains(&*fs_path),
+        "{what}: the error does not say the device is full, with a path on it and the space free:\n{stderr}"
     );
     // Nothing corrupt: blobs hash to their names, files under final names are finished.
     for (path, hash) in tree(&out_dir) {
@@ -116,6 +161,7 @@ fn full_then_freed(what: &str, env: &Env, command: impl Fn(&Path) -> Command) {
         );
     }
 
+    let _ = std::fs::remove_file(&filler);
     fs.resize("64m");
     let out = run_unchecked(&mut command(&out_dir));
     assert!(
@@ -126,11 +172,28 @@ fn full_then_freed(what: &str, env: &Env, command: impl Fn(&Path) -> Command) {
     let got = tree(&out_dir);
     let left: Vec<&String> = got.keys().filter(|p| temporary(p)).collect();
     assert!(left.is_empty(), "{what}: temporary files left: {left:?}");
-    assert_eq!(
-        got, want,
-        "{what}: the result differs from a run on a roomy disk"
+    let differ: Vec<(&String, Option<&String>, Option<&String>)> = got
+        .keys()
+        .chain(want.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| (k, got.get(k), want.get(k)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: the result differs from a run on a roomy disk (path, got, want): {differ:#?}"
     );
-    eprintln!("{what}: failed clearly on a full disk, finished once space was freed");
+    eprintln!("{what}: failed clearly on a full disk, finished once space was freed:\n{stderr}");
+}
+
+/// Bytes free on the file system of `path`.
+fn free_bytes(path: &Path) -> u64 {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a valid pointer.
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+    s.f_bavail as u64 * s.f_frsize as u64
 }
 
 #[test]
@@ -180,7 +243,7 @@ fn a_full_disk_fails_clearly_and_the_rerun_after_freeing_space_finishes() {
         v
     };
 
-    full_then_freed("build", &env, |out| {
+    full_then_freed("build", &env, Full::TooSmall, |out| {
         let mut c = env.ferry();
         c.arg("build")
             .arg(&manifest)
@@ -190,12 +253,12 @@ fn a_full_disk_fails_clearly_and_the_rerun_after_freeing_space_finishes() {
             .arg(&key);
         c
     });
-    full_then_freed("unpack", &env, |out| {
+    full_then_freed("unpack", &env, Full::TooSmall, |out| {
         let mut c = env.ferry();
         c.arg("unpack").args(&volumes).arg("-o").arg(out);
         c
     });
-    full_then_freed("import files", &env, |out| {
+    full_then_freed("import files", &env, Full::TooSmall, |out| {
         let mut c = env.ferry();
         c.args(["import", "files"])
             .arg(&bundle)
@@ -203,6 +266,69 @@ fn a_full_disk_fails_clearly_and_the_rerun_after_freeing_space_finishes() {
             .arg(&public)
             .arg("--to")
             .arg(out);
+        c
+    });
+}
+
+#[test]
+fn apt_and_site_imports_on_a_full_disk_fail_clearly_and_resume() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let env = Env::new();
+    let k3s: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (_http, lines) = common::upstream::serve_release(&env, &k3s);
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n{lines}"
+        ),
+    );
+    let (_, public) = env.keys();
+    let bundle = env.build_signed(&manifest, "bundle");
+    let keys = env.path().join("keys");
+    ok(env
+        .ferry()
+        .args(["key", "generate", "--apt", "--output-dir"])
+        .arg(&keys));
+    let signing_key = keys.join("ferry-apt-secret.asc");
+
+    // The packages are small: the mirror's own files (indexes, InRelease) meet the full disk.
+    full_then_freed("import apt", &env, Full::AlmostFull(8 << 10), |out| {
+        let mut c = env.ferry();
+        c.args(["import", "apt"])
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&public)
+            .arg("--to")
+            .arg(out)
+            .arg("--signing-key")
+            .arg(&signing_key)
+            .args(["--suite", "ferry", "--url", "http://mirror.plant-a.lan/apt"]);
+        c
+    });
+    // The site's files (3 MB) do not fit in 1 MiB.
+    full_then_freed("import --site", &env, Full::TooSmall, |out| {
+        std::fs::create_dir_all(out).unwrap();
+        let site = out.join("site.yaml");
+        std::fs::write(
+            &site,
+            format!(
+                "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n  apt:\n    dir: mirror/apt\n    signingKey: {}\n    suite: ferry\n    url: http://mirror.plant-a.lan/apt\n  charts:\n    dir: mirror/charts\n    baseUrl: http://mirror.plant-a.lan/charts\n  files:\n    dir: mirror/files\n    k3sAirgapDir: airgap\n",
+                signing_key.display()
+            ),
+        )
+        .unwrap();
+        let mut c = env.ferry();
+        c.arg("import")
+            .arg(&bundle)
+            .arg("--site")
+            .arg(&site)
+            .arg("--key")
+            .arg(&public);
         c
     });
 }

@@ -32,7 +32,7 @@ type Route = (
     &'static str,
     &'static str,
     String,
-    String,
+    Vec<u8>,
     Option<&'static [u8]>,
 );
 
@@ -95,9 +95,9 @@ fn serve(mut stream: TcpStream, routes: &[Route], sent: &AtomicU64) -> std::io::
         None => format!("Content-Length: {}\r\n", prefix.len()),
     };
     stream.write_all(
-        format!("HTTP/1.1 {status}\r\n{headers}{length}Connection: close\r\n\r\n{prefix}")
-            .as_bytes(),
+        format!("HTTP/1.1 {status}\r\n{headers}{length}Connection: close\r\n\r\n").as_bytes(),
     )?;
+    stream.write_all(prefix)?;
     if let Some(filler) = filler {
         let chunk: Vec<u8> = filler.iter().copied().cycle().take(64 * 1024).collect();
         let mut total = 0u64;
@@ -170,7 +170,7 @@ fn an_endless_chart_index_stops_at_its_limit() {
             "/charts/index.yaml",
             "200 OK",
             "Content-Type: text/yaml\r\n".into(),
-            "apiVersion: v1\nentries:\n".into(),
+            b"apiVersion: v1\nentries:\n".to_vec(),
             Some(b"# filler filler filler filler filler filler filler filler\n"),
         )]
     });
@@ -190,8 +190,8 @@ fn an_endless_chart_index_stops_at_its_limit() {
 fn an_endless_image_manifest_stops_at_its_limit() {
     let server = Hostile::start(|_| {
         vec![
-        ("/v2/app/web/manifests/", "200 OK", "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\r\n".into(), "{\"schemaVersion\":2,\"layers\":[".into(), Some(b"{\"a\":1},")),
-        ("/v2/", "200 OK", "Content-Type: application/json\r\n".into(), "{}".into(), None),
+        ("/v2/app/web/manifests/", "200 OK", "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\r\n".into(), b"{\"schemaVersion\":2,\"layers\":[".to_vec(), Some(b"{\"a\":1},")),
+        ("/v2/", "200 OK", "Content-Type: application/json\r\n".into(), b"{}".to_vec(), None),
     ]
     });
     let env = Env::new();
@@ -210,7 +210,7 @@ fn an_endless_token_answer_stops_at_its_limit() {
                 "/token",
                 "200 OK",
                 "Content-Type: application/json\r\n".into(),
-                "{\"token\":\"".into(),
+                b"{\"token\":\"".to_vec(),
                 Some(b"abcdefghijklmnopqrstuvwxyz0123456789"),
             ),
             (
@@ -219,7 +219,7 @@ fn an_endless_token_answer_stops_at_its_limit() {
                 format!(
                     "Content-Type: application/json\r\nWWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"hostile\"\r\n"
                 ),
-                "{}".into(),
+                b"{}".to_vec(),
                 None,
             ),
         ]
@@ -234,5 +234,174 @@ fn an_endless_token_answer_stops_at_its_limit() {
         lock(&env, &m),
         "1024 KiB, the limit for a token answer",
         200,
+    );
+}
+
+/// A manifest asking for one apt package from the repository at `url`, trusting `keyring`.
+fn apt_manifest(env: &Env, url: &str, keyring: &std::path::Path) -> std::path::PathBuf {
+    manifest(
+        env,
+        &format!(
+            "  apt:\n    sources:\n      - url: {url}\n        suites: [stable]\n        components: [main]\n        architectures: [amd64]\n        keyring: {}\n    packages: [hello]\n",
+            keyring.display()
+        ),
+    )
+}
+
+/// A clearsigned `InRelease` for `dists/stable` listing `entries` (SHA256 line bodies:
+/// "HASH SIZE PATH"), signed by a new key whose keyring is written to `keyring`.
+fn signed_in_release(env: &Env, keyring: &std::path::Path, entries: &[String]) -> Vec<u8> {
+    let gnupg = env.path().join("gnupg");
+    common::apt_repo::gpg_key(&gnupg, "archive", keyring);
+    let release = env.path().join("Release");
+    let mut text = String::from(
+        "Origin: hostile\nSuite: stable\nCodename: stable\nDate: Mon, 02 Jun 2025 10:00:00 UTC\nArchitectures: amd64\nComponents: main bomb\nSHA256:\n",
+    );
+    for entry in entries {
+        text.push_str(&format!(" {entry}\n"));
+    }
+    std::fs::write(&release, text).unwrap();
+    let signed = env.path().join("InRelease");
+    common::run(
+        common::apt_repo::gpg(&gnupg)
+            .args(["--digest-algo", "SHA512", "--clearsign", "-o"])
+            .arg(&signed)
+            .arg(&release),
+    );
+    std::fs::read(signed).unwrap()
+}
+
+#[test]
+fn an_endless_apt_in_release_stops_at_its_limit() {
+    let server = Hostile::start(|_| {
+        vec![(
+            "/debian/dists/stable/InRelease",
+            "200 OK",
+            "Content-Type: text/plain\r\n".into(),
+            b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: hostile\n".to_vec(),
+            Some(b"Description: filler filler filler filler filler filler\n"),
+        )]
+    });
+    let env = Env::new();
+    let keyring = env.path().join("archive.gpg");
+    common::apt_repo::gpg_key(&env.path().join("gnupg"), "archive", &keyring);
+    let url = format!("http://{}/debian", server.addr);
+    let m = apt_manifest(&env, &url, &keyring);
+    let result = lock(&env, &m);
+    assert!(
+        result.1.contains(&format!("{url}/dists/stable/InRelease")),
+        "the error does not name the URL:\n{}",
+        result.1
+    );
+    assert_limited(
+        "InRelease",
+        result,
+        "larger than 32 MiB, the limit for an apt InRelease / Release",
+        200,
+    );
+    assert!(server.sent.load(Ordering::Relaxed) > 32 << 20);
+}
+
+#[test]
+fn an_endless_apt_packages_index_stops_at_its_limit() {
+    let env = Env::new();
+    let keyring = env.path().join("archive.gpg");
+    // An index that never ends where the signed Release gives it 1 MiB; and a small gzip that
+    // unpacks to more than the 256 MiB limit, listed with its true size and hash.
+    let bomb = {
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "yes 'Description: filler filler filler filler' | head -c 300M | gzip -1",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let in_release = signed_in_release(
+        &env,
+        &keyring,
+        &[
+            format!("{} 1048576 main/binary-amd64/Packages.gz", "0".repeat(64)),
+            format!(
+                "{} {} bomb/binary-amd64/Packages.gz",
+                common::sha256_hex(&bomb),
+                bomb.len()
+            ),
+        ],
+    );
+    let in_release_bomb = in_release.clone();
+    let server = Hostile::start(move |_| {
+        vec![
+            (
+                "/endless/dists/stable/InRelease",
+                "200 OK",
+                "Content-Type: text/plain\r\n".into(),
+                in_release,
+                None,
+            ),
+            (
+                "/endless/dists/stable/main/binary-amd64/Packages.gz",
+                "200 OK",
+                "Content-Type: application/gzip\r\n".into(),
+                b"\x1f\x8b\x08\x00".to_vec(),
+                Some(b"\x00\x01\x02\x03\x04\x05\x06\x07"),
+            ),
+            (
+                "/bomb/dists/stable/InRelease",
+                "200 OK",
+                "Content-Type: text/plain\r\n".into(),
+                in_release_bomb,
+                None,
+            ),
+            (
+                "/bomb/dists/stable/bomb/binary-amd64/Packages.gz",
+                "200 OK",
+                "Content-Type: application/gzip\r\n".into(),
+                bomb,
+                None,
+            ),
+        ]
+    });
+
+    // The download stops at the size the signed Release gives.
+    let url = format!("http://{}/endless", server.addr);
+    let result = lock(&env, &apt_manifest(&env, &url, &keyring));
+    assert!(
+        result
+            .1
+            .contains(&format!("{url}/dists/stable/main/binary-amd64/Packages.gz")),
+        "the error does not name the URL:\n{}",
+        result.1
+    );
+    assert_limited(
+        "endless Packages.gz",
+        result,
+        "larger than the 1048576 bytes Release states",
+        200,
+    );
+
+    // Decompression stops at the limit.
+    let url = format!("http://{}/bomb", server.addr);
+    let m = env.manifest(
+        "bomb.yaml",
+        &std::fs::read_to_string(apt_manifest(&env, &url, &keyring))
+            .unwrap()
+            .replace("components: [main]", "components: [bomb]"),
+    );
+    let result = lock(&env, &m);
+    assert!(
+        result
+            .1
+            .contains(&format!("{url}/dists/stable/bomb/binary-amd64/Packages.gz")),
+        "the error does not name the URL:\n{}",
+        result.1
+    );
+    assert_limited(
+        "Packages.gz unpacking past the limit",
+        result,
+        "decompressed, it is larger than 256 MiB, the limit for an apt Packages index",
+        450,
     );
 }

@@ -64,8 +64,32 @@ fn openssl_checks_signature(addr: &str, name: &str, manifest: &[u8], public: &Pa
 }
 
 /// `ferry sbom` prints the bundle's CycloneDX 1.6 SBOM: valid by CycloneDX's own validator, with
-/// the image, its digest and the signature it carries.
-fn check_sbom(env: &Env, bundle: &Path, public: &Path, digest: &str, sig: &[u8]) {
+/// the image, its digest and the signature it carries; `--format spdx` the same as SPDX 2.3,
+/// valid by spdx-tools, the signature and attestations related to their subject.
+fn check_sbom(env: &Env, bundle: &Path, public: &Path, digest: &str, sig: &[u8], others: &[&[u8]]) {
+    let spdx = common::sbom::spdx_checked(env, bundle, public);
+    let image = common::sbom::spdx_package(&spdx, &digest[7..]);
+    let image_id = image["SPDXID"].as_str().unwrap();
+    assert_eq!(image["primaryPackagePurpose"], "CONTAINER");
+    assert_eq!(
+        common::sbom::spdx_related(&spdx, "SPDXRef-Release", "CONTAINS"),
+        [image_id]
+    );
+    for (bytes, role) in std::iter::once((sig, "signature"))
+        .chain(others.iter().map(|b| (*b, "attestation or SBOM")))
+    {
+        let carried = common::sbom::spdx_package(&spdx, &digest_bytes(bytes)[7..]);
+        let id = carried["SPDXID"].as_str().unwrap();
+        assert_eq!(
+            common::sbom::spdx_related(&spdx, id, "METAFILE_OF"),
+            [image_id],
+            "{spdx:#}"
+        );
+        assert!(
+            carried["comment"].as_str().unwrap().starts_with(role),
+            "{carried:#}"
+        );
+    }
     let sbom = common::sbom::checked(env, bundle, public);
     let image = &sbom["components"][0];
     assert_eq!(image["type"], "container");
@@ -151,7 +175,14 @@ fn upstream_referrers_are_carried_checked_pushed_and_served_byte_for_byte() {
         .arg(&bundle)
         .arg("--key")
         .arg(&public));
-    check_sbom(&env, &bundle, &public, &digest, &sig);
+    check_sbom(
+        &env,
+        &bundle,
+        &public,
+        &digest,
+        &sig,
+        &[&attestation, &sbom],
+    );
     let inspected = json(
         env.ferry()
             .args(["--output", "json", "inspect"])
@@ -478,5 +509,221 @@ fn lock_refuses_bad_signatures_stray_referrers_and_unbounded_listings_with_the_r
         lock["images"][0]["verified"].as_array().unwrap().len(),
         1,
         "{lock:#}"
+    );
+}
+
+#[test]
+fn lock_follows_paged_referrer_listings_and_the_page_cap_stops_a_long_chain() {
+    // Upstream: an image with nine attestations (OCI 1.1 artifacts with `subject`), listed by
+    // the tag schema; carried into a bundle that ferry serve then lists through its referrers
+    // API a page at a time.
+    let source = Registry::start_plain();
+    let web = push(&standard_layout().dir, "web", &source, "app/web:1");
+    let env = Env::new();
+    let digest = web.digest().to_string();
+    let subject = web.top.descriptor();
+    let artifacts: Vec<Vec<u8>> = (0..9)
+        .map(|i| {
+            push_artifact(
+                &source,
+                "app/web",
+                &subject,
+                "application/vnd.in-toto+json",
+                format!(r#"{{"_type":"https://in-toto.io/Statement/v1","n":{i}}}"#).as_bytes(),
+            )
+        })
+        .collect();
+    let listed: Vec<&[u8]> = artifacts.iter().map(Vec::as_slice).collect();
+    push_tag_schema(&source, "app/web", &digest, &listed);
+    let path = manifest(&env, &format!("{}/app/web:1", source.addr()), "");
+    ok(env.ferry().arg("lock").arg(&path));
+    let bundle = env.build_signed(&path, "bundle");
+    let (_, public) = env.keys();
+    let name = format!("{}/app/web", source.addr().replace(':', "_"));
+    let mut want: Vec<String> = artifacts.iter().map(|a| digest_bytes(a)).collect();
+    want.sort();
+
+    // ferry serve, two descriptors a page; a proxy in front records what lock asks.
+    let served = common::served::Served::start(
+        &env,
+        &bundle,
+        &[
+            "--key",
+            public.to_str().unwrap(),
+            "--referrers-page-size",
+            "2",
+        ],
+    );
+    let first = http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{name}/referrers/{digest}"),
+        &[],
+    );
+    assert_eq!(first.status, 200);
+    let page: Value = serde_json::from_slice(&first.body).unwrap();
+    let on_page = page["manifests"].as_array().unwrap();
+    assert_eq!(on_page.len(), 2, "{page:#}");
+    assert_eq!(
+        first.header("link"),
+        Some(
+            format!(
+                "</v2/{name}/referrers/{digest}?n=2&last={}>; rel=\"next\"",
+                on_page[1]["digest"].as_str().unwrap().replace(':', "%3A")
+            )
+            .as_str()
+        )
+    );
+    // A client's own `n`, with the artifactType filter kept in the next page's link.
+    let filtered = http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{name}/referrers/{digest}?artifactType=application/vnd.in-toto%2Bjson&n=4"),
+        &[],
+    );
+    let page: Value = serde_json::from_slice(&filtered.body).unwrap();
+    assert_eq!(page["manifests"].as_array().unwrap().len(), 4, "{page:#}");
+    let link = filtered.header("link").unwrap();
+    assert!(
+        link.contains("?n=4&last=")
+            && link.ends_with("&artifactType=application%2Fvnd.in-toto%2Bjson>; rel=\"next\""),
+        "{link}"
+    );
+    // A cursor that is not in the listing ends it: no way round again.
+    let stale = http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{name}/referrers/{digest}?last={}", web.digest()),
+        &[],
+    );
+    let page: Value = serde_json::from_slice(&stale.body).unwrap();
+    assert_eq!(page["manifests"], json!([]), "{page:#}");
+    assert_eq!(stale.header("link"), None);
+    let proxy =
+        common::faultproxy::FaultProxy::start(&served.addr, common::faultproxy::Faults::default());
+    let again = env.manifest(
+        "again.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: again, version: '1'}}\nspec:\n  images:\n    - {{ref: '{}/{name}:1', referrers: all}}\n",
+            proxy.addr()
+        ),
+    );
+    let lock = json(env.ferry().args(["--output", "json", "lock"]).arg(&again));
+    let mut carried: Vec<String> = lock["images"][0]["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap().to_string())
+        .collect();
+    carried.sort();
+    assert_eq!(carried, want, "{lock:#}");
+    let pages: Vec<String> = proxy
+        .request_heads()
+        .into_iter()
+        .filter(|h| h.starts_with(&format!("GET /v2/{name}/referrers/")))
+        .collect();
+    assert_eq!(pages.len(), 5, "{pages:#?}");
+    assert_eq!(
+        pages
+            .iter()
+            .filter(|h| h.contains("last=sha256%3A"))
+            .count(),
+        4,
+        "{pages:#?}"
+    );
+
+    // One descriptor a page: nine pages, past the cap of eight; lock stops with the reason.
+    let tight = common::served::Served::start(&env, &bundle, &["--referrers-page-size", "1"]);
+    let capped = env.manifest(
+        "capped.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: capped, version: '1'}}\nspec:\n  images:\n    - {{ref: '{}/{name}:1', referrers: all}}\n",
+            tight.addr
+        ),
+    );
+    let e = fails(env.ferry().arg("lock").arg(&capped));
+    assert!(
+        e.contains("go past ferry's bound")
+            && e.contains("more than 8 listing pages")
+            && e.contains("referrers: signatures"),
+        "{e}"
+    );
+    assert!(!env.path().join("capped.lock").exists());
+}
+
+#[test]
+fn import_into_the_harbor_path_pushes_what_harbor_takes_as_accessories() {
+    // What Harbor needs to list a referrer as an accessory of an image: a cosign signature
+    // under `sha256-<hex>.sig` in the image's own repository (Harbor's `signature.cosign`,
+    // which its cosign content trust counts), or a manifest whose `subject` names the image's
+    // digest in that repository (Harbor 2.8+'s referrers support). Harbor itself is not here:
+    // its API is Prism's mock of Harbor's description, the OCI side docker-registry.
+    let source = Registry::start_plain();
+    let web = push(&standard_layout().dir, "web", &source, "app/web:1");
+    let env = Env::new();
+    let (key, _) = openssl_key(&env.path().join("upstream"), "cosign");
+    let digest = web.digest().to_string();
+    let repository = format!("{}/app/web", source.addr());
+    let sig = push_cosign_signature(&source, "app/web", &digest, &repository, &digest, &key);
+    let subject = web.top.descriptor();
+    let attestation = push_artifact(
+        &source,
+        "app/web",
+        &subject,
+        "application/vnd.in-toto+json",
+        br#"{"_type":"https://in-toto.io/Statement/v1"}"#,
+    );
+    push_tag_schema(&source, "app/web", &digest, &[&attestation]);
+    let path = manifest(&env, &format!("{repository}:1"), "");
+    ok(env.ferry().arg("lock").arg(&path));
+    let bundle = env.build_signed(&path, "bundle");
+    let (_, public) = env.keys();
+
+    let target = Registry::start_plain();
+    let prism = common::prism::Prism::start_harbor();
+    let report = json(
+        env.ferry()
+            .args(["--output", "json", "import", "registry"])
+            .arg(&bundle)
+            .args(["--to", &format!("{}/platform", target.addr()), "--key"])
+            .arg(&public)
+            .args(["--harbor", "--harbor-content-trust-cosign", "--harbor-api"])
+            .arg(prism.api_base())
+            .env("FERRY_REGISTRY_USERNAME", "admin")
+            .env("FERRY_REGISTRY_PASSWORD", "Harbor12345"),
+    );
+    assert_eq!(report["referrers"], 2, "{report:#}");
+    // The Harbor calls (the project exists: Prism's HEAD answers 200; then cosign content
+    // trust on, since the one image of the project is signed) keep to Harbor's API.
+    prism.assert_no_request_violations();
+    assert_eq!(
+        prism.requests(),
+        [
+            "head /api/v2.0/projects",
+            "put /api/v2.0/projects/platform/metadatas/enable_content_trust_cosign"
+        ]
+    );
+
+    let name = format!("platform/{}/app/web", source.addr().replace(':', "_"));
+    let image = skopeo_raw(&target, &format!("{}/{name}:1", target.addr()));
+    assert_eq!(digest_bytes(&image), digest);
+    // The signature: cosign's tag of the image's digest, in the image's repository.
+    let at_site = skopeo_raw(
+        &target,
+        &format!("{}/{name}:{}", target.addr(), cosign_tag(&digest, "sig")),
+    );
+    assert_eq!(at_site, sig);
+    // The attestation: by digest in the same repository, its `subject` the image as pushed.
+    let pushed = skopeo_raw(
+        &target,
+        &format!("{}/{name}@{}", target.addr(), digest_bytes(&attestation)),
+    );
+    assert_eq!(pushed, attestation);
+    let pushed: Value = serde_json::from_slice(&pushed).unwrap();
+    assert_eq!(pushed["subject"]["digest"], digest);
+    assert_eq!(pushed["subject"]["size"], image.len());
+    assert_eq!(
+        pushed["subject"]["mediaType"],
+        serde_json::from_slice::<Value>(&image).unwrap()["mediaType"]
     );
 }

@@ -1,7 +1,7 @@
 //! End-to-end: `ferry install --site` and `ferry import --site` with one bundle holding images,
 //! a chart, K3s-like files and apt packages, into a real docker-registry and mirror directories;
 //! a re-run skips everything; `--dry-run` changes nothing; site files with mistakes fail before
-//! any work; a failing target is named and the next is not started.
+//! any work; a target that cannot be filled is named before anything is imported.
 
 mod common;
 
@@ -375,24 +375,351 @@ fn site_files_with_mistakes_fail_before_any_work() {
 }
 
 #[test]
-fn a_failing_target_is_named_and_the_next_is_not_started() {
+fn a_target_that_cannot_be_filled_is_named_before_anything_is_imported() {
     let f = fixture();
     let site_dir = f.env.path().join("site");
-    // The files directory is a regular file where `k3s` should go: files fails, apt waits.
+    // A directory where the file `k3s` should go: every target plans before the one pass
+    // reads a byte, so files fails there, and nothing of any target is imported.
     let spec = f.full_spec();
     let site = f.site(&spec);
     std::fs::create_dir_all(site_dir.join("mirror/files/k3s")).unwrap();
     let e = fails(&mut f.run("import", &site, &[]));
     assert!(e.contains("target files"), "{e}");
-    assert!(e.contains("registry, charts done"), "{e}");
-    assert!(e.contains("apt not started"), "{e}");
+    assert!(e.contains("nothing was imported"), "{e}");
+    assert!(e.contains("k3s exists and is not a file"), "{e}");
+    empty_catalog(&f);
     assert!(
         !site_dir.join("mirror/apt").exists(),
         "apt was started: {e}"
     );
-    // Fixed, a re-run finishes (registry and charts skip what is there).
+    // Fixed, a re-run fills every target.
     std::fs::remove_dir(site_dir.join("mirror/files/k3s")).unwrap();
     let out = json(&mut f.run("import", &site, &[]));
-    assert_eq!(out["targets"][0]["bytes"], 0, "{out}");
+    for t in out["targets"].as_array().unwrap() {
+        assert!(t["written"].as_u64().unwrap() > 0, "{out}");
+    }
+    // From a bundle directory, every blob is read once: the pass reads what the targets
+    // need and checks the small rest, documents read once before it.
+    assert_eq!(out["bytes_read"], out["bundle_bytes"], "{out}");
     assert!(site_dir.join("mirror/apt/dists/ferry/InRelease").is_file());
+}
+
+/// The sticks of a packed bundle and one "USB port": a directory that holds one volume at a
+/// time, the one ferry asked for last.
+struct OneUsbPort {
+    /// Where every volume is (the "shelf").
+    volumes: PathBuf,
+    /// `--volumes-dir`: one volume at a time.
+    port: PathBuf,
+    name: String,
+}
+
+/// What one run behind the USB port did.
+struct PortRun {
+    /// The volumes ferry asked for, in order (volume 1 is in the port at the start).
+    prompts: Vec<u32>,
+    /// Its JSON summary (None when killed).
+    summary: Option<serde_json::Value>,
+    stderr: String,
+}
+
+impl OneUsbPort {
+    /// Packs the fixture's bundle into exactly `count` volumes.
+    fn pack(f: &Fixture, count: usize) -> OneUsbPort {
+        let (key, _) = f.env.keys();
+        let volumes = f.env.path().join("shelf");
+        // The smallest volume size (in 8 KiB steps from 96 KiB) that gives `count` volumes.
+        for kib in (96..2048).step_by(8) {
+            let _ = std::fs::remove_dir_all(&volumes);
+            std::fs::create_dir_all(&volumes).unwrap();
+            let out = json(
+                f.env
+                    .ferry()
+                    .args(["--output", "json", "pack"])
+                    .arg(&f.bundle)
+                    .arg("-o")
+                    .arg(volumes.join("platform"))
+                    .args(["--volume-size", &format!("{kib}K"), "--key"])
+                    .arg(&key),
+            );
+            if out["volumes"].as_array().unwrap().len() == count {
+                let port = f.env.path().join("usb");
+                std::fs::create_dir_all(&port).unwrap();
+                let port = OneUsbPort {
+                    volumes,
+                    port,
+                    name: "platform".into(),
+                };
+                return port;
+            }
+        }
+        panic!("no volume size gives {count} volumes");
+    }
+
+    fn file(&self, n: u32) -> String {
+        format!("{}.{n:03}.tar", self.name)
+    }
+
+    /// Takes out whatever is in the port and puts in volume `file` (copied under another
+    /// name and renamed, as a mount appears whole).
+    fn insert(&self, file: &str) {
+        for e in std::fs::read_dir(&self.port).unwrap().flatten() {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+        let part = self.port.join(".inserting");
+        std::fs::copy(self.volumes.join(file), &part).unwrap();
+        std::fs::rename(&part, self.port.join(file)).unwrap();
+    }
+
+    /// Runs `ferry import --site` from the port with `--wait`, answering every "insert
+    /// volume N" prompt by putting volume N alone in the port; with `kill_at`, kills the run
+    /// (SIGKILL) when it asks for that volume.
+    fn import(&self, f: &Fixture, site: &Path, kill_at: Option<u32>) -> PortRun {
+        use std::io::BufRead;
+        self.insert(&self.file(1));
+        let mut child = f
+            .env
+            .ferry()
+            .args(["--output", "json", "import"])
+            .arg(&self.port)
+            .arg("--site")
+            .arg(site)
+            .arg("--key")
+            .arg(&f.public)
+            .arg("--volumes-dir")
+            .arg(&self.port)
+            .arg("--wait")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The bundle given is the port itself (the stick's mount point).
+        let stderr = child.stderr.take().unwrap();
+        let mut prompts = Vec::new();
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            let Some(rest) = line.split("warning: volume ").nth(1) else {
+                continue;
+            };
+            let Some((number, rest)) = rest.split_once(" of ") else {
+                continue;
+            };
+            let Some(file) = rest
+                .split("insert the medium holding ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+            else {
+                continue;
+            };
+            let n: u32 = number.parse().unwrap();
+            prompts.push(n);
+            if kill_at == Some(n) {
+                child.kill().unwrap(); // SIGKILL
+                break;
+            }
+            self.insert(file);
+        }
+        let out = child.wait_with_output().unwrap();
+        let summary = (kill_at.is_none() || out.status.success()).then(|| {
+            assert!(out.status.success(), "ferry failed:\n{text}");
+            serde_json::from_slice(&out.stdout).unwrap()
+        });
+        PortRun {
+            prompts,
+            summary,
+            stderr: text,
+        }
+    }
+}
+
+/// Bytes of every blob of a bundle directory.
+fn bundle_size(bundle: &Path) -> u64 {
+    std::fs::read_dir(bundle.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// What a site holds, to compare two imports: the registry's repositories with each tag's
+/// digest, and every file under the site directory but those stamped with the time (apt's
+/// release files, the chart index, the rendered configuration) with its content's hash.
+fn site_state(registry: &Registry, site_dir: &Path) -> Vec<String> {
+    let catalog: serde_json::Value =
+        serde_json::from_str(&registry.get("/v2/_catalog").text()).unwrap();
+    let mut state = Vec::new();
+    for repo in catalog["repositories"].as_array().unwrap() {
+        let repo = repo.as_str().unwrap();
+        let tags: serde_json::Value =
+            serde_json::from_str(&registry.get(&format!("/v2/{repo}/tags/list")).text()).unwrap();
+        let mut tags: Vec<String> = tags["tags"]
+            .as_array()
+            .map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        tags.sort();
+        state.push(format!("{repo}: {}", tags.join(", ")));
+    }
+    for path in tree(site_dir) {
+        let full = site_dir.join(&path);
+        let stamped = path.contains("dists/")
+            || path.ends_with("index.yaml")
+            || path.starts_with("ferry-site")
+            || path.starts_with("site.yaml");
+        if full.is_file() && !stamped {
+            let bytes = std::fs::read(&full).unwrap();
+            state.push(format!("{path} {}", common::util::sha256_hex(&bytes)));
+        } else {
+            state.push(path);
+        }
+    }
+    state
+}
+
+#[test]
+fn five_volumes_through_one_usb_port_are_each_inserted_once_and_read_once() {
+    let f = fixture();
+    let usb = OneUsbPort::pack(&f, 5);
+    let spec = f.full_spec();
+    let spec = spec[..spec.find("  install:").unwrap()].to_string();
+    let site = f.site(&spec);
+    let site_dir = site.parent().unwrap().to_path_buf();
+
+    // Uninterrupted: each volume asked for once, in order; every byte read once.
+    let run = usb.import(&f, &site, None);
+    let out = run.summary.unwrap();
+    assert_eq!(run.prompts, [2, 3, 4, 5], "{}", run.stderr);
+    assert_eq!(out["insertions"], 5, "{out}");
+    assert_eq!(out["volumes_read"], 5, "{out}");
+    assert_eq!(out["bytes_read"], bundle_size(&f.bundle), "{out}");
+    assert_eq!(out["bundle_bytes"], bundle_size(&f.bundle), "{out}");
+    for t in out["targets"].as_array().unwrap() {
+        assert!(t["written"].as_u64().unwrap() > 0, "{out}");
+    }
+    let uninterrupted = site_state(&f.site, &site_dir);
+
+    // The same into a second site, killed (SIGKILL) when it asks for volume 4; the re-run
+    // asks only for the volumes that still hold work, and ends where the first run did.
+    let second = Registry::start_plain();
+    let spec2 = spec.replace(&f.site.addr(), &second.addr());
+    let site2 = f.env.path().join("site2/site.yaml");
+    std::fs::create_dir_all(site2.parent().unwrap()).unwrap();
+    std::fs::write(
+        &site2,
+        format!("apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n{spec2}"),
+    )
+    .unwrap();
+    let killed = usb.import(&f, &site2, Some(4));
+    assert_eq!(killed.prompts, [2, 3, 4], "{}", killed.stderr);
+    let rerun = usb.import(&f, &site2, None);
+    let out = rerun.summary.unwrap();
+    assert!(
+        rerun.prompts.windows(2).all(|w| w[0] < w[1]),
+        "a volume asked for twice or out of order: {:?}\n{}",
+        rerun.prompts,
+        rerun.stderr
+    );
+    assert!(
+        rerun.prompts.ends_with(&[4, 5]) && rerun.prompts.len() < 4,
+        "the re-run asked for volumes with nothing left to do: {:?}\n{}",
+        rerun.prompts,
+        rerun.stderr
+    );
+    assert_eq!(
+        out["insertions"].as_u64().unwrap(),
+        1 + rerun.prompts.len() as u64,
+        "{out}"
+    );
+    assert!(
+        out["bytes_read"].as_u64().unwrap() < bundle_size(&f.bundle),
+        "{out}"
+    );
+    let mut resumed = site_state(&second, site2.parent().unwrap());
+    let mut expected = uninterrupted.clone();
+    resumed.retain(|l| !l.starts_with("site.yaml"));
+    expected.retain(|l| !l.starts_with("site.yaml"));
+    assert_eq!(resumed, expected);
+}
+
+#[test]
+fn a_corrupt_blob_in_volume_3_publishes_nothing_that_names_it() {
+    let f = fixture();
+    let usb = OneUsbPort::pack(&f, 5);
+    let spec = f.full_spec();
+    let spec = spec[..spec.find("  install:").unwrap()].to_string();
+    let site = f.site(&spec);
+    let site_dir = site.parent().unwrap().to_path_buf();
+
+    // One byte of the first blob (or chunk) of volume 3, in the middle of its data.
+    let volume = usb.volumes.join(usb.file(3));
+    let (entry, offset, size) = {
+        let mut archive = tar::Archive::new(std::fs::File::open(&volume).unwrap());
+        archive
+            .entries_with_seek()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let name = e.path().unwrap().display().to_string();
+                (name, e.raw_file_position(), e.size())
+            })
+            .find(|(name, _, size)| {
+                (name.starts_with("blobs/") || name.starts_with("chunks/")) && *size > 0
+            })
+            .expect("volume 3 holds a blob")
+    };
+    let mut bytes = std::fs::read(&volume).unwrap();
+    bytes[(offset + size / 2) as usize] ^= 0xff;
+    std::fs::write(&volume, bytes).unwrap();
+    let hex = entry
+        .trim_start_matches("blobs/sha256/")
+        .trim_start_matches("chunks/")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let mut child = f
+        .env
+        .ferry()
+        .args(["--output", "json", "import"])
+        .arg(&usb.volumes)
+        .arg("--site")
+        .arg(&site)
+        .arg("--key")
+        .arg(&f.public)
+        .output()
+        .unwrap();
+    assert!(!child.status.success());
+    let e = String::from_utf8(std::mem::take(&mut child.stderr)).unwrap();
+    eprintln!("{e}");
+    assert!(
+        e.contains(&format!("sha256:{hex}")),
+        "the blob is not named:\n{e}"
+    );
+    assert!(e.contains("volume 3"), "the volume is not named:\n{e}");
+    assert!(e.contains("used by"), "the entries are not named:\n{e}");
+    assert!(e.contains("nothing was published"), "{e}");
+    // Nothing names it: no tag, no chart index, no SHA256SUMS, no apt release.
+    let catalog: serde_json::Value =
+        serde_json::from_str(&f.site.get("/v2/_catalog").text()).unwrap();
+    for repo in catalog["repositories"].as_array().unwrap() {
+        let tags = f
+            .site
+            .get(&format!("/v2/{}/tags/list", repo.as_str().unwrap()))
+            .text();
+        assert!(!tags.contains("\"tags\":[\""), "{repo} has tags: {tags}");
+    }
+    for unpublished in [
+        "mirror/charts/index.yaml",
+        "mirror/files/SHA256SUMS",
+        "airgap/SHA256SUMS",
+        "mirror/apt/dists",
+    ] {
+        assert!(
+            !site_dir.join(unpublished).exists(),
+            "{unpublished} was published:\n{e}"
+        );
+    }
 }

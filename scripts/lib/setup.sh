@@ -89,13 +89,14 @@ setup_prism() {
 # a project-local virtualenv (git-ignored), installed only when missing or not the pinned
 # version. Needs PyPI once; the tests run offline. Exports FERRY_HELM_PYTHON.
 setup_helm_sdk() {
-    local helm_venv helm_pinned cdx_pinned
+    local helm_venv helm_pinned cdx_pinned spdx_pinned
     helm_venv="$PWD/tests/tools/venv"
     helm_pinned="$(sed -n 's/^helm-python-sdk==//p' tests/tools/requirements.txt)"
     cdx_pinned="$(sed -n 's/^cyclonedx-python-lib\[json-validation\]==//p' tests/tools/requirements.txt)"
+    spdx_pinned="$(sed -n 's/^spdx-tools==//p' tests/tools/requirements.txt)"
     if [[ ! -x "$helm_venv/bin/python" ]] \
-        || ! "$helm_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('helm-python-sdk') != '$helm_pinned' or m.version('cyclonedx-python-lib') != '$cdx_pinned')" 2>/dev/null; then
-        step "installing helm-python-sdk $helm_pinned and cyclonedx-python-lib $cdx_pinned (pip, into tests/tools/venv)"
+        || ! "$helm_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('helm-python-sdk') != '$helm_pinned' or m.version('cyclonedx-python-lib') != '$cdx_pinned' or m.version('spdx-tools') != '$spdx_pinned')" 2>/dev/null; then
+        step "installing helm-python-sdk $helm_pinned, cyclonedx-python-lib $cdx_pinned and spdx-tools $spdx_pinned (pip, into tests/tools/venv)"
         if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
             # Debian's python3 needs its venv package for `python3 -m venv`.
             setup_sudo

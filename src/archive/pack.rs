@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::archive::plan::{
-    LABEL_FILE, PLAN_FILE, Part, VolumeLabel, VolumePlan, chunk_path, volume_file_name,
+    LABEL_FILE, PLAN_FILE, Part, VolumeFileName, VolumeLabel, VolumePlan, chunk_path,
+    volume_file_name,
 };
 use crate::archive::zstd_frames::FramedWriter;
 use crate::archive::{ArchiveError, stick};
@@ -24,6 +25,26 @@ const SMALL_BLOB: u64 = 1 << 20;
 const MIN_CHUNK: u64 = 64 * 1024;
 /// Tar block size.
 const BLOCK: u64 = 512;
+
+/// Where a small blob goes in the table of contents: 0 documents (and configs, found apart),
+/// 1 what an importer reads to plan (apt's `Packages` stanzas and release files), 2 the rest.
+fn toc_tier(media_type: &str) -> u8 {
+    use crate::source::apt::{MEDIA_INRELEASE, MEDIA_PACKAGES, MEDIA_RELEASE, MEDIA_RELEASE_GPG};
+    if is_index(media_type) || is_manifest(media_type) {
+        0
+    } else if [
+        MEDIA_PACKAGES,
+        MEDIA_INRELEASE,
+        MEDIA_RELEASE,
+        MEDIA_RELEASE_GPG,
+    ]
+    .contains(&media_type)
+    {
+        1
+    } else {
+        2
+    }
+}
 
 /// How to pack.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +150,7 @@ pub fn pack(
     let rank = |kind: &str| match kind {
         crate::source::helm::KIND => 1,
         crate::layout::files::KIND => 2,
-        "apt" => 3,
+        crate::source::apt::KIND => 3,
         _ => 0,
     };
     let mut entries: Vec<&crate::layout::graph::Entry> = walked.entries.iter().collect();
@@ -142,6 +163,16 @@ pub fn pack(
                 .map(|b| (b.digest.clone(), b.media_type.clone()))
         })
         .chain(lock.map(|d| (d, String::new())));
+    // Configs go with the manifests (reading an entry reads its config's platform).
+    let configs: BTreeSet<Digest> = walked
+        .entries
+        .iter()
+        .flat_map(|e| e.blobs.iter())
+        .filter(|b| is_manifest(&b.media_type))
+        .filter_map(|b| layout.read_document(&b.digest).ok())
+        .filter_map(|bytes| serde_json::from_slice::<crate::layout::oci::Manifest>(&bytes).ok())
+        .map(|m| m.config.digest)
+        .collect();
     for (digest, media_type) in descriptors {
         if !seen.insert(digest.clone()) {
             continue;
@@ -149,21 +180,25 @@ pub fn pack(
         let path = layout.blob_path(&digest);
         let size = fs::metadata(&path).map_err(io(&path))?.len();
         if is_index(&media_type) || is_manifest(&media_type) || size <= SMALL_BLOB {
-            small.push((digest, size));
+            let tier = if configs.contains(&digest) {
+                0
+            } else {
+                toc_tier(&media_type)
+            };
+            small.push((tier, digest, size));
         } else {
             large.push((digest, size));
         }
     }
+    // The table of contents first: every manifest and index, then what an importer reads to
+    // plan (apt's signed indexes), then the other small blobs, each tier in the order above.
+    // So an import reads volume 1 to plan, and every later volume once, in order.
+    small.sort_by_key(|(tier, _, _)| *tier);
+    let small: Vec<(Digest, u64)> = small.into_iter().map(|(_, d, s)| (d, s)).collect();
     let blob_bytes: u64 = small.iter().chain(large.iter()).map(|b| b.1).sum();
     let blob_count = small.len() + large.len();
 
-    let name = out
-        .file_name()
-        .map(|n| {
-            let n = n.to_string_lossy();
-            let n = n.strip_suffix(".zst").unwrap_or(&n);
-            n.strip_suffix(".tar").unwrap_or(n).to_string()
-        })
+    let name = Some(VolumeFileName::pack_name(out))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "bundle".to_string());
     let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -3,8 +3,8 @@
 //! The volumes given are opened as a [`VolumeSet`], the reader `verify`, `import` and `serve`
 //! use: the same name rules (only the names `pack` writes, only regular files, each once),
 //! labels and plan checks, all made before anything is written. Every blob is then read with
-//! the layout's blob reader (chunks joined across volumes, the digest checked on the way) and
-//! written through the store's blob writer (temporary file, hash, fsync, rename), one blob
+//! the layout's blob reader (chunks joined across volumes, the digest checked on the way, once)
+//! and written through the store's blob writer (temporary file, fsync, rename), one blob
 //! at a time, streamed. Blobs already in the directory are kept, so a re-run after an
 //! interruption goes on where it stopped; `index.json` and its signature come last, so a
 //! directory with an index is a complete bundle.
@@ -67,8 +67,10 @@ pub fn unpack(
                 digest: digest.clone(),
                 source,
             };
+            // The reader checks the digest (naming the volume and chunk of a corrupt one),
+            // and fails before its last byte: the writer need not hash it again.
             let mut reader = source.open_blob(digest)?;
-            let mut writer = layout.fresh_blob_writer(digest)?;
+            let mut writer = layout.checked_blob_writer(digest)?;
             loop {
                 let n = match reader.read(&mut buf) {
                     Ok(0) => break,

@@ -20,7 +20,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::archive::ArchiveError;
 use crate::archive::plan::{
-    CHUNK_DIR, LABEL_FILE, PLAN_FILE, VolumeLabel, VolumePlan, is_chunk_path, volume_file_name,
+    CHUNK_DIR, LABEL_FILE, PLAN_FILE, VolumeFileName, VolumeLabel, VolumePlan, is_chunk_path,
+    volume_file_name,
 };
 use crate::digest::Digest;
 use crate::layout::blob_reader::{PackedLocation, PackedPart, PackedStore};
@@ -409,6 +410,10 @@ pub struct VolumeSet {
     zstd: bool,
     /// Volumes whose reading was announced.
     announced: Mutex<BTreeSet<u32>>,
+    /// Volumes indexed, one per medium inserted.
+    insertions: std::sync::atomic::AtomicU32,
+    /// Volumes blob bytes were read from.
+    read_from: Mutex<BTreeSet<u32>>,
 }
 
 struct ObserverBox(VolumeObserver);
@@ -443,22 +448,16 @@ fn volume_files(dir: &Path) -> BTreeMap<String, Vec<(u32, PathBuf)>> {
     };
     for entry in read.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = file_name
-            .strip_suffix(".tar")
-            .or_else(|| file_name.strip_suffix(".tar.zst"))
-        else {
+        let Some(parsed) = VolumeFileName::parse(&file_name) else {
             continue;
         };
         if !entry.path().is_file() {
             continue;
         }
-        let (name, number) = match stem.rsplit_once('.') {
-            Some((name, n)) if n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()) => {
-                (name.to_string(), n.parse().unwrap_or(0))
-            }
-            _ => (stem.to_string(), 0),
-        };
-        found.entry(name).or_default().push((number, entry.path()));
+        found
+            .entry(parsed.name)
+            .or_default()
+            .push((parsed.number.unwrap_or(0), entry.path()));
     }
     for files in found.values_mut() {
         files.sort();
@@ -570,6 +569,8 @@ impl VolumeSet {
             observer: options.observer.clone().map(ObserverBox),
             volumes: Mutex::new(BTreeMap::new()),
             announced: Mutex::new(BTreeSet::new()),
+            insertions: std::sync::atomic::AtomicU32::new(0),
+            read_from: Mutex::new(BTreeSet::new()),
             zstd: first.path.to_string_lossy().ends_with(".zst"),
         };
         let volume_one = match first
@@ -580,15 +581,7 @@ impl VolumeSet {
             None => {
                 // A pack without a volume size: one tar, exactly the bundle directory.
                 set.single = Some(first.path.clone());
-                set.name = first
-                    .path
-                    .file_name()
-                    .map(|n| {
-                        let n = n.to_string_lossy();
-                        let n = n.strip_suffix(".zst").unwrap_or(&n);
-                        n.strip_suffix(".tar").unwrap_or(n).to_string()
-                    })
-                    .unwrap_or_default();
+                set.name = VolumeFileName::pack_name(&first.path);
                 first
             }
             Some((number, name, count)) => {
@@ -675,6 +668,10 @@ impl VolumeSet {
         set.signature = volume_one.signature.clone();
         set.check_volume(1, &volume_one)?;
         set.remember(1, &volume_one);
+        set.insertions.store(
+            1 + scanned.len() as u32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for volume in scanned {
             let number = volume.label.as_ref().map_or(0, |l| l.number);
             set.check_volume(number, &volume)?;
@@ -731,16 +728,6 @@ impl VolumeSet {
             }
             std::thread::sleep(poll);
         }
-    }
-
-    /// The pack's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// How many volumes the pack has.
-    pub fn count(&self) -> u32 {
-        self.count
     }
 
     /// Numbers of the volumes that are not where ferry looks for them now.
@@ -966,6 +953,8 @@ impl VolumeSet {
         let path = self.find_or_wait(number)?;
         let scanned = scan(&path)?;
         self.check_volume(number, &scanned)?;
+        self.insertions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let indexed = Indexed {
             path: scanned.path.clone(),
             len: scanned.len,
@@ -981,16 +970,6 @@ impl VolumeSet {
     /// Every blob of the pack with its pieces, by digest.
     pub fn blobs(&self) -> impl Iterator<Item = (&Digest, &[PackedPart])> {
         self.blobs.iter().map(|(d, parts)| (d, parts.as_slice()))
-    }
-
-    /// Volume numbers in which the given blobs have pieces.
-    pub fn volumes_of<'a>(&self, digests: impl IntoIterator<Item = &'a Digest>) -> BTreeSet<u32> {
-        digests
-            .into_iter()
-            .filter_map(|d| self.blobs.get(d))
-            .flatten()
-            .map(|p| p.volume)
-            .collect()
     }
 }
 
@@ -1013,6 +992,10 @@ impl PackedStore for VolumeSet {
 
     fn locate(&self, part: &PackedPart) -> io::Result<PackedLocation> {
         let volume = self.volume(part.volume).map_err(io::Error::other)?;
+        self.read_from
+            .lock()
+            .expect("volume state")
+            .insert(part.volume);
         if self.count > 1
             && self
                 .announced
@@ -1053,5 +1036,35 @@ impl PackedStore for VolumeSet {
 
     fn missing_volumes(&self) -> Vec<u32> {
         self.missing()
+    }
+
+    fn require_volumes(&self, numbers: &[u32]) -> io::Result<()> {
+        for &number in numbers {
+            if self.candidate(number).is_some() {
+                self.volume(number).map_err(io::Error::other)?;
+            }
+        }
+        let missing: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .filter(|n| self.candidate(*n).is_none())
+            .collect();
+        if missing.is_empty() || self.wait {
+            return Ok(());
+        }
+        Err(io::Error::other(self.missing_error(&missing)))
+    }
+
+    fn insertions(&self) -> u32 {
+        self.insertions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn volumes_read(&self) -> Vec<u32> {
+        self.read_from
+            .lock()
+            .expect("volume state")
+            .iter()
+            .copied()
+            .collect()
     }
 }

@@ -134,6 +134,35 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
             human_bytes(missing_bytes)
         ));
     }
+    {
+        // Everything the lock gives a size for and the bundle lacks: image blobs, release
+        // files, .deb packages (charts and indexes are small). What earlier runs downloaded
+        // part of is kept and resumed.
+        let files: u64 = lock
+            .files
+            .iter()
+            .filter(|f| !layout.has_blob(&f.digest()))
+            .map(|f| f.size)
+            .sum();
+        let debs: u64 = lock
+            .apt
+            .iter()
+            .flat_map(|a| &a.sources)
+            .flat_map(|s| &s.packages)
+            .filter(|d| {
+                Digest::parse(&format!("sha256:{}", d.sha256))
+                    .map_or(true, |digest| !layout.has_blob(&digest))
+            })
+            .map(|d| d.size)
+            .sum();
+        let partial = crate::fsutil::tree_size(&args.out.join(".ferry-tmp"));
+        crate::fsutil::ensure_space(
+            &args.out,
+            (missing_bytes + files + debs).saturating_sub(partial),
+            &format!("the bundle {}", args.out.display()),
+        )
+        .context("the build stopped before downloading; nothing was pulled")?;
+    }
     let bar = Arc::new(ui.bytes_bar(missing_bytes, "pull"));
     let fetched = AtomicU64::new(0);
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(missing.iter())

@@ -126,6 +126,25 @@ pub fn import(
     if !missing.is_empty() {
         bail!(crate::layout::delta::missing_base_message(root, &missing));
     }
+    // The packages not in the pool yet, and room for the indexes beside them.
+    let needed: u64 = new
+        .packages
+        .iter()
+        .filter(|p| {
+            std::fs::metadata(root.join(&p.pool_path))
+                .map(|m| m.len())
+                .ok()
+                != Some(p.size)
+        })
+        .map(|p| p.size)
+        .sum();
+    if needed > 0 {
+        crate::fsutil::ensure_space(
+            root,
+            needed,
+            &format!("the apt packages for the mirror {}", root.display()),
+        )?;
+    }
     apt::prepare(root)
         .with_context(|| format!("cannot create mirror directory {}", root.display()))?;
     let old = apt::from_directory(root)

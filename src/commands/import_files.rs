@@ -183,15 +183,32 @@ fn write_dir(
     dir: &Path,
     placements: &[Placement],
 ) -> anyhow::Result<DirReport> {
-    prepare(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let total: u64 = placements.iter().map(|p| p.file.size).sum();
+    // The files not in place yet (by size: a file of another content is replaced).
+    let needed: u64 = placements
+        .iter()
+        .filter(|p| std::fs::metadata(dir.join(&p.name)).map(|m| m.len()).ok() != Some(p.file.size))
+        .map(|p| p.file.size)
+        .sum();
+    crate::fsutil::ensure_space(
+        dir,
+        needed,
+        &format!("the release files for {}", dir.display()),
+    )?;
+    prepare(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let bar = ui.bytes_bar(total, "write");
     let mut rows = Vec::new();
     // In the order the media holds them (packed volumes: each stick once).
     let mut ordered: Vec<&Placement> = placements.iter().collect();
     ordered.sort_by_key(|p| layout.blob_order_key(&p.file.digest));
     for p in ordered {
-        let outcome = place(layout, dir, p).with_context(|| {
+        // A delta's file left to its base was hashed in place before anything was written.
+        let outcome = if layout.has_blob(&p.file.digest) {
+            place(layout, dir, p)
+        } else {
+            Ok(Outcome::Skipped)
+        }
+        .with_context(|| {
             format!(
                 "cannot write {} into {}; files written so far stay, run the same command again to finish",
                 p.name,

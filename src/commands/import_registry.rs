@@ -148,16 +148,10 @@ pub async fn import(
         .collect();
     let upload_bytes: u64 = to_upload.iter().map(|b| b.1).sum();
     if !options.blobs_verified {
-        let faults: Vec<String> = to_upload
-            .iter()
-            .filter_map(|(digest, size)| match layout.blob_size(digest) {
-                Ok(Some(found)) if found == *size => None,
-                Ok(Some(found)) => Some(format!(
-                    "  {digest}: {found} bytes, its descriptor says {size}"
-                )),
-                Ok(None) => Some(format!("  {digest}: missing")),
-                Err(e) => Some(format!("  {digest}: {e}")),
-            })
+        let (faults, _) = crate::layout::verify::check_sizes(&layout, to_upload.clone())?;
+        let faults: Vec<String> = faults
+            .into_iter()
+            .map(|(digest, fault)| format!("  {digest}: {fault}"))
             .collect();
         if !faults.is_empty() {
             bail!(
@@ -215,7 +209,7 @@ pub struct HarborProject {
 
 /// Creates the Harbor projects the plans need, before the first push (Harbor refuses pushes
 /// into projects that do not exist).
-async fn ensure_harbor_projects(
+pub async fn ensure_harbor_projects(
     ui: &Ui,
     harbor: &HarborArgs,
     registry: &RegistryArgs,
@@ -290,7 +284,7 @@ fn unsigned_images(plans: &[PushPlan]) -> Vec<&PushPlan> {
 /// ones were created with it), once their images and signatures are there; a project with an
 /// unsigned image of the bundle is left as it is, with a warning (Harbor would refuse to serve
 /// that image).
-async fn content_trust_for_existing(
+pub async fn content_trust_for_existing(
     ui: &Ui,
     harbor: &HarborArgs,
     registry: &RegistryArgs,

@@ -100,6 +100,18 @@ pub fn run(ui: &Ui, args: &PackArgs) -> anyhow::Result<()> {
 
 /// Runs `ferry unpack`.
 pub fn run_unpack(ui: &Ui, args: &UnpackArgs) -> anyhow::Result<()> {
+    // The bundle is about as large as its volumes; what an earlier run wrote is kept.
+    let volumes: u64 = args
+        .volumes
+        .iter()
+        .filter_map(|v| std::fs::metadata(v).ok())
+        .map(|m| m.len())
+        .sum();
+    crate::fsutil::ensure_space(
+        &args.out,
+        volumes.saturating_sub(crate::fsutil::tree_size(&args.out)),
+        &format!("the bundle unpacked from {} volume(s)", args.volumes.len()),
+    )?;
     let bar = ui.bytes_bar(0, "unpack");
     let report = unpack(
         &args.volumes,

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 
-use crate::cli::SbomArgs;
+use crate::cli::{SbomArgs, SbomFormat};
 use crate::layout::graph::walk;
 use crate::layout::verify::read_verified_index;
 use crate::progress::Ui;
@@ -21,11 +21,15 @@ pub fn run(ui: &Ui, args: &SbomArgs) -> anyhow::Result<()> {
         ));
     }
     let walked = walk(&layout, &index);
-    let Some(bytes) = crate::sbom::read(&layout, &walked.entries)
+    let (format, name) = match args.format {
+        SbomFormat::Cyclonedx => (crate::sbom::Format::CycloneDx, "CycloneDX"),
+        SbomFormat::Spdx => (crate::sbom::Format::Spdx, "SPDX"),
+    };
+    let Some(bytes) = crate::sbom::read(&layout, &walked.entries, format)
         .with_context(|| format!("cannot read the SBOM of {}", args.dir.display()))?
     else {
         bail!(
-            "{} carries no SBOM (bundles built before ferry wrote one); rebuild it with `ferry build`",
+            "{} carries no {name} SBOM (bundles built before this ferry wrote one); rebuild it with `ferry build`",
             args.dir.display()
         );
     };

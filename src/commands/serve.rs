@@ -49,7 +49,7 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let apt_suite = args.apt_suite.clone();
     let opener = ui.clone();
     let git_dir = args.git_dir.clone();
-    let (bundle, apt, git, git_notes) = tokio::task::spawn_blocking(move || {
+    let (mut bundle, apt, git, git_notes) = tokio::task::spawn_blocking(move || {
         let layout = super::open_bundle(&source, &volumes, &opener, true)?;
         let bundle = Bundle::open(&layout, key.as_ref())?;
         let apt = match &apt_key {
@@ -84,6 +84,9 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
                 .join(", ")
         ));
     }
+    bundle
+        .registry
+        .set_referrers_page_size(args.referrers_page_size as usize);
     let catalog = bundle.registry.catalog();
     if !bundle.charts.is_empty() {
         ui.status(format!(
@@ -98,7 +101,7 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
         {
             continue;
         }
-        if kind == "apt" {
+        if kind == crate::source::apt::KIND {
             super::serve_apt::report(ui, apt.as_deref(), *count);
             continue;
         }

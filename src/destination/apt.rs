@@ -9,7 +9,7 @@
 //! daily.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -177,7 +177,10 @@ pub fn from_bundle(
     suite: Option<&str>,
 ) -> Result<Contents, MirrorError> {
     let mut contents = Contents::default();
-    for entry in entries.iter().filter(|e| e.kind == "apt") {
+    for entry in entries
+        .iter()
+        .filter(|e| e.kind == crate::source::apt::KIND)
+    {
         let bad = |reason: String| MirrorError::Bundle {
             entry: entry.reference.clone(),
             reason,
@@ -318,15 +321,12 @@ pub fn from_bundle(
 }
 
 fn read_blob_text(layout: &Layout, digest: &Digest) -> Result<String, String> {
-    let mut bytes = Vec::new();
-    layout
-        .open_blob(digest)
+    // Kept: a source's InRelease serves each of its lists, read from the bundle once.
+    let bytes = layout
+        .read_kept(digest)
         .map_err(|e| e.to_string())?
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if Digest::of_bytes(&bytes) != *digest {
-        return Err(format!("blob {digest} is corrupt"));
-    }
+        .as_ref()
+        .clone();
     String::from_utf8(bytes).map_err(|_| format!("blob {digest} is not UTF-8 text"))
 }
 
@@ -604,7 +604,7 @@ pub fn sources_file(url: &str, suites: &BTreeMap<String, BTreeSet<String>>) -> S
 }
 
 /// What an import wrote.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct WriteReport {
     /// `.deb` files copied into the pool.
     pub copied: usize,
@@ -633,6 +633,12 @@ pub fn copy_pool(
             continue;
         }
         let target = root.join(&p.pool_path);
+        if !layout.has_blob(&p.digest) {
+            // A delta's package left to its base: the importer hashed it already
+            // (`delta::file_holds`), before anything was written.
+            report.present += 1;
+            continue;
+        }
         if target.is_file() {
             let (actual, _) = crate::digest::hash_file(&target, |_| {}).map_err(io(&target))?;
             if actual == p.digest {

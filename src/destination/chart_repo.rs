@@ -183,28 +183,24 @@ pub fn bundle_charts_over(
         let layer = chart_layer(&manifest, &entry.reference)
             .map_err(|e| bad(e.to_string()))?
             .clone();
-        let read = if layout.has_blob(&layer.digest) {
+        // Read once: from memory when the import kept it, else from the repository when it
+        // holds the archive (a re-run, or a delta that left it to its base), else the bundle.
+        let held = || repo.and_then(|dir| held_in(&on_site, dir, &layer.digest, layer.size));
+        let read = if layout.is_kept(&layer.digest) {
             let file = layout.open_blob(&layer.digest)?;
             archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?
-        } else {
-            let held = repo.and_then(|dir| {
-                on_site
-                    .values()
-                    .flatten()
-                    .filter(|v| v.get("digest").and_then(Value::as_str) == Some(layer.digest.hex()))
-                    .filter_map(|v| v.get("urls")?.get(0)?.as_str()?.rsplit('/').next())
-                    .map(|name| dir.join(name))
-                    .find(|path| crate::layout::delta::file_holds(path, &layer.digest, layer.size))
-            });
-            let Some(path) = held else {
-                missing.push(format!("{} ({})", entry.reference, layer.digest));
-                continue;
-            };
+        } else if let Some(path) = held() {
             let file = File::open(&path).map_err(|source| ChartRepoError::Io {
                 path: path.clone(),
                 source,
             })?;
             archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?
+        } else if layout.has_blob(&layer.digest) {
+            let file = layout.open_blob(&layer.digest)?;
+            archive::read(BufReader::new(file)).map_err(|e| bad(e.to_string()))?
+        } else {
+            missing.push(format!("{} ({})", entry.reference, layer.digest));
+            continue;
         };
         chart_name(&read.metadata.name).map_err(&bad)?;
         chart_version(&read.metadata.version).map_err(&bad)?;
@@ -224,6 +220,49 @@ pub fn bundle_charts_over(
         });
     }
     Ok(charts)
+}
+
+/// The file of the repository `dir` that holds an archive, when its index lists the digest
+/// and the file holds exactly it.
+fn held_in(on_site: &Entries, dir: &Path, digest: &Digest, size: u64) -> Option<PathBuf> {
+    on_site
+        .values()
+        .flatten()
+        .filter(|v| v.get("digest").and_then(Value::as_str) == Some(digest.hex()))
+        .filter_map(|v| v.get("urls")?.get(0)?.as_str()?.rsplit('/').next())
+        .map(|name| dir.join(name))
+        .find(|path| crate::layout::delta::file_holds(path, digest, size))
+}
+
+/// The chart archives of `entries` the repository `dir` does not hold yet (by its index.yaml
+/// and the files' content): what an import must read from the bundle.
+pub fn archives_needed(
+    layout: &Layout,
+    entries: &[Entry],
+    dir: &Path,
+) -> Result<Vec<Descriptor>, ChartRepoError> {
+    let on_site = read_index(&dir.join(INDEX_FILE))?.0;
+    let mut needed = Vec::new();
+    for entry in entries.iter().filter(|e| e.kind == KIND) {
+        let bytes = layout.read_document(&entry.descriptor.digest)?;
+        let manifest: OciManifest =
+            serde_json::from_slice(&bytes).map_err(|e| ChartRepoError::BadEntry {
+                reference: entry.reference.clone(),
+                reason: format!("manifest: {e}"),
+            })?;
+        let layer = chart_layer(&manifest, &entry.reference)
+            .map_err(|e| ChartRepoError::BadEntry {
+                reference: entry.reference.clone(),
+                reason: e.to_string(),
+            })?
+            .clone();
+        if layout.has_blob(&layer.digest)
+            && held_in(&on_site, dir, &layer.digest, layer.size).is_none()
+        {
+            needed.push(layer);
+        }
+    }
+    Ok(needed)
 }
 
 /// A fresh index of `charts` (what `ferry serve` answers), entries newest first.
@@ -342,6 +381,8 @@ pub fn import(
             }
         }
         let present = match fs::metadata(&file) {
+            // A delta's archive left to its base: bundle_charts_over hashed it already.
+            Ok(_) if !layout.has_blob(&chart.archive.digest) => true,
             Ok(_) => {
                 let (actual, _) = crate::digest::hash_file(&file, |_| {}).map_err(io(&file))?;
                 if actual != chart.archive.digest {

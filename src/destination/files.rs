@@ -125,8 +125,10 @@ pub fn prepare(dir: &Path) -> Result<(), PlaceError> {
     fsutil::prepare_dir(dir).map_err(io_err(dir))
 }
 
-/// Writes one file into `dir` unless a regular file with the right content is there.
-pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outcome, PlaceError> {
+/// Whether `dir` holds the placement already (a regular file with its content; its mode is
+/// set right). A directory in its place, or an unsafe name, is an error: found before any
+/// byte is written.
+pub fn in_place(dir: &Path, placement: &Placement) -> Result<bool, PlaceError> {
     check_file_name(&placement.name).map_err(|reason| PlaceError::UnsafeName {
         name: placement.name.clone(),
         reason,
@@ -143,13 +145,63 @@ pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outco
                     fs::set_permissions(&target, fs::Permissions::from_mode(mode))
                         .map_err(io_err(&target))?;
                 }
-                return Ok(Outcome::Skipped);
+                return Ok(true);
             }
         }
-        // Anything else (absent, another size, a symlink) is replaced by the rename below,
+        // Anything else (absent, another size, a symlink) is replaced by the rename,
         // which never follows a symlink.
         _ => {}
     }
+    Ok(false)
+}
+
+/// A placement being written from bytes a checked reader hands over (the site import's one
+/// pass): a temporary file in its directory, renamed into place by [`FileSink::commit`]
+/// once the reader has checked the blob's digest; dropped, it leaves nothing.
+pub struct FileSink {
+    tmp: BufWriter<TempFile>,
+    target: PathBuf,
+}
+
+impl FileSink {
+    /// Starts writing `placement` into `dir`.
+    pub fn new(dir: &Path, placement: &Placement) -> Result<FileSink, PlaceError> {
+        FileSink::at(&dir.join(&placement.name), Access::Declared(placement.mode))
+    }
+
+    /// Starts writing `target` (its directory exists), with `access`.
+    pub fn at(target: &Path, access: Access) -> Result<FileSink, PlaceError> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let tmp = TempFile::in_dir(dir, access).map_err(io_err(dir))?;
+        Ok(FileSink {
+            tmp: BufWriter::with_capacity(IO_BUFFER, tmp),
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), PlaceError> {
+        self.tmp.write_all(bytes).map_err(io_err(&self.target))
+    }
+
+    /// The blob checked: renames the file into place.
+    pub fn commit(self) -> Result<(), PlaceError> {
+        let target = self.target;
+        let tmp = self
+            .tmp
+            .into_inner()
+            .map_err(|e| io_err(&target)(e.into_error()))?;
+        tmp.commit(&target).map_err(io_err(&target))
+    }
+}
+
+/// Writes one file into `dir` unless a regular file with the right content is there.
+pub fn place(layout: &Layout, dir: &Path, placement: &Placement) -> Result<Outcome, PlaceError> {
+    if in_place(dir, placement)? {
+        return Ok(Outcome::Skipped);
+    }
+    let target = dir.join(&placement.name);
+    let file = &placement.file;
 
     // Checked while copied (below), so the reader need not check it too.
     let source = layout

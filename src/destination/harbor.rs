@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +23,6 @@ pub const MAX_PROJECT_NAME_LEN: usize = 255;
 const DEFAULT_ATTEMPTS: u32 = 4;
 /// First retry delay unless [`HarborClient::with_retries`] says otherwise; doubles each time.
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait a `Retry-After` header may ask for before we retry anyway.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How much of an error body is kept: Harbor's error JSON is small, a proxy's HTML page is not.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -276,8 +274,8 @@ impl HarborClient {
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             // A redirected POST turns into a GET; better to say where Harbor points (see advice).
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(crate::retry::patience().connect_timeout())
+            .read_timeout(crate::retry::patience().timeout)
             .tls_certs_merge(roots)
             .build()
             .map_err(|e| HarborError::Client {
@@ -441,7 +439,8 @@ impl HarborClient {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            let delay = match request.send().await {
+            let what = format!("Harbor: {action}");
+            match request.send().await {
                 Err(e) => {
                     // reqwest's messages carry the URL, never the Authorization header.
                     let reason = error_chain(&e);
@@ -453,8 +452,8 @@ impl HarborClient {
                             reason,
                         });
                     }
-                    tracing::warn!(attempt, "Harbor: {action}: {reason}; retrying");
-                    self.backoff(attempt)
+                    crate::retry::pause(&what, &reason, attempt, self.attempts, self.backoff, None)
+                        .await;
                 }
                 Ok(response) => {
                     let status = response.status();
@@ -474,18 +473,21 @@ impl HarborClient {
                             attempts: attempt,
                         });
                     }
-                    tracing::warn!(attempt, "Harbor: {action}: HTTP {status}; retrying");
-                    retry_after(response.headers())
-                        .map(|d| d.min(MAX_RETRY_AFTER))
-                        .unwrap_or_else(|| self.backoff(attempt))
+                    let asked = crate::retry::honours_retry_after(status.as_u16())
+                        .then(|| crate::retry::retry_after(response.headers()))
+                        .flatten();
+                    crate::retry::pause(
+                        &what,
+                        &format!("HTTP {status}"),
+                        attempt,
+                        self.attempts,
+                        self.backoff,
+                        asked,
+                    )
+                    .await;
                 }
-            };
-            tokio::time::sleep(delay).await;
+            }
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        self.backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(6))
     }
 
     /// Turns an answer ferry cannot go on with into an error that says what to do.
@@ -690,18 +692,6 @@ pub(crate) fn message_from_body(body: &[u8]) -> Option<String> {
     } else {
         text
     })
-}
-
-/// A `Retry-After` in seconds (the HTTP-date form is rare enough to fall back to backoff).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]

@@ -104,6 +104,19 @@ impl RegistryTarget {
         Ok(RegistryTarget { connection, target })
     }
 
+    /// As [`RegistryTarget::connect`] for a target probed already (once per run).
+    pub async fn connect_probed(
+        target: Target,
+        options: RegistryOptions,
+        probe: crate::distribution::Probe,
+    ) -> Result<RegistryTarget, RegistryError> {
+        let hosts = BTreeSet::from([target.host.clone()]);
+        let probed = BTreeMap::from([(target.host.clone(), probe)]);
+        let connection =
+            Connection::connect_probed(&hosts, options, auth::lookup_target, probed).await?;
+        Ok(RegistryTarget { connection, target })
+    }
+
     /// The target.
     pub fn target(&self) -> &Target {
         &self.target
@@ -283,16 +296,7 @@ impl RegistryTarget {
         jobs: usize,
         on_bytes: &ByteCounter,
     ) -> Result<PushReport, RegistryError> {
-        let counters = Counters::default();
-        let (blobs, bytes) = survey.complete_blobs;
-        counters.skipped_blobs.fetch_add(blobs, Ordering::Relaxed);
-        counters.skipped_bytes.fetch_add(bytes, Ordering::Relaxed);
-        counters
-            .skipped_manifests
-            .fetch_add(survey.complete_documents, Ordering::Relaxed);
-        let unfinished: Vec<usize> = (0..plans.len())
-            .filter(|i| !survey.complete.contains(i))
-            .collect();
+        let counters = PushCounters::for_survey(survey);
         // Largest blobs first: the longest uploads start at once instead of ending the
         // import alone on one connection.
         let mut order: Vec<(&Digest, u64)> = survey
@@ -309,25 +313,29 @@ impl RegistryTarget {
         // Every blob first: an upload the bundle fails (a corrupt copy) must leave no image
         // behind, so no manifest goes out before the last upload has passed its digest check.
         futures_util::stream::iter(order)
-            .map(|(digest, size)| {
-                let repositories = &survey.blobs[digest].1;
-                let present = survey.present.get(digest);
-                self.place_blob(
-                    layout,
-                    digest,
-                    size,
-                    repositories,
-                    present,
-                    counters,
-                    on_bytes,
-                )
-            })
+            .map(|(digest, _)| self.place_blob(layout, survey, digest, counters, on_bytes, None))
             .buffer_unordered(jobs.max(1))
             .try_collect::<()>()
             .await?;
-        // Then each image's manifests, many images at once (small requests); referrers
-        // after every subject, one at a time (a registry without the referrers API keeps
-        // their list in one tag per subject, which each of them updates).
+        self.push_manifests(layout, plans, survey, jobs, counters)
+            .await?;
+        Ok(counters.report())
+    }
+
+    /// After every blob is placed: each unfinished image's manifests, many images at once
+    /// (small requests); referrers after every subject, one at a time (a registry without
+    /// the referrers API keeps their list in one tag per subject, which each of them updates).
+    pub async fn push_manifests(
+        &self,
+        layout: &Layout,
+        plans: &[PushPlan],
+        survey: &Survey,
+        jobs: usize,
+        counters: &PushCounters,
+    ) -> Result<(), RegistryError> {
+        let unfinished: Vec<usize> = (0..plans.len())
+            .filter(|i| !survey.complete.contains(i))
+            .collect();
         let (referrers, subjects): (Vec<usize>, Vec<usize>) = unfinished
             .into_iter()
             .partition(|i| plans[*i].entry.kind == crate::source::referrers::KIND);
@@ -360,21 +368,28 @@ impl RegistryTarget {
             )
             .await?;
         }
-        Ok(counters.report())
+        Ok(())
     }
 
-    /// Makes one blob present in every repository that needs it.
-    #[allow(clippy::too_many_arguments)]
-    async fn place_blob(
+    /// Makes one blob of the survey present in every repository that needs it: skipped where
+    /// it is, mounted from a repository that holds it, else uploaded: from `first` when given
+    /// (bytes handed over as they are read, by the site import's one pass), else read from
+    /// the layout (and again for a retry).
+    pub async fn place_blob(
         &self,
         layout: &Layout,
+        survey: &Survey,
         digest: &Digest,
-        size: u64,
-        repositories: &[String],
-        present: Option<&BTreeSet<String>>,
-        counters: &Counters,
+        counters: &PushCounters,
         on_bytes: &ByteCounter,
+        first: Option<reqwest::Body>,
     ) -> Result<(), RegistryError> {
+        let Some((size, repositories)) = survey.blobs.get(digest) else {
+            return Ok(());
+        };
+        let size = *size;
+        let present = survey.present.get(digest);
+        let mut first = first;
         let mut holder: Option<String> = present.and_then(|p| p.iter().next().cloned());
         for repository in repositories {
             if present.is_some_and(|p| p.contains(repository)) {
@@ -403,15 +418,25 @@ impl RegistryTarget {
                     message: "the blob is left to the base release and could not be mounted from where the target has it".to_string(),
                 });
             }
-            self.upload(layout, repository, digest, size, &what, on_bytes)
-                .await?;
+            self.upload(
+                layout,
+                repository,
+                digest,
+                size,
+                &what,
+                on_bytes,
+                first.take(),
+            )
+            .await?;
             counters.uploaded(size);
             holder = Some(repository.clone());
         }
         Ok(())
     }
 
-    /// Streams a blob to the registry, retrying from the start on transient failures.
+    /// Streams a blob to the registry, retrying from the start on transient failures (a
+    /// `first` body is sent once; a retry reads the blob from the layout).
+    #[allow(clippy::too_many_arguments)]
     async fn upload(
         &self,
         layout: &Layout,
@@ -420,6 +445,7 @@ impl RegistryTarget {
         size: u64,
         what: &str,
         on_bytes: &ByteCounter,
+        mut first: Option<reqwest::Body>,
     ) -> Result<(), RegistryError> {
         let failed = |message: String| RegistryError::Failed {
             host: self.target.host.clone(),
@@ -432,21 +458,28 @@ impl RegistryTarget {
             // Packed volumes are read once, their digest checked on the way (a mismatch
             // fails the upload before its last byte). A directory's blobs are not hashed
             // twice: the registry checks each digest as it receives the blob.
-            let reader = if layout.is_packed() {
-                layout.open_blob(digest)?
-            } else {
-                layout.open_blob_unchecked(digest)?
-            };
-            let progress = on_bytes.clone();
-            // A read error of the bundle itself (corrupt or truncated media) is not a network
-            // failure: it is reported at once, not retried.
+            let handed = first.take();
             let read_error: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
-            let seen = read_error.clone();
-            let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
-                .inspect_ok(move |chunk| progress(chunk.len() as u64))
-                .inspect_err(move |e| {
-                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                });
+            let body = match handed {
+                Some(body) => body,
+                None => {
+                    let reader = if layout.is_packed() {
+                        layout.open_blob(digest)?
+                    } else {
+                        layout.open_blob_unchecked(digest)?
+                    };
+                    let progress = on_bytes.clone();
+                    // A read error of the bundle itself (corrupt or truncated media) is not a
+                    // network failure: it is reported at once, not retried.
+                    let seen = read_error.clone();
+                    let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
+                        .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                        .inspect_err(move |e| {
+                            *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        });
+                    reqwest::Body::wrap_stream(stream)
+                }
+            };
             // The session start is retried on its own: a refused POST sent no data.
             let session = self
                 .connection
@@ -456,14 +489,7 @@ impl RegistryTarget {
                 .await?;
             let result = self
                 .connection
-                .finish_upload(
-                    &self.target.host,
-                    repository,
-                    session,
-                    digest,
-                    size,
-                    reqwest::Body::wrap_stream(stream),
-                )
+                .finish_upload(&self.target.host, repository, session, digest, size, body)
                 .await;
             if let Some(message) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Err(failed(format!(
@@ -491,12 +517,16 @@ impl RegistryTarget {
                 }
             };
             if attempt >= self.connection.options.attempts {
-                return Err(failed(format!(
-                    "{message} (gave up after {attempt} attempts; run the same command again to resume)"
-                )));
+                return Err(self.connection.gave_up(
+                    &self.target.host,
+                    what,
+                    format!("{message}; run the same command again to resume"),
+                    attempt,
+                ));
             }
-            tracing::warn!(blob = what, attempt, "{message}; retrying");
-            tokio::time::sleep(self.connection.backoff(attempt)).await;
+            self.connection
+                .wait_to_retry(&self.target.host, what, &message, attempt)
+                .await;
         }
     }
 
@@ -507,7 +537,7 @@ impl RegistryTarget {
         &self,
         layout: &Layout,
         plan: &PushPlan,
-        counters: &Counters,
+        counters: &PushCounters,
     ) -> Result<(), RegistryError> {
         let documents: Vec<_> = plan
             .entry
@@ -554,8 +584,9 @@ impl RegistryTarget {
     }
 }
 
+/// What a push did so far, counted as it goes (shared by concurrent uploads).
 #[derive(Default)]
-struct Counters {
+pub struct PushCounters {
     uploaded_blobs: AtomicUsize,
     uploaded_bytes: AtomicU64,
     mounted: AtomicUsize,
@@ -565,7 +596,19 @@ struct Counters {
     skipped_manifests: AtomicUsize,
 }
 
-impl Counters {
+impl PushCounters {
+    /// Counters that start with what the survey found complete.
+    pub fn for_survey(survey: &Survey) -> PushCounters {
+        let counters = PushCounters::default();
+        let (blobs, bytes) = survey.complete_blobs;
+        counters.skipped_blobs.fetch_add(blobs, Ordering::Relaxed);
+        counters.skipped_bytes.fetch_add(bytes, Ordering::Relaxed);
+        counters
+            .skipped_manifests
+            .fetch_add(survey.complete_documents, Ordering::Relaxed);
+        counters
+    }
+
     fn uploaded(&self, size: u64) {
         self.uploaded_blobs.fetch_add(1, Ordering::Relaxed);
         self.uploaded_bytes.fetch_add(size, Ordering::Relaxed);
@@ -574,7 +617,8 @@ impl Counters {
         self.skipped_blobs.fetch_add(1, Ordering::Relaxed);
         self.skipped_bytes.fetch_add(size, Ordering::Relaxed);
     }
-    fn report(&self) -> PushReport {
+    /// The counts now.
+    pub fn report(&self) -> PushReport {
         PushReport {
             uploaded_blobs: self.uploaded_blobs.load(Ordering::Relaxed),
             uploaded_bytes: self.uploaded_bytes.load(Ordering::Relaxed),

@@ -32,6 +32,15 @@ pub trait PackedStore: Send + Sync + std::fmt::Debug {
     fn order_key(&self, digest: &Digest) -> Option<(u32, u64)>;
     /// Numbers of the volumes that are not where they are looked for now.
     fn missing_volumes(&self) -> Vec<u32>;
+    /// Checks the volumes given that are present now (label, entries) and fails naming those
+    /// that are missing, unless ferry may wait for them: before any work, for the volumes a
+    /// job needs (a volume with nothing left to do is not asked for).
+    fn require_volumes(&self, numbers: &[u32]) -> io::Result<()>;
+    /// Volumes indexed so far, each time a medium was inserted (a stick inserted again counts
+    /// again).
+    fn insertions(&self) -> u32;
+    /// Volumes blob bytes were read from so far.
+    fn volumes_read(&self) -> Vec<u32>;
 }
 
 /// One piece of a packed blob: an entry of a volume.
@@ -71,6 +80,8 @@ pub(crate) enum Extent {
         store: Arc<dyn PackedStore>,
         part: PackedPart,
     },
+    /// A blob read (and checked) before, kept in memory.
+    Memory(Arc<Vec<u8>>),
 }
 
 impl Extent {
@@ -78,6 +89,7 @@ impl Extent {
         match self {
             Extent::File { size, .. } => *size,
             Extent::Packed { part, .. } => part.size,
+            Extent::Memory(bytes) => bytes.len() as u64,
         }
     }
 
@@ -89,6 +101,11 @@ impl Extent {
                 zstd_skip: None,
             },
             Extent::Packed { store, part } => store.locate(part)?,
+            Extent::Memory(bytes) => {
+                let mut cursor = io::Cursor::new(SharedBytes(bytes.clone()));
+                cursor.set_position(within);
+                return Ok((Box::new(cursor), PathBuf::from("memory")));
+            }
         };
         let path = location.path;
         let mut file = File::open(&path)
@@ -118,6 +135,19 @@ impl Extent {
     }
 }
 
+/// A blob kept in memory, readable through a cursor.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Counts the bytes readers take from the bundle's storage (volumes or blob files), for the
+/// summary's `bytes_read`; bytes served from memory are not counted.
+pub type ReadCounter = Arc<std::sync::atomic::AtomicU64>;
+
 /// Reads one blob, sequentially or with seeks; see the module documentation.
 #[derive(Debug)]
 pub struct BlobReader {
@@ -130,6 +160,8 @@ pub struct BlobReader {
     hasher: Option<Sha256>,
     /// The digest check's outcome once made; a failure is repeated on every later read.
     checked: Option<Result<(), String>>,
+    /// Told the bytes read from storage.
+    counter: Option<ReadCounter>,
 }
 
 struct Current {
@@ -148,9 +180,16 @@ impl std::fmt::Debug for Current {
 }
 
 impl BlobReader {
-    pub(crate) fn new(digest: Digest, extents: Vec<Extent>, verify: bool) -> BlobReader {
+    pub(crate) fn new(
+        digest: Digest,
+        extents: Vec<Extent>,
+        verify: bool,
+        counter: Option<ReadCounter>,
+    ) -> BlobReader {
         let size = extents.iter().map(Extent::size).sum();
+        let counter = counter.filter(|_| !matches!(extents.as_slice(), [Extent::Memory(_)]));
         BlobReader {
+            counter,
             digest,
             extents,
             size,
@@ -215,6 +254,7 @@ impl BlobReader {
                         .iter()
                         .map(|e| match e {
                             Extent::File { path, .. } => path.display().to_string(),
+                            Extent::Memory(_) => "memory".to_string(),
                             Extent::Packed { store, part } => {
                                 format!(
                                     "{} (volume {}, {})",
@@ -307,6 +347,9 @@ impl Read for BlobReader {
         }
         current.remaining -= n as u64;
         self.position += n as u64;
+        if let Some(counter) = &self.counter {
+            counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(h) = self.hasher.as_mut() {
             h.update(&buf[..n]);
         }

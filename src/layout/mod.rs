@@ -26,7 +26,7 @@ use sha2::Sha256;
 
 use crate::digest::{Digest, HashingWriter, IO_BUFFER, hash_reader};
 use crate::fsutil::{self, Access, TempFile};
-use crate::layout::blob_reader::{BlobReader, Extent, PackedStore};
+use crate::layout::blob_reader::{BlobReader, Extent, PackedStore, ReadCounter};
 
 /// Content of the `oci-layout` file.
 pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -122,6 +122,10 @@ pub struct Layout {
     root: PathBuf,
     /// Set when the layout is read straight from packed volumes.
     packed: Option<Arc<dyn PackedStore>>,
+    /// Bytes read from the volumes or blob files (shared by clones).
+    read: ReadCounter,
+    /// Blobs read whole once and kept (documents, chart archives): read again from memory.
+    kept: Arc<std::sync::Mutex<std::collections::HashMap<Digest, Arc<Vec<u8>>>>>,
 }
 
 impl Layout {
@@ -140,6 +144,8 @@ impl Layout {
         Ok(Layout {
             root: root.to_path_buf(),
             packed: None,
+            read: Default::default(),
+            kept: Default::default(),
         })
     }
 
@@ -153,6 +159,8 @@ impl Layout {
         Ok(Layout {
             root: root.to_path_buf(),
             packed: None,
+            read: Default::default(),
+            kept: Default::default(),
         })
     }
 
@@ -161,6 +169,8 @@ impl Layout {
         Layout {
             root: PathBuf::from(store.describe()),
             packed: Some(store),
+            read: Default::default(),
+            kept: Default::default(),
         }
     }
 
@@ -207,7 +217,12 @@ impl Layout {
     /// Opens a blob for reading; reading it through to the end checks its digest (the last
     /// read fails on a mismatch).
     pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, LayoutError> {
-        Ok(BlobReader::new(digest.clone(), self.extents(digest)?, true))
+        Ok(BlobReader::new(
+            digest.clone(),
+            self.extents(digest)?,
+            true,
+            Some(self.read.clone()),
+        ))
     }
 
     /// Opens a blob without checking its digest: for readers that already checked it, or that
@@ -217,6 +232,7 @@ impl Layout {
             digest.clone(),
             self.extents(digest)?,
             false,
+            Some(self.read.clone()),
         ))
     }
 
@@ -237,7 +253,104 @@ impl Layout {
             .unwrap_or((0, 0))
     }
 
+    /// Bytes read from the bundle's volumes or blob files so far, by every clone of this
+    /// layout (bytes kept in memory and read again are not counted).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Volumes indexed so far, one per medium inserted (0 for a directory).
+    pub fn insertions(&self) -> u32 {
+        self.packed.as_ref().map_or(0, |s| s.insertions())
+    }
+
+    /// Volumes blob bytes were read from so far (empty for a directory).
+    pub fn volumes_read(&self) -> Vec<u32> {
+        self.packed
+            .as_ref()
+            .map(|s| s.volumes_read())
+            .unwrap_or_default()
+    }
+
+    /// Checks that the volumes a job needs are here (or may be waited for), naming the
+    /// missing ones; nothing for a directory.
+    pub fn require_volumes(&self, numbers: &[u32]) -> Result<(), LayoutError> {
+        match &self.packed {
+            Some(store) => store.require_volumes(numbers).map_err(io_err(&self.root)),
+            None => Ok(()),
+        }
+    }
+
+    /// The volumes a blob's pieces are in (empty for a directory).
+    pub fn blob_volumes(&self, digest: &Digest) -> Vec<u32> {
+        self.packed
+            .as_ref()
+            .and_then(|s| s.parts(digest))
+            .map(|parts| parts.iter().map(|p| p.volume).collect())
+            .unwrap_or_default()
+    }
+
+    /// Reads a blob whole, checking its digest, and keeps it in memory: later reads of it
+    /// (by [`Layout::open_blob`] and [`Layout::read_document`]) read no storage again. For
+    /// small blobs several readers need (documents, chart archives).
+    pub fn read_kept(&self, digest: &Digest) -> Result<Arc<Vec<u8>>, LayoutError> {
+        if let Some(bytes) = self
+            .kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
+            return Ok(bytes.clone());
+        }
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut self.open_blob(digest)?, &mut bytes).map_err(|source| {
+            if source.kind() == io::ErrorKind::InvalidData {
+                LayoutError::DigestMismatch {
+                    expected: digest.clone(),
+                    actual: Digest::of_bytes(&bytes),
+                    size: bytes.len() as u64,
+                }
+            } else {
+                LayoutError::Io {
+                    path: self.root.clone(),
+                    source,
+                }
+            }
+        })?;
+        let bytes = Arc::new(bytes);
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.clone(), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Whether a blob was read whole and kept in memory.
+    pub fn is_kept(&self, digest: &Digest) -> bool {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(digest)
+    }
+
+    /// Keeps bytes a checked reader handed over (the site import's pass), so later readers
+    /// of the blob read memory. The caller vouches that they hash to `digest`.
+    pub fn keep(&self, digest: &Digest, bytes: Vec<u8>) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.clone(), Arc::new(bytes));
+    }
+
     fn extents(&self, digest: &Digest) -> Result<Vec<Extent>, LayoutError> {
+        if let Some(bytes) = self
+            .kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
+            return Ok(vec![Extent::Memory(bytes.clone())]);
+        }
         let missing = || LayoutError::MissingBlob {
             path: self.root.clone(),
             digest: digest.clone(),
@@ -280,6 +393,14 @@ impl Layout {
 
     /// Reads a small blob (a manifest, index or config) into memory, checking its digest.
     pub fn read_document(&self, digest: &Digest) -> Result<Vec<u8>, LayoutError> {
+        if let Some(bytes) = self
+            .kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
+            return Ok(bytes.as_ref().clone());
+        }
         let size = self
             .blob_size(digest)?
             .ok_or_else(|| LayoutError::MissingBlob {
@@ -306,6 +427,12 @@ impl Layout {
                 size,
             });
         }
+        // Kept: a document is read from the bundle once, whoever asks for it again (a
+        // blob's content never changes under its digest).
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.clone(), Arc::new(bytes.clone()));
         Ok(bytes)
     }
 
@@ -322,6 +449,7 @@ impl Layout {
             ),
             partial,
             expected: Some(digest.clone()),
+            checked_by_reader: false,
         })
     }
 
@@ -333,6 +461,7 @@ impl Layout {
             writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
             partial,
             expected: Some(digest.clone()),
+            checked_by_reader: false,
         })
     }
 
@@ -361,6 +490,19 @@ impl Layout {
         Ok((file, partial))
     }
 
+    /// Starts writing a blob from a reader that checks its digest itself (a packed volume's
+    /// blob reader): the bytes are not hashed a second time, and the blob is stored under
+    /// `digest` once the reader has passed its check. Only for checked readers.
+    pub fn checked_blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
+        let (file, partial) = self.partial_file(digest, true)?;
+        Ok(BlobWriter {
+            writer: HashingWriter::counting(BufWriter::with_capacity(IO_BUFFER, file)),
+            partial,
+            expected: Some(digest.clone()),
+            checked_by_reader: true,
+        })
+    }
+
     /// Starts writing a blob whose digest is not known in advance (an unpinned download);
     /// [`BlobWriter::commit`] stores it under the digest its bytes have.
     pub fn unknown_blob_writer(&self) -> Result<BlobWriter, LayoutError> {
@@ -375,6 +517,7 @@ impl Layout {
             writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
             partial,
             expected: None,
+            checked_by_reader: false,
         })
     }
 
@@ -454,6 +597,8 @@ pub struct BlobWriter {
     partial: PathBuf,
     /// The digest the content must have; None when it is learned from the content.
     expected: Option<Digest>,
+    /// The reader checked the digest: the content was not hashed here.
+    checked_by_reader: bool,
 }
 
 impl BlobWriter {
@@ -501,7 +646,11 @@ impl BlobWriter {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let (buffered, actual, size) = self.writer.finish();
+        let (buffered, hashed, size) = self.writer.finish();
+        let actual = match (&self.expected, self.checked_by_reader) {
+            (Some(expected), true) => expected.clone(),
+            _ => hashed,
+        };
         let file = buffered.into_inner().map_err(|e| LayoutError::Io {
             path: self.partial.clone(),
             source: e.into_error(),

@@ -52,17 +52,20 @@ pub enum VerifyError {
 }
 
 /// What is wrong with one blob.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
 #[serde(tag = "problem", rename_all = "kebab-case")]
 pub enum BlobFault {
     /// Not in the bundle.
+    #[error("missing")]
     Missing,
     /// Present but its bytes hash to another digest.
+    #[error("corrupt: its content hashes to {actual}")]
     Corrupt {
         /// What the bytes hash to.
         actual: Digest,
     },
     /// Present with a size other than its descriptor's.
+    #[error("{actual} bytes, its descriptor says {expected}")]
     WrongSize {
         /// The descriptor's size.
         expected: u64,
@@ -70,11 +73,13 @@ pub enum BlobFault {
         actual: u64,
     },
     /// A document that could not be parsed.
+    #[error("unreadable: {reason}")]
     Unreadable {
         /// Why.
         reason: String,
     },
     /// The file could not be read.
+    #[error("cannot be read: {reason}")]
     Io {
         /// Why.
         reason: String,
@@ -273,8 +278,9 @@ fn verify_with(
     })
 }
 
-/// Checks that blobs are present with the expected sizes, without reading them.
-fn check_sizes(
+/// Checks that blobs are present with the expected sizes, without reading them: the faults
+/// found and the bytes of the blobs present.
+pub fn check_sizes(
     layout: &Layout,
     work: Vec<(Digest, u64)>,
 ) -> Result<(Vec<(Digest, BlobFault)>, u64), VerifyError> {

@@ -29,12 +29,23 @@ pub const DIGEST_HEADER: &str = "docker-content-digest";
 pub struct Registry {
     layout: Layout,
     catalog: Catalog,
+    /// Descriptors per referrers listing page when the client does not ask for `n`.
+    referrers_page_size: usize,
 }
 
 impl Registry {
     /// A registry over `layout` serving `catalog`.
     pub fn new(layout: Layout, catalog: Catalog) -> Registry {
-        Registry { layout, catalog }
+        Registry {
+            layout,
+            catalog,
+            referrers_page_size: super::referrers::DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// Sets how many descriptors a referrers listing page holds when the client does not ask.
+    pub fn set_referrers_page_size(&mut self, size: usize) {
+        self.referrers_page_size = size.max(1);
     }
 
     /// The repositories served.
@@ -257,11 +268,26 @@ async fn answer(registry: &Registry, request: &Parts, head: bool) -> Result<Resp
         }
         Route::Referrers { name, digest } => {
             let repo = find(registry, name, &query)?;
+            let size = match &query.n {
+                None => registry.referrers_page_size,
+                Some(n) => n.parse::<usize>().map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "UNSUPPORTED",
+                        "invalid number of results requested: n must be a number",
+                    )
+                    .detail(json!({ "n": n }))
+                })?,
+            };
             super::referrers::listing(
                 &registry.layout,
                 repo,
                 &digest,
                 query.artifact_type.as_deref(),
+                super::referrers::Page {
+                    size,
+                    last: query.last.as_deref(),
+                },
                 head,
             )
             .map_err(ApiError::internal)

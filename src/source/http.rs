@@ -24,6 +24,18 @@ pub enum HttpError {
         /// Why.
         reason: String,
     },
+    /// The server stayed silent longer than the timeout, on every attempt.
+    #[error(
+        "cannot download {url}: the server sent nothing for {timeout} (the timeout), {attempts} attempts. Check that the server is up and reachable from here; if it is only slow, give it longer with --timeout SECONDS (or FERRY_TIMEOUT) and more attempts with --retries N"
+    )]
+    TimedOut {
+        /// The URL.
+        url: String,
+        /// The timeout, as text ("60 s").
+        timeout: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// The server answered with an error status.
     #[error("cannot download {url}: the server answered HTTP {status}{hint}")]
     Status {
@@ -87,19 +99,47 @@ pub struct HttpSource {
     client: reqwest::Client,
     attempts: u32,
     backoff: Duration,
+    timeout: Duration,
 }
 
 enum Attempt {
-    Retry(String),
+    /// Worth another try: why, the server's `Retry-After` (on 429 and 503), and whether the
+    /// server stayed silent past the timeout.
+    Retry {
+        reason: String,
+        asked: Option<Duration>,
+        timed_out: bool,
+    },
     Fatal(HttpError),
+}
+
+impl Attempt {
+    /// A transient failure of the transfer itself.
+    fn broken(e: &reqwest::Error) -> Attempt {
+        Attempt::Retry {
+            reason: error_chain(e),
+            asked: None,
+            timed_out: e.is_timeout(),
+        }
+    }
+
+    /// Another transient failure.
+    fn retry(reason: String) -> Attempt {
+        Attempt::Retry {
+            reason,
+            asked: None,
+            timed_out: false,
+        }
+    }
 }
 
 impl HttpSource {
     /// A client trusting the system roots plus `ca_files`.
     pub fn new(ca_files: &[PathBuf]) -> Result<HttpSource, HttpError> {
+        let patience = crate::retry::patience();
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(60))
+            .connect_timeout(patience.connect_timeout())
+            .read_timeout(patience.timeout)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")));
         for path in ca_files {
             let pem = std::fs::read(path).map_err(|e| HttpError::CaFile {
@@ -118,8 +158,9 @@ impl HttpSource {
         })?;
         Ok(HttpSource {
             client,
-            attempts: 5,
+            attempts: patience.attempts,
             backoff: Duration::from_millis(250),
+            timeout: patience.timeout,
         })
     }
 
@@ -136,14 +177,20 @@ impl HttpSource {
             .get(url)
             .send()
             .await
-            .map_err(|e| Attempt::Retry(error_chain(&e)))?;
+            .map_err(|e| Attempt::broken(&e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         let code = status.as_u16();
         if code == 429 || code == 408 || status.is_server_error() {
-            return Err(Attempt::Retry(format!("HTTP {code}")));
+            return Err(Attempt::Retry {
+                reason: format!("HTTP {status}"),
+                asked: crate::retry::honours_retry_after(code)
+                    .then(|| crate::retry::retry_after(response.headers()))
+                    .flatten(),
+                timed_out: false,
+            });
         }
         Err(Attempt::Fatal(HttpError::Status {
             url: url.to_string(),
@@ -167,15 +214,24 @@ impl HttpSource {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(reason)) if attempt >= self.attempts => {
+                Err(Attempt::Retry {
+                    timed_out: true, ..
+                }) if attempt >= self.attempts => {
+                    return Err(HttpError::TimedOut {
+                        url: url.to_string(),
+                        timeout: crate::retry::seconds_text(self.timeout),
+                        attempts: attempt,
+                    });
+                }
+                Err(Attempt::Retry { reason, .. }) if attempt >= self.attempts => {
                     return Err(HttpError::Unreachable {
                         url: url.to_string(),
                         reason: format!("{reason} (gave up after {attempt} attempts)"),
                     });
                 }
-                Err(Attempt::Retry(reason)) => {
-                    tracing::warn!(url, attempt, "{reason}; retrying");
-                    tokio::time::sleep(self.backoff * 2u32.pow((attempt - 1).min(6))).await;
+                Err(Attempt::Retry { reason, asked, .. }) => {
+                    crate::retry::pause(url, &reason, attempt, self.attempts, self.backoff, asked)
+                        .await;
                 }
             }
         }
@@ -194,7 +250,7 @@ impl HttpSource {
             let mut body = Vec::new();
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Attempt::Retry(error_chain(&e)))?;
+                let chunk = chunk.map_err(|e| Attempt::broken(&e))?;
                 if body.len() as u64 + chunk.len() as u64 > limit {
                     return Err(Attempt::Fatal(HttpError::TooLarge {
                         url: url.to_string(),
@@ -223,7 +279,7 @@ impl HttpSource {
             let mut size = 0u64;
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Attempt::Retry(error_chain(&e)))?;
+                let chunk = chunk.map_err(|e| Attempt::broken(&e))?;
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
                 on_bytes(chunk.len() as u64);
@@ -231,7 +287,7 @@ impl HttpSource {
             if let Some(promised) = promised
                 && promised != size
             {
-                return Err(Attempt::Retry(format!(
+                return Err(Attempt::retry(format!(
                     "the download ended after {size} of {promised} bytes"
                 )));
             }
@@ -301,7 +357,7 @@ async fn stream_into(
     let start = writer.written();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Attempt::Retry(error_chain(&e)))?;
+        let chunk = chunk.map_err(|e| Attempt::broken(&e))?;
         if let Some(limit) = size
             && writer.written() + chunk.len() as u64 > limit
         {
@@ -323,7 +379,7 @@ async fn stream_into(
         && writer.written() != expected
         && !complete
     {
-        return Err(Attempt::Retry(format!(
+        return Err(Attempt::retry(format!(
             "the download ended after {} of {expected} bytes",
             writer.written()
         )));

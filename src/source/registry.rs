@@ -224,17 +224,17 @@ impl RegistrySource {
                 Err(StreamFailure::Retry(message))
                     if attempt >= self.connection.options.attempts =>
                 {
-                    return Err(RegistryError::Failed {
-                        host,
-                        reference: what,
-                        message: format!(
-                            "{message} (gave up after {attempt} attempts; run the same command again to resume)"
-                        ),
-                    });
+                    return Err(self.connection.gave_up(
+                        &host,
+                        &what,
+                        format!("{message}; run the same command again to resume"),
+                        attempt,
+                    ));
                 }
                 Err(StreamFailure::Retry(message)) => {
-                    tracing::warn!(blob = %what, attempt, "{message}; retrying");
-                    tokio::time::sleep(self.connection.backoff(attempt)).await;
+                    self.connection
+                        .wait_to_retry(&host, &what, &message, attempt)
+                        .await;
                 }
             }
         }
@@ -281,7 +281,15 @@ impl RegistrySource {
         }
         while let Some(chunk) = blob.response.chunk().await.transpose() {
             let chunk = chunk.map_err(|e| {
-                StreamFailure::Retry(format!("connection dropped while reading {what}: {e}"))
+                if e.is_timeout() {
+                    StreamFailure::Retry(format!(
+                        "{}the registry stopped sending {what} after {} of {size} bytes",
+                        crate::distribution::TIMEOUT_PREFIX,
+                        writer.written()
+                    ))
+                } else {
+                    StreamFailure::Retry(format!("connection dropped while reading {what}: {e}"))
+                }
             })?;
             if writer.written() + chunk.len() as u64 > size {
                 writer

@@ -10,7 +10,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which faults to inject.
 #[derive(Debug, Clone, Default)]
@@ -19,8 +19,18 @@ pub struct Faults {
     pub fail_every: Option<usize>,
     /// The status `fail_every` answers with instead of 503 (500, 429, ...).
     pub fail_status: Option<u16>,
-    /// A `Retry-After` value (seconds) sent with the `fail_every` answers.
+    /// A `Retry-After` value (seconds) sent with the `fail_every` and `fail_matching` answers.
     pub retry_after: Option<u64>,
+    /// A `Retry-After` HTTP-date this far ahead of the moment the answer is sent, instead of
+    /// `retry_after` (the date has whole seconds: the client may wait up to 1 s less).
+    pub retry_after_in: Option<Duration>,
+    /// Answer (with `fail_status`, 503 by default) the first `.1` requests whose request line
+    /// contains every one of `.0` (["PUT ", "/manifests/"], say).
+    pub fail_matching: Option<(Vec<&'static str>, usize)>,
+    /// Blob GETs larger than `drop_min_size`: send the head and this many body bytes (the
+    /// first such answer; later ones none), then nothing more, holding the connection open
+    /// until the client hangs up (a stall mid-body). All of them, not a budget.
+    pub stall_blob_after: Option<u64>,
     /// Hold every Nth request (1-based, over all requests) this long before forwarding it: a
     /// stall, then the answer.
     pub stall_every: Option<(usize, Duration)>,
@@ -98,6 +108,8 @@ pub struct FaultProxy {
     requests: Arc<AtomicUsize>,
     injected: Arc<AtomicUsize>,
     heads: Arc<Mutex<Vec<String>>>,
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    failed: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl FaultProxy {
@@ -110,15 +122,23 @@ impl FaultProxy {
         let requests = Arc::new(AtomicUsize::new(0));
         let injected = Arc::new(AtomicUsize::new(0));
         let heads = Arc::new(Mutex::new(Vec::new()));
+        let lines: Arc<Mutex<Vec<(Instant, String)>>> = Default::default();
+        let failed: Arc<Mutex<Vec<(Instant, String)>>> = Default::default();
         let shared = Arc::new(Shared {
             upstream: upstream.to_string(),
             drops_left: AtomicUsize::new(faults.drops),
             upload_drops_left: AtomicUsize::new(faults.upload_drops),
             corrupt_left: AtomicUsize::new(faults.corrupt_blobs),
             corrupt_uploads_left: AtomicUsize::new(faults.corrupt_uploads),
+            stalled_once: AtomicBool::new(false),
+            fail_matching_left: AtomicUsize::new(
+                faults.fail_matching.as_ref().map_or(0, |(_, n)| *n),
+            ),
             faults,
             injected: injected.clone(),
             heads: heads.clone(),
+            lines: lines.clone(),
+            failed: failed.clone(),
         });
         {
             let (stop, requests) = (stop.clone(), requests.clone());
@@ -144,7 +164,30 @@ impl FaultProxy {
             requests,
             injected,
             heads,
+            lines,
+            failed,
         }
+    }
+
+    /// For each request answered with the injected failure status: its request line and how
+    /// long the client waited before sending the same request line again (`None`: never).
+    pub fn waits_after_failures(&self) -> Vec<(String, Option<Duration>)> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        failed
+            .into_iter()
+            .map(|(at, line)| {
+                let again = lines
+                    .iter()
+                    .find(|(t, l)| *t > at && *l == line)
+                    .map(|(t, _)| t.duration_since(at));
+                (line, again)
+            })
+            .collect()
     }
 
     /// "127.0.0.1:PORT" of the proxy.
@@ -279,7 +322,13 @@ struct Shared {
     upload_drops_left: AtomicUsize,
     corrupt_left: AtomicUsize,
     corrupt_uploads_left: AtomicUsize,
+    fail_matching_left: AtomicUsize,
+    stalled_once: AtomicBool,
     heads: Arc<Mutex<Vec<String>>>,
+    /// Every request line, when it arrived.
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// The request lines answered with `fail_status`, when.
+    failed: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<()> {
@@ -306,7 +355,17 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(String::from_utf8_lossy(&head).into_owned());
-    if faults.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
+    shared
+        .lines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((Instant::now(), request_line.clone()));
+    let matched = faults
+        .fail_matching
+        .as_ref()
+        .is_some_and(|(parts, _)| parts.iter().all(|p| request_line.contains(p)))
+        && take(&shared.fail_matching_left);
+    if matched || faults.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
         injected.fetch_add(1, Ordering::SeqCst);
         let status = faults.fail_status.unwrap_or(503);
         let reason = match status {
@@ -315,10 +374,19 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
             502 => "Bad Gateway",
             _ => "Service Unavailable",
         };
-        let retry_after = faults
-            .retry_after
-            .map(|s| format!("Retry-After: {s}\r\n"))
-            .unwrap_or_default();
+        shared
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((Instant::now(), request_line.clone()));
+        let retry_after = match (faults.retry_after_in, faults.retry_after) {
+            (Some(ahead), _) => format!(
+                "Retry-After: {}\r\n",
+                http_date(std::time::SystemTime::now() + ahead)
+            ),
+            (None, Some(s)) => format!("Retry-After: {s}\r\n"),
+            (None, None) => String::new(),
+        };
         client.write_all(
             format!(
                 "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n{retry_after}Content-Length: 21\r\nConnection: close\r\n\r\ninjected by the test\n"
@@ -432,8 +500,9 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         let _ = std::io::copy(&mut client_reader, &mut server_writer);
     });
     let (resp_head, resp_rest) = read_head(&mut server)?;
-    let status_ok =
-        resp_head.starts_with(b"HTTP/1.1 200") || resp_head.starts_with(b"HTTP/1.1 206");
+    // HTTP/1.0 or 1.1, 200 or 206.
+    let status_ok = resp_head.starts_with(b"HTTP/1.")
+        && (resp_head.get(8..13) == Some(b" 200 ") || resp_head.get(8..13) == Some(b" 206 "));
     let length = content_length(&resp_head);
     let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");
     let drop_after = match faults.drop_blob_after {
@@ -448,6 +517,34 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         _ => None,
     };
     client.write_all(&force_close(&resp_head))?;
+    if let Some(after) = faults
+        .stall_blob_after
+        .filter(|_| is_blob_get && status_ok && length > faults.drop_min_size)
+    {
+        injected.fetch_add(1, Ordering::SeqCst);
+        let mut budget = if shared.stalled_once.swap(true, Ordering::SeqCst) {
+            0
+        } else {
+            after
+        };
+        let take_now = (resp_rest.len() as u64).min(budget) as usize;
+        client.write_all(&resp_rest[..take_now])?;
+        budget -= take_now as u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        while budget > 0 {
+            let n = server.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let k = (n as u64).min(budget) as usize;
+            client.write_all(&buf[..k])?;
+            budget -= k as u64;
+        }
+        let _ = server.shutdown(Shutdown::Both);
+        // Silence: wait for the client to give up and hang up.
+        while client.read(&mut buf).is_ok_and(|n| n > 0) {}
+        return Ok(());
+    }
     let mut corrupt =
         is_blob_get && status_ok && length > faults.drop_min_size && take(corrupt_left);
     if corrupt {
@@ -483,4 +580,31 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
     Ok(())
+}
+
+/// An HTTP-date (IMF-fixdate) for a `Retry-After`: `Mon, 07 Dec 2026 06:00:07 GMT`.
+pub fn http_date(at: std::time::SystemTime) -> String {
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        months[(month - 1) as usize],
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }

@@ -74,6 +74,18 @@ impl Served {
         served
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The file descriptors it holds open now (sockets included).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     /// What it wrote on standard error so far.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -10,6 +10,9 @@ pub mod control;
 pub mod release;
 pub mod resolve;
 
+/// The kind (`dev.ferry.kind`) of an apt source's artifact.
+pub const KIND: &str = "apt";
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::PathBuf;
@@ -64,9 +67,10 @@ pub const ANNOTATION_FILENAME: &str = "dev.ferry.apt.filename";
 pub const ANNOTATION_ARCHITECTURES: &str = "dev.ferry.apt.architectures";
 
 /// Largest `InRelease` / `Release` read (Ubuntu's are under 1 MiB).
-const RELEASE_LIMIT: u64 = 32 << 20;
-/// Largest decompressed `Packages` index accepted.
-const INDEX_LIMIT: u64 = 2 << 30;
+pub const RELEASE_LIMIT: u64 = 32 << 20;
+/// Largest `Packages` index accepted, as downloaded and decompressed: it is read into memory.
+/// Debian's and Ubuntu's largest (main and universe, amd64) are under 100 MiB.
+pub const INDEX_LIMIT: u64 = 256 << 20;
 
 /// Errors of the apt source; each names the file, URL or package, and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +114,21 @@ pub enum AptError {
         url: String,
         /// What differs.
         reason: String,
+    },
+    /// A document larger than ferry reads into memory.
+    #[error(
+        "{url}: {what} larger than {} MiB, the limit for {limit_name} (see Limits in the README); nothing from this source is taken. Check the source's URL and suite: a genuine mirror's are far smaller",
+        limit >> 20
+    )]
+    Limit {
+        /// The URL.
+        url: String,
+        /// What was larger ("it is", "decompressed, it is", "Release says it is").
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// What the limit is for ("an apt Packages index").
+        limit_name: &'static str,
     },
     /// Control data that does not parse.
     #[error("{what}: {error}")]
@@ -222,6 +241,18 @@ async fn fetch_release(
 ) -> Result<FetchedRelease, AptError> {
     let dir = format!("{base}/dists/{suite}");
     let in_release_url = format!("{dir}/InRelease");
+    let release_limit = |url: &str| {
+        let url = url.to_string();
+        move |e: HttpError| match e {
+            HttpError::TooLarge { .. } => AptError::Limit {
+                url: url.clone(),
+                what: "it is".into(),
+                limit: RELEASE_LIMIT,
+                limit_name: "an apt InRelease / Release",
+            },
+            other => other.into(),
+        }
+    };
     let (locked, verified_text, url) = match http.fetch_small(&in_release_url, RELEASE_LIMIT).await
     {
         Ok(bytes) => {
@@ -248,10 +279,15 @@ async fn fetch_release(
         }
         Err(HttpError::Status { status: 404, .. }) => {
             let release_url = format!("{dir}/Release");
-            let data = http.fetch_small(&release_url, RELEASE_LIMIT).await?;
+            let data = http
+                .fetch_small(&release_url, RELEASE_LIMIT)
+                .await
+                .map_err(release_limit(&release_url))?;
+            let signature_url = format!("{release_url}.gpg");
             let signature = http
-                .fetch_small(&format!("{release_url}.gpg"), RELEASE_LIMIT)
-                .await?;
+                .fetch_small(&signature_url, RELEASE_LIMIT)
+                .await
+                .map_err(release_limit(&signature_url))?;
             let verified = keyring
                 .verify_detached(&data, &signature, &release_url, SystemTime::now())
                 .map_err(AptError::Signature)?;
@@ -269,7 +305,7 @@ async fn fetch_release(
                 release_url,
             )
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(release_limit(&in_release_url)(e)),
     };
     let release = check_release(&verified_text, &url)?;
     let mut locked = locked;
@@ -326,6 +362,14 @@ async fn fetch_index(
             continue;
         };
         let url = format!("{base}/dists/{suite}/{path}");
+        if entry.size > INDEX_LIMIT {
+            return Err(AptError::Limit {
+                url,
+                what: format!("the signed Release says it has {} bytes,", entry.size),
+                limit: INDEX_LIMIT,
+                limit_name: "an apt Packages index",
+            });
+        }
         let bytes = http
             .fetch_small(&url, entry.size.max(1))
             .await
@@ -348,31 +392,52 @@ async fn fetch_index(
                 ),
             });
         }
-        let text = decompress(&bytes, kind).map_err(|reason| AptError::IndexMismatch {
-            url: url.clone(),
-            reason: format!("cannot decompress it: {reason}"),
+        let text = decompress(&bytes, kind).map_err(|reason| match reason {
+            Decompress::TooLarge => AptError::Limit {
+                url: url.clone(),
+                what: "decompressed, it is".into(),
+                limit: INDEX_LIMIT,
+                limit_name: "an apt Packages index",
+            },
+            Decompress::Failed(reason) => AptError::IndexMismatch {
+                url: url.clone(),
+                reason: format!("cannot decompress it: {reason}"),
+            },
         })?;
         return Ok(Some((url, text)));
     }
     Ok(None)
 }
 
-fn decompress(bytes: &[u8], kind: &str) -> Result<String, String> {
+/// Why an index could not be decompressed.
+enum Decompress {
+    /// It grows past [`INDEX_LIMIT`].
+    TooLarge,
+    /// Not valid xz/gzip, or not text.
+    Failed(String),
+}
+
+/// Decompresses an index, reading no more than [`INDEX_LIMIT`] bytes of it (a small archive
+/// may unpack to gigabytes).
+fn decompress(bytes: &[u8], kind: &str) -> Result<String, Decompress> {
     let mut out = Vec::new();
     let result = match kind {
         "xz" => liblzma::read::XzDecoder::new(bytes)
-            .take(INDEX_LIMIT)
+            .take(INDEX_LIMIT + 1)
             .read_to_end(&mut out),
         "gz" => flate2::read::GzDecoder::new(bytes)
-            .take(INDEX_LIMIT)
+            .take(INDEX_LIMIT + 1)
             .read_to_end(&mut out),
         _ => {
             out.extend_from_slice(bytes);
             Ok(out.len())
         }
     };
-    result.map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|_| "the index is not UTF-8 text".to_string())
+    result.map_err(|e| Decompress::Failed(e.to_string()))?;
+    if out.len() as u64 > INDEX_LIMIT {
+        return Err(Decompress::TooLarge);
+    }
+    String::from_utf8(out).map_err(|_| Decompress::Failed("the index is not UTF-8 text".into()))
 }
 
 /// Resolves the manifest's apt request: verifies every suite's release, reads the indexes,
@@ -753,7 +818,7 @@ pub async fn build(
     let mut entries = Vec::new();
     for source in &locked.sources {
         let descriptor = write_artifact(layout, source)?;
-        entries.push(index_entry(&descriptor, "apt", &source.url));
+        entries.push(index_entry(&descriptor, KIND, &source.url));
     }
     Ok((entries, stats))
 }
