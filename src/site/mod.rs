@@ -115,6 +115,33 @@ pub async fn install(
     run_install_command(ui, &p, summary, checks)
 }
 
+/// Before the pass: the bytes every destination will write, summed per file system, fit in
+/// what is free there; otherwise nothing is read and the error says how much is missing.
+fn check_disk_space(
+    destinations: &[Arc<dyn pass::Destination>],
+    sizes: &BTreeMap<Digest, u64>,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // Keyed by device: two destinations on one disk share its free space.
+    let mut by_device: BTreeMap<u64, (std::path::PathBuf, u64)> = BTreeMap::new();
+    for destination in destinations {
+        for (path, bytes) in destination.disk_needs(sizes) {
+            let Some((_, existing)) = crate::fsutil::free_space(&path) else {
+                continue;
+            };
+            let Ok(meta) = std::fs::metadata(&existing) else {
+                continue;
+            };
+            let slot = by_device.entry(meta.dev()).or_insert((path, 0));
+            slot.1 += bytes;
+        }
+    }
+    for (path, bytes) in by_device.values() {
+        crate::fsutil::ensure_space(path, *bytes, "the site's files and packages")?;
+    }
+    Ok(())
+}
+
 /// Steps 3 to 6 for a prepared site.
 async fn import_prepared(
     ui: &Ui,
@@ -170,6 +197,7 @@ async fn import_prepared(
     {
         sizes.insert(lock, size);
     }
+    check_disk_space(&destinations, &sizes)?;
     let pass = pass::run(ui, &p.layout, &destinations, &used_by, &sizes, jobs)
         .await
         .context("the pass over the bundle stopped, so nothing was published (no manifest pushed, no index.yaml, SHA256SUMS or Release written; what is in place is skipped when the same command runs again)")?;

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -44,6 +45,12 @@ pub trait Destination: Send + Sync {
     fn sink(&self, digest: &Digest) -> anyhow::Result<Box<dyn BlobSink>>;
     /// After the pass (every blob it wants checked and kept): makes it whole and visible.
     fn publish<'a>(&'a self, ui: &'a Ui) -> BoxFuture<'a, anyhow::Result<TargetSummary>>;
+    /// Bytes it will write on local disks, by the path they go under, given each wanted blob's
+    /// size: checked against the free space before the pass starts. Remote destinations
+    /// (a registry) write nothing here.
+    fn disk_needs(&self, _sizes: &BTreeMap<Digest, u64>) -> Vec<(PathBuf, u64)> {
+        Vec::new()
+    }
 }
 
 /// What the pass read.

@@ -566,6 +566,15 @@ impl Destination for FilesDestination {
     fn wanted(&self) -> Vec<Digest> {
         self.needed.keys().cloned().collect()
     }
+    fn disk_needs(&self, sizes: &BTreeMap<Digest, u64>) -> Vec<(PathBuf, u64)> {
+        self.needed
+            .iter()
+            .flat_map(|(digest, to)| {
+                let size = sizes.get(digest).copied().unwrap_or(0);
+                to.iter().map(move |(dir, _)| (dir.clone(), size))
+            })
+            .collect()
+    }
     fn sink(&self, digest: &Digest) -> anyhow::Result<Box<dyn BlobSink>> {
         let sinks = self
             .needed
@@ -751,6 +760,15 @@ impl Destination for AptDestination {
     }
     fn wanted(&self) -> Vec<Digest> {
         self.needed.keys().cloned().collect()
+    }
+    fn disk_needs(&self, sizes: &BTreeMap<Digest, u64>) -> Vec<(PathBuf, u64)> {
+        self.needed
+            .iter()
+            .flat_map(|(digest, to)| {
+                let size = sizes.get(digest).copied().unwrap_or(0);
+                to.iter().map(move |path| (path.clone(), size))
+            })
+            .collect()
     }
     fn sink(&self, digest: &Digest) -> anyhow::Result<Box<dyn BlobSink>> {
         let mut sinks = Vec::new();
