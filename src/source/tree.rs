@@ -6,6 +6,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::digest::Digest;
 use crate::layout::{Layout, LayoutError};
 use crate::manifest::files::format_mode;
 use crate::manifest::trees::{
@@ -208,6 +209,27 @@ fn walk(
     Ok(())
 }
 
+/// Bytes read from a tree's file at a time.
+const CHUNK: usize = 1 << 20;
+
+/// A thread that hashes the chunks sent to it, in order, and returns their digest once the
+/// sender is dropped. Four chunks in flight bound the memory.
+fn hash_aside() -> (
+    std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
+    std::thread::JoinHandle<Digest>,
+) {
+    use sha2::Digest as _;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
+    let handle = std::thread::spawn(move || {
+        let mut hasher = sha2::Sha256::new();
+        for chunk in rx {
+            hasher.update(&chunk[..]);
+        }
+        Digest::from_hasher(hasher)
+    });
+    (tx, handle)
+}
+
 /// Streams every file of a locked tree into the store unless it is there; each is checked
 /// against the lock's size and digest as it streams. Links are checked again (a tree
 /// changed since its lock is refused). Returns the bytes read.
@@ -234,7 +256,6 @@ pub fn fetch(
         }
     }
     let mut read = 0;
-    let mut buf = vec![0u8; 1 << 20];
     for file in &locked.files {
         let path = dir.join(&file.path);
         let digest = file.digest().map_err(|reason| TreeError::BadName {
@@ -271,28 +292,37 @@ pub fn fetch(
             name: name.clone(),
             source,
         };
-        let mut writer = layout.fresh_blob_writer(&digest).map_err(layout_err)?;
+        // The bytes are hashed on a second thread while this one writes them, so a large
+        // file goes at the disk's speed rather than disk time plus hash time.
+        let mut writer = layout.checked_blob_writer(&digest).map_err(layout_err)?;
         let mut input = std::fs::File::open(&path).map_err(io)?;
+        let (chunks, hashed) = hash_aside();
         loop {
+            let mut buf = vec![0u8; CHUNK];
             let n = input.read(&mut buf).map_err(io)?;
             if n == 0 {
                 break;
             }
-            writer.write_all(&buf[..n]).map_err(layout_err)?;
+            buf.truncate(n);
+            let buf = std::sync::Arc::new(buf);
+            // A closed channel means the hasher is gone; its join below says why.
+            let _ = chunks.send(buf.clone());
+            writer.write_all(&buf).map_err(layout_err)?;
             on_bytes(n as u64);
             read += n as u64;
         }
-        match writer.commit() {
-            Ok(_) => {}
-            Err(LayoutError::DigestMismatch { actual, .. }) => {
-                return Err(TreeError::Changed {
-                    name: name.clone(),
-                    path,
-                    what: format!("its content hashes to {actual} now"),
-                });
-            }
-            Err(e) => return Err(layout_err(e)),
+        drop(chunks);
+        let actual = hashed.join().expect("the hashing thread does not panic");
+        if actual != digest {
+            // Emptied, so nothing of a changed file stays behind as a partial blob.
+            writer.restart().map_err(layout_err)?;
+            return Err(TreeError::Changed {
+                name: name.clone(),
+                path,
+                what: format!("its content hashes to {actual} now"),
+            });
         }
+        writer.commit().map_err(layout_err)?;
     }
     Ok(read)
 }
