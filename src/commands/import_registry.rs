@@ -13,8 +13,6 @@ use crate::destination::harbor::{HarborClient, ProjectOutcome, ProjectSettings};
 use crate::destination::registry::{ByteCounter, PushPlan, PushReport, RegistryTarget};
 use crate::distribution::RegistryOptions;
 use crate::layout::Layout;
-use crate::layout::graph::walk;
-use crate::layout::verify::read_verified_index;
 use crate::manifest::helm_chart::registry_reference;
 use crate::manifest::reference::Reference;
 use crate::mapping::Target;
@@ -89,34 +87,12 @@ pub async fn import(
     let layout = layout.clone();
     let target = options.target.clone();
     let started = Instant::now();
-    // The signature first: index.json is the root of every digest that follows, and every
-    // manifest is checked against it as it is read.
-    let (_, index) = read_verified_index(&layout, key)?;
-    match &key {
-        Some(k) => ui.status(format!(
-            "signature OK: {} signed by {}",
-            layout.root().join("index.json").display(),
-            k.fingerprint()
-        )),
-        None => ui.warn(format!(
-            "{}: signature NOT checked (--no-signature)",
-            layout.root().display()
-        )),
-    }
-    let walked = walk(&layout, &index);
-    if let Some(broken) = walked.broken.into_iter().next() {
-        bail!(
-            "{}: {} ({}); nothing was imported. Run `ferry verify` for a full report and copy the bundle again",
-            layout.root().display(),
-            broken.error,
-            broken.reference
-        );
-    }
+    let (index, entries) = super::verified_entries(ui, &layout, key)?;
     let omitted: BTreeSet<crate::digest::Digest> =
         crate::layout::delta::read_omitted(&layout, &index)?
             .map(|o| o.blobs.into_keys().collect())
             .unwrap_or_default();
-    let plans = plans(&target, walked.entries)?;
+    let plans = plans(&target, entries)?;
 
     let projects = if options.harbor.harbor {
         ensure_harbor_projects(ui, &options.harbor, &options.registry, &target, &plans).await?

@@ -121,6 +121,40 @@ pub fn load_verifying_key(path: &std::path::Path) -> anyhow::Result<crate::sign:
         .with_context(|| format!("cannot use public key {}", path.display()))
 }
 
+/// Checks a bundle's signature (said on the status line, or warned when `--no-signature`) and
+/// walks its index; the first broken entry is an error, as nothing may be imported from a
+/// bundle that does not hold together. For the imports (`import registry`, `import --site`).
+pub fn verified_entries(
+    ui: &crate::progress::Ui,
+    layout: &crate::layout::Layout,
+    key: Option<&crate::sign::VerifyingKey>,
+) -> anyhow::Result<(crate::layout::oci::Index, Vec<crate::layout::graph::Entry>)> {
+    // The signature first: index.json is the root of every digest that follows, and every
+    // manifest is checked against it as it is read.
+    let (_, index) = crate::layout::verify::read_verified_index(layout, key)?;
+    match key {
+        Some(k) => ui.status(format!(
+            "signature OK: {} signed by {}",
+            layout.root().join("index.json").display(),
+            k.fingerprint()
+        )),
+        None => ui.warn(format!(
+            "{}: signature NOT checked (--no-signature)",
+            layout.root().display()
+        )),
+    }
+    let walked = crate::layout::graph::walk(layout, &index);
+    if let Some(broken) = walked.broken.into_iter().next() {
+        anyhow::bail!(
+            "{}: {} ({}); nothing was imported. Run `ferry verify` for a full report and copy the bundle again",
+            layout.root().display(),
+            broken.error,
+            broken.reference
+        );
+    }
+    Ok((index, walked.entries))
+}
+
 /// Opens a bundle given on the command line: a layout directory, or packed volumes read in
 /// place. `all_volumes`: the command reads blobs, so without `--wait` (or a terminal) every
 /// volume must be there before anything starts, and a missing one is named up front.

@@ -9,8 +9,7 @@ use anyhow::bail;
 use crate::cli::SiteRunArgs;
 use crate::distribution::{Probe, Scheme};
 use crate::layout::Layout;
-use crate::layout::graph::{Entry, walk};
-use crate::layout::verify::read_verified_index;
+use crate::layout::graph::Entry;
 use crate::openpgp::SiteKey;
 use crate::progress::Ui;
 use crate::site::Site;
@@ -189,27 +188,7 @@ pub async fn prepare(
     }
     // Volumes are asked for later, each when the pass needs it: only volume 1 now.
     let layout = crate::commands::open_bundle(source, &run.volumes, ui, false)?;
-    let (_, index) = read_verified_index(&layout, key.as_ref())?;
-    match &key {
-        Some(k) => ui.status(format!(
-            "signature OK: {} signed by {}",
-            layout.root().display(),
-            k.fingerprint()
-        )),
-        None => ui.warn(format!(
-            "{}: signature NOT checked (--no-signature)",
-            layout.root().display()
-        )),
-    }
-    let walked = walk(&layout, &index);
-    if let Some(broken) = walked.broken.into_iter().next() {
-        bail!(
-            "{}: {} ({}); nothing was imported. Run `ferry verify` for a full report and copy the bundle again",
-            layout.root().display(),
-            broken.error,
-            broken.reference
-        );
-    }
+    let (index, entries) = crate::commands::verified_entries(ui, &layout, key.as_ref())?;
     Ok(Prepared {
         site,
         source: source.to_path_buf(),
@@ -218,7 +197,7 @@ pub async fn prepare(
         apt_key,
         probe,
         out,
-        entries: walked.entries,
+        entries,
         index,
     })
 }
