@@ -65,54 +65,9 @@ stop_server() {
 
 # Starts docker-registry NAME serving STORAGE on PORT (0: pick one); waits until /v2/ answers.
 start_registry() {
-    local name="$1" port="$2" storage="$3" dir="$RUN/servers/$1"
-    mkdir -p "$dir" "$storage"
-    echo "$storage" >"$RUN/servers/$name.storage"
-    local fixed="$port"
-    for attempt in $(seq 8); do
-        [[ "$fixed" != 0 ]] || port="$(pick_port)"
-        cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  formatter: text
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: "$storage"
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: "127.0.0.1:$port"
-  secret: ferry-bench-secret
-EOF
-        # REGISTRY_* variables (REGISTRY_AUTH_FILE, set for skopeo and ferry, among them) would
-        # override config.yml keys: keep them out.
-        local unset=()
-        mapfile -t unset < <(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
-        env "${unset[@]}" docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
-        echo $! >"$RUN/servers/$name.pid"
-        echo "$port" >"$RUN/servers/$name.port"
-        for _ in $(seq 600); do
-            if curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; then
-                return 0
-            fi
-            kill -0 "$(cat "$RUN/servers/$name.pid")" 2>/dev/null || break
-            sleep 0.05
-        done
-        stop_server "$name"
-        if grep -q "address already in use" "$dir/registry.log" && [[ "$fixed" == 0 || $attempt -lt 3 ]]; then
-            sleep 0.2
-            continue
-        fi
-        cat "$dir/registry.log" >&2
-        die "docker-registry $name did not start on port $port"
-    done
-    die "docker-registry $name: no free port"
+    mkdir -p "$RUN/servers"
+    echo "$3" >"$RUN/servers/$1.storage"
+    run_registry "$RUN/servers" "$1" "$3" "$2"
 }
 
 # Restarts registry NAME on its port with empty storage.

@@ -71,15 +71,6 @@ trap cleanup EXIT
 # shellcheck source=scripts/lib/servers.sh
 source "$REPO/scripts/lib/servers.sh"
 
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
 # --- 1. Go and the suite's dependencies -----------------------------------------------------
 DEB_DEPS=(golang-github-opencontainers-go-digest-dev golang-github-opencontainers-image-spec-dev
     golang-github-goccy-go-yaml-dev)
@@ -187,32 +178,7 @@ if [[ -n "$REGGIE" ]]; then
 fi
 
 # --- 3. An upstream release, pushed with curl ------------------------------------------------
-start_registry() {
-    local name="$1" dir="$WORK/run/$1" port
-    mkdir -p "$dir"
-    for _ in 1 2 3 4 5; do
-        port="$(pick_port)"
-        cat >"$dir/config.yml" <<EOF
-version: 0.1
-log: {level: warn, accesslog: {disabled: true}}
-storage:
-  filesystem: {rootdirectory: "$dir/data"}
-  delete: {enabled: true}
-http: {addr: "127.0.0.1:$port", secret: ferry-conformance}
-EOF
-        local unset=()
-        mapfile -t unset < <(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
-        env "${unset[@]}" docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
-        echo $! >"$WORK/run/$name.pid"
-        echo "$port" >"$WORK/run/$name.port"
-        wait_until 30 curl -fsS "http://127.0.0.1:$port/v2/" && return 0
-        stop_pidfile "$WORK/run/$name.pid"
-        grep -q "address already in use" "$dir/registry.log" || break
-    done
-    cat "$dir/registry.log" >&2
-    die "docker-registry $name did not start"
-}
-start_registry upstream
+run_registry "$WORK/run" upstream "$WORK/run/upstream/data"
 UP="127.0.0.1:$(cat "$WORK/run/upstream.port")"
 NAME=app/web
 C="$WORK/content"

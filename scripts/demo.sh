@@ -110,45 +110,10 @@ fails() {
 # The port a server started by this script listens on.
 port_of() { cat "$WORK/run/$1.port"; }
 
-# wait_until SECONDS COMMAND...: runs COMMAND every 50 ms until it succeeds.
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
 # start_registry NAME STORAGE: a docker-registry on a free port; waits until /v2/ answers.
 start_registry() {
-    local name="$1" storage="$2" dir="$WORK/run/$1" port
-    mkdir -p "$dir" "$storage"
-    for _ in 1 2 3 4 5; do
-        port="$(pick_port)"
-        cat >"$dir/config.yml" <<EOF
-version: 0.1
-log: {level: warn, accesslog: {disabled: true}}
-storage:
-  filesystem: {rootdirectory: "$storage"}
-  delete: {enabled: true}
-http: {addr: "127.0.0.1:$port", secret: ferry-demo-secret}
-EOF
-        # REGISTRY_* variables would override config.yml keys: keep them out.
-        local unset=()
-        mapfile -t unset < <(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
-        env "${unset[@]}" docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
-        echo $! >"$WORK/run/$name.pid"
-        echo "$port" >"$WORK/run/$name.port"
-        if wait_until 30 curl -fsS "http://127.0.0.1:$port/v2/"; then
-            echo "$name: docker-registry on http://127.0.0.1:$port"
-            return 0
-        fi
-        stop_server "$name"
-        grep -q "address already in use" "$dir/registry.log" || break
-    done
-    cat "$dir/registry.log" >&2
-    die "docker-registry $name did not start"
+    run_registry "$WORK/run" "$1" "$2"
+    echo "$1: docker-registry on http://127.0.0.1:$(port_of "$1")"
 }
 
 # start_web NAME DIR: a static web server (python3 http.server) over DIR on a free port.
