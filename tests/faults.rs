@@ -518,6 +518,75 @@ fn serve_keeps_serving_through_dropped_and_stalled_client_connections() {
     assert_eq!(format!("sha256:{}", sha256_hex(&whole)), layer);
     drop(cutter);
 
+    // containerd, as a node pulls: blobs cut mid-body twice, every 4th request held. ctr keeps
+    // what it fetched as an ingest and resumes it with a Range request on the next pull; the
+    // image it ends with has the bundle's digest.
+    let containerd = common::containerd::Containerd::start();
+    let node_proxy = FaultProxy::start(
+        &served.addr,
+        Faults {
+            drop_blob_after: Some(400_000),
+            drops: 2,
+            drop_min_size: 1 << 20,
+            stall_every: Some((4, Duration::from_secs(1))),
+            ..Default::default()
+        },
+    );
+    let reference = format!("{}/{big}:1", node_proxy.addr());
+    let mut cut_pulls = 0;
+    loop {
+        let out = run_unchecked(
+            containerd
+                .ctr()
+                .args([
+                    "images",
+                    "pull",
+                    "--plain-http",
+                    "--platform",
+                    "linux/amd64",
+                ])
+                .arg(&reference),
+        );
+        if out.status.success() {
+            break;
+        }
+        cut_pulls += 1;
+        assert!(
+            cut_pulls <= 2,
+            "ctr failed more often than connections were cut:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let listing =
+        String::from_utf8_lossy(&run(containerd.ctr().args(["images", "ls"])).stdout).into_owned();
+    let pulled = listing
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cols| cols.first() == Some(&reference.as_str()))
+        .map(|cols| cols[2].to_string())
+        .unwrap_or_else(|| panic!("{reference} not in `ctr images ls`:\n{listing}"));
+    assert_eq!(pulled, seeded.big.digest(), "ctr through faults");
+    let resumed = node_proxy
+        .request_heads()
+        .iter()
+        .filter(|h| h.starts_with("GET ") && h.to_ascii_lowercase().contains("\nrange: bytes="))
+        .count();
+    eprintln!(
+        "serve: ctr through faults: {} requests, {} faults, {cut_pulls} pulls cut, {resumed} ranged resumes",
+        node_proxy.requests(),
+        node_proxy.injected()
+    );
+    assert!(
+        node_proxy.injected() >= 2,
+        "no blob was cut on the way to ctr"
+    );
+    assert!(
+        resumed >= 2,
+        "ctr did not resume the two cut blobs with ranges ({resumed} ranged requests)"
+    );
+    drop(node_proxy);
+    containerd.stop();
+
     // The server kept serving: a clean pull straight from it, and nothing left open.
     let dir = env.path().join("direct");
     skopeo_copy(&client, &format!("{}/{big}:1", served.addr), &dir);
