@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Kill trials at length (tests/kill_trials.rs): each command (build, pack, unpack, import
-# registry, import --site, import apt, import files) is killed with SIGKILL at a random moment
-# until N runs were killed mid-run, and run again each time; the result must equal an
-# uninterrupted run's.
+# registry, import --site, import apt, import files, import git, import trees) is killed with
+# SIGKILL at a random moment until N runs were killed mid-run, and run again each time; the
+# result must equal an uninterrupted run's.
 #
 #   scripts/soak.sh [--trials N] [--seed S] [--commands 'build,import apt']
 #

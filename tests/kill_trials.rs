@@ -1,8 +1,9 @@
 //! Kill trials: ferry is killed with SIGKILL at a random moment and run again.
 //!
 //! One release (an image, a chart, K3s-like files with a 3 MB blob split across volumes, apt
-//! packages) is built once; then each command (`build`, `pack`, `unpack`, `import registry`
-//! from the volumes, `import --site`, `import apt`, `import files`) is run uninterrupted for
+//! packages, a git repository, a directory tree with a 3 MB file) is built once; then each
+//! command (`build`, `pack`, `unpack`, `import registry` from the volumes, `import --site`,
+//! `import apt`, `import files`, `import git`, `import trees`) is run uninterrupted for
 //! the reference result, and in each trial killed (SIGKILL to its process group) after a random
 //! delay between 0 and 1.1 times the latest uninterrupted run's duration, then run again; trials
 //! go on until N runs were killed mid-run (a run that finished first is checked too, and
@@ -10,10 +11,11 @@
 //!
 //! - while killed: every blob file of a bundle hashes to its name, every file of an output tree
 //!   with its final name is already the reference file (nothing half-written under a real name),
-//!   and every blob the registry holds hashes to its digest;
+//!   every blob the registry holds hashes to its digest, and a git repository either has no
+//!   refs yet or all of them, with every object they need (`git fsck`);
 //! - the rerun succeeds, and its result is byte-identical to the reference: every file of the
 //!   output trees by hash (so the bundle's `index.json` digest too), and for a registry its
-//!   blobs, tags and manifest links by digest;
+//!   blobs, tags and manifest links by digest, and for a git repository its refs;
 //! - no temporary file is left anywhere under the test's directory (HOME included).
 //!
 //! Environment: `FERRY_KILL_TRIALS` (runs killed mid-run per command, default 3), `FERRY_KILL_SEED` (the
@@ -31,12 +33,13 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use common::ferry::{Env, ok};
+use common::git_server::{GitServer, Work, git_cmd, refs};
 use common::static_server::StaticServer;
 use common::upstream;
 use common::{Registry, push, sha256_hex, standard_layout};
 
 /// The commands the trials kill, in the order they run.
-const COMMANDS: [&str; 7] = [
+const COMMANDS: [&str; 9] = [
     "build",
     "pack",
     "unpack",
@@ -44,6 +47,8 @@ const COMMANDS: [&str; 7] = [
     "import --site",
     "import apt",
     "import files",
+    "import git",
+    "import trees",
 ];
 
 /// Upstream servers, keys, a release manifest, and the bundle, volumes and unpacked bundle
@@ -52,6 +57,7 @@ struct Fixture {
     env: Env,
     _source: Registry,
     _http: StaticServer,
+    _git: GitServer,
     manifest: PathBuf,
 }
 
@@ -71,10 +77,29 @@ fn fixture() -> Fixture {
     k3s.extend((0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     let (http, upstream) = upstream::serve_release(&env, &k3s);
     let addr = source.addr();
+    // A repository with a branch and an annotated tag, and a model-like tree with a 3 MB file.
+    let git_server = GitServer::start();
+    let work = Work::new(&git_server.create("platform"));
+    work.commit("README.md", "platform");
+    work.commit("apps/argocd/values.yaml", "replicas: 1");
+    work.git(&["tag", "-a", "v1.0.0", "-m", "release 1.0.0"]);
+    work.push_all();
+    let model = env.path().join("models/small");
+    std::fs::create_dir_all(model.join("tokenizer")).unwrap();
+    std::fs::write(model.join("config.json"), b"{\"layers\": 2}\n").unwrap();
+    std::fs::write(model.join("tokenizer/vocab.txt"), b"a\nb\nc\n").unwrap();
+    std::fs::write(
+        model.join("weights.bin"),
+        (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let git_url = git_server.url("platform");
     let manifest = env.manifest(
         "release.yaml",
         &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n{upstream}"
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n  git:\n    - url: {git_url}\n  trees:\n    - path: models/small\n{upstream}"
         ),
     );
     std::fs::write(
@@ -95,6 +120,7 @@ fn fixture() -> Fixture {
         env,
         _source: source,
         _http: http,
+        _git: git_server,
         manifest,
     };
     // The inputs of pack, unpack and the imports.
@@ -125,6 +151,8 @@ fn outputs(name: &str) -> &'static [&'static str] {
         "import --site" => &["site/mirror", "site/airgap", "site/ferry-site"],
         "import apt" => &["out/apt"],
         "import files" => &["out/files", "out/airgap"],
+        "import git" => &["out/git"],
+        "import trees" => &["out/trees"],
         other => panic!("unknown command {other}"),
     }
 }
@@ -175,7 +203,7 @@ fn command(f: &Fixture, name: &str, registry: Option<&Registry>) -> Command {
             std::fs::write(
                 &site,
                 format!(
-                    "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n  registry:\n    host: {}/platform\n    systemDefaultRegistry: true\n  apt:\n    dir: mirror/apt\n    signingKey: ../keys/ferry-apt-secret.asc\n    suite: ferry\n    url: http://mirror.plant-a.lan/apt\n  charts:\n    dir: mirror/charts\n    baseUrl: http://mirror.plant-a.lan/charts\n  files:\n    dir: mirror/files\n    k3sAirgapDir: airgap\n",
+                    "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n  registry:\n    host: {}/platform\n    systemDefaultRegistry: true\n  apt:\n    dir: mirror/apt\n    signingKey: ../keys/ferry-apt-secret.asc\n    suite: ferry\n    url: http://mirror.plant-a.lan/apt\n  charts:\n    dir: mirror/charts\n    baseUrl: http://mirror.plant-a.lan/charts\n  files:\n    dir: mirror/files\n    k3sAirgapDir: airgap\n  git:\n    dir: mirror/git\n    baseUrl: http://mirror.plant-a.lan/git\n  trees:\n    dir: mirror/models\n",
                     registry.unwrap().addr()
                 ),
             )
@@ -207,6 +235,15 @@ fn command(f: &Fixture, name: &str, registry: Option<&Registry>) -> Command {
                 .arg(base.join("out/files"))
                 .arg("--k3s-airgap-dir")
                 .arg(base.join("out/airgap"));
+        }
+        "import git" | "import trees" => {
+            let kind = name.trim_start_matches("import ");
+            c.args(["import", kind])
+                .arg(&unpacked)
+                .arg("--key")
+                .arg(&public)
+                .arg("--to")
+                .arg(base.join("out").join(kind));
         }
         other => panic!("unknown command {other}"),
     }
@@ -243,7 +280,10 @@ fn tree(base: &Path, dir: &Path, registry: Option<&Registry>, out: &mut Fingerpr
         let path = e.unwrap().path();
         let rel = path.strip_prefix(base).unwrap().display().to_string();
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
+        if meta.is_dir() && is_bare_repository(&path) {
+            // A repository's files (packs, logs) differ run to run; what it holds does not.
+            out.insert(rel, git_content(&path));
+        } else if meta.is_dir() {
             out.insert(rel, "dir".into());
             tree(base, &path, registry, out);
         } else if meta.is_symlink() {
@@ -269,6 +309,25 @@ fn tree(base: &Path, dir: &Path, registry: Option<&Registry>, out: &mut Fingerpr
             out.insert(rel, format!("{:o} {}", mode, sha256_hex(&bytes)));
         }
     }
+}
+
+/// Whether `dir` is a bare git repository (an import's result, not a directory to walk).
+fn is_bare_repository(dir: &Path) -> bool {
+    dir.join("HEAD").is_file() && dir.join("objects").is_dir() && dir.join("refs").is_dir()
+}
+
+/// A git repository by what it holds: its refs and the objects they name, after `git fsck`
+/// finds every object they need (a killed import must not leave a ref to a missing object).
+fn git_content(repo: &Path) -> String {
+    let fsck =
+        common::run_unchecked(git_cmd(repo).args(["fsck", "--no-dangling", "--connectivity-only"]));
+    assert!(
+        fsck.status.success(),
+        "{}: git fsck fails:\n{}",
+        repo.display(),
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    format!("git {}", sha256_hex(refs(repo).as_bytes()))
 }
 
 /// YAML text without its top-level `generated: "<time>"` line.
@@ -348,10 +407,7 @@ fn temporaries(dir: &Path) -> Vec<String> {
             for e in entries {
                 let p = e.unwrap().path();
                 let name = p.file_name().unwrap().to_string_lossy();
-                if name.starts_with(".ferry")
-                    || name.ends_with(".partial")
-                    || name.ends_with(".tmp")
-                {
+                if is_temporary(&name) {
                     out.push(p.strip_prefix(base).unwrap().display().to_string());
                 }
                 if p.is_dir() && !p.is_symlink() {
@@ -364,10 +420,15 @@ fn temporaries(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Whether a path of an output tree is a temporary file.
+/// Whether a path of an output tree is, or is inside, a temporary file or directory (a scratch
+/// directory and its lock are, too: the next run removes those of a killed one).
 fn is_temporary(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap();
-    name.starts_with(".ferry") || name.ends_with(".partial") || name.ends_with(".tmp")
+    path.split('/').any(|name| {
+        name.starts_with(".ferry")
+            || name.starts_with("ferry-scratch-")
+            || name.ends_with(".partial")
+            || name.ends_with(".tmp")
+    })
 }
 
 /// What a killed run left must already be correct: blob files hash to their names, and every
@@ -392,6 +453,10 @@ fn check_killed_state(
         }
         if path.starts_with("registry ") {
             // Blobs are checked by registry_content; links may name what a later run adds.
+            continue;
+        }
+        if value.starts_with("git ") && *value == format!("git {}", sha256_hex(b"")) {
+            // A repository made but no ref moved yet (git_content ran fsck on it).
             continue;
         }
         assert!(
