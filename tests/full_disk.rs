@@ -2,7 +2,8 @@
 //! while they need about 3 MiB, and must say so before writing (the space needed, the space
 //! free, the path); `import apt` writes into a tmpfs with only 8 KiB left, which its own
 //! estimate fits but its indexes do not, and must name the path, the full device and the space
-//! free. Each must leave nothing corrupt (every blob file hashes to its name; every file under
+//! free; so does `import trees` (a tree's 3 MB file on a tmpfs with 64 KiB left). Each must
+//! leave nothing corrupt (every blob file hashes to its name; every file under
 //! its final name is the finished file), and, once space is freed, the same command run again
 //! must finish with the result of a run on a roomy disk and leave no temporary file. Needs root
 //! (mount); skipped otherwise.
@@ -211,12 +212,17 @@ fn a_full_disk_fails_clearly_and_the_rerun_after_freeing_space_finishes() {
     let small = b"#!/bin/sh\nexit 0\n".to_vec();
     std::fs::write(up.join("big"), &big).unwrap();
     std::fs::write(up.join("install.sh"), &small).unwrap();
+    // A model-like tree beside the manifest: the 3 MB file and a small one.
+    let model = env.path().join("models/small");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("weights.bin"), &big).unwrap();
+    std::fs::write(model.join("config.json"), b"{}\n").unwrap();
     let http = StaticServer::start(&up);
     let url = http.url();
     let manifest = env.manifest(
         "release.yaml",
         &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  files:\n    - url: {url}/big\n      sha256: {}\n    - url: {url}/install.sh\n      sha256: {}\n      mode: \"0755\"\n",
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  files:\n    - url: {url}/big\n      sha256: {}\n    - url: {url}/install.sh\n      sha256: {}\n      mode: \"0755\"\n  trees:\n    - path: models/small\n",
             sha256_hex(&big),
             sha256_hex(&small)
         ),
@@ -261,6 +267,16 @@ fn a_full_disk_fails_clearly_and_the_rerun_after_freeing_space_finishes() {
     full_then_freed("import files", &env, Full::TooSmall, |out| {
         let mut c = env.ferry();
         c.args(["import", "files"])
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&public)
+            .arg("--to")
+            .arg(out);
+        c
+    });
+    full_then_freed("import trees", &env, Full::AlmostFull(64 << 10), |out| {
+        let mut c = env.ferry();
+        c.args(["import", "trees"])
             .arg(&bundle)
             .arg("--key")
             .arg(&public)
