@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod destination;
