@@ -15,6 +15,7 @@ pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git_cli;
+pub mod import;
 pub mod layout;
 pub mod manifest;
 pub mod mapping;

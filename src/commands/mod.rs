@@ -81,22 +81,6 @@ impl<'a> Registries<'a> {
     }
 }
 
-/// Reads the password for a private key from the environment.
-pub fn key_password() -> anyhow::Result<String> {
-    crate::sign::password_from_env().ok_or_else(|| {
-        anyhow::anyhow!(
-            "no key password: set FERRY_KEY_PASSWORD (or COSIGN_PASSWORD) to the password of cosign.key"
-        )
-    })
-}
-
-/// Loads and decrypts a cosign.key.
-pub fn load_signing_key(path: &std::path::Path) -> anyhow::Result<crate::sign::SigningKey> {
-    let pem = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read private key {}", path.display()))?;
-    let password = key_password()?;
-    crate::sign::SigningKey::from_encrypted_pem(&pem, password.as_bytes())
-        .with_context(|| format!("cannot use private key {}", path.display()))
-}
-
-pub use crate::bundle::{load_verifying_key, open_bundle, trust_key, verified_entries};
+pub use crate::bundle::{
+    key_password, load_signing_key, load_verifying_key, open_bundle, trust_key, verified_entries,
+};

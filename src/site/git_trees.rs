@@ -59,7 +59,7 @@ impl Destination for GitDestination {
     fn publish<'a>(&'a self, ui: &'a Ui) -> BoxFuture<'a, anyhow::Result<TargetSummary>> {
         async move {
             let started = Instant::now();
-            let r = crate::commands::import_git::import(
+            let r = crate::import::git::import(
                 ui,
                 &self.layout,
                 self.key.as_ref(),
@@ -132,7 +132,7 @@ impl Destination for TreesDestination {
     fn publish<'a>(&'a self, ui: &'a Ui) -> BoxFuture<'a, anyhow::Result<TargetSummary>> {
         async move {
             let started = Instant::now();
-            let r = crate::commands::import_trees::import(
+            let r = crate::import::trees::import(
                 ui,
                 &self.layout,
                 self.key.as_ref(),

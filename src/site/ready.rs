@@ -37,7 +37,7 @@ pub async fn readiness(
     let mut checks = Vec::new();
     if let Some(options) = super::targets::registry_options(p, jobs) {
         ui.status("checking the registry");
-        let plans = crate::commands::import_registry::plans(&options.target, entries.clone())?;
+        let plans = crate::import::registry::plans(&options.target, entries.clone())?;
         let known = seen
             .registry
             .lock()

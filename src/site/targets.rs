@@ -15,12 +15,12 @@ use super::pass::{BlobSink, Destination};
 use super::prepare::Prepared;
 use super::report::TargetSummary;
 use crate::cli::{HarborArgs, RegistryArgs};
-use crate::commands::import_registry::{self, HarborProject};
 use crate::destination::chart_repo::{self, BundleChart};
 use crate::destination::files::{FileSink, Placement};
 use crate::destination::registry::{ByteCounter, PushCounters, PushPlan, RegistryTarget, Survey};
 use crate::digest::Digest;
 use crate::fsutil::Access;
+use crate::import::registry::{self as import_registry, HarborProject};
 use crate::layout::Layout;
 use crate::layout::files::{self, BundleFile};
 use crate::progress::Ui;
@@ -450,7 +450,7 @@ impl Destination for ChartsDestination {
                 .filter_map(|name| std::fs::metadata(self.dir.join(name)).ok())
                 .map(|m| m.len())
                 .sum();
-            let result = crate::commands::import_charts::Imported {
+            let result = crate::import::charts::Imported {
                 target: self.dir.display().to_string(),
                 charts: charts.len(),
                 report,
@@ -586,8 +586,8 @@ impl Destination for FilesDestination {
         Ok(Box::new(FilesSink(sinks)))
     }
     fn publish<'a>(&'a self, ui: &'a Ui) -> BoxFuture<'a, anyhow::Result<TargetSummary>> {
-        use crate::commands::import_files::{DirReport, Imported, Row};
         use crate::destination::files::{foreign_archives, write_sums};
+        use crate::import::files::{DirReport, Imported, Row};
         async move {
             let written: BTreeSet<(PathBuf, String)> = self
                 .needed
@@ -802,7 +802,7 @@ impl Destination for AptDestination {
                 apt::sources_file(&url, &rendered.suites).as_bytes(),
             )?;
             let _ = self.kept;
-            let result = crate::commands::import_apt::Imported {
+            let result = crate::import::apt::Imported {
                 mirror: root.display().to_string(),
                 suites: rendered.suites.keys().cloned().collect(),
                 report,
