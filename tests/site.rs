@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::ferry::{Env, fails, json, ok};
+use common::git_server::{GitServer, Work, refs};
 use common::static_server::StaticServer;
 use common::upstream;
 use common::util::base64;
@@ -16,6 +17,8 @@ use common::{Registry, push, standard_layout};
 struct Fixture {
     env: Env,
     _source: Registry,
+    /// The upstream git server (the bundle carries a repository and a tree too).
+    git: Option<GitServer>,
     _http: StaticServer,
     bundle: PathBuf,
     public: PathBuf,
@@ -25,6 +28,36 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(false)
+}
+
+/// A small tree (model store): nested directories, an empty directory, two files with the
+/// same bytes, an executable, a link, and a file large enough to span volumes.
+fn make_tree(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root.join("hub/models/blobs")).unwrap();
+    std::fs::create_dir_all(root.join("hub/models/snapshots/v1")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::write(root.join("hub/models/blobs/config"), b"{\"layers\": 2}\n").unwrap();
+    std::fs::write(
+        root.join("hub/models/blobs/config-copy"),
+        b"{\"layers\": 2}\n",
+    )
+    .unwrap();
+    let weights: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 241) as u8).collect();
+    std::fs::write(root.join("hub/models/blobs/weights"), weights).unwrap();
+    std::fs::write(root.join("run.sh"), b"#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/weights",
+        root.join("hub/models/snapshots/v1/weights"),
+    )
+    .unwrap();
+}
+
+/// With `git_trees`, the bundle also carries a git repository (two branches, a tag) and a
+/// directory tree.
+fn fixture_with(git_trees: bool) -> Fixture {
     let env = Env::new();
     let (_, public) = env.keys();
     ok(env
@@ -40,16 +73,35 @@ fn fixture() -> Fixture {
     k3s.extend((0..200_000u32).map(|i| (i * 7 % 251) as u8));
     let (http, upstream) = upstream::serve_release(&env, &k3s);
     let addr = source.addr();
+    let mut extra = String::new();
+    let git = git_trees.then(|| {
+        let server = GitServer::start();
+        let work = Work::new(&server.create("gitops"));
+        work.commit("README.md", "platform");
+        work.commit("apps/values.yaml", "replicas: 1");
+        work.git(&["tag", "-a", "v1.0.0", "-m", "release 1.0.0"]);
+        work.git(&["checkout", "-q", "-b", "dev"]);
+        work.commit("apps/extra.yaml", "dev only");
+        work.git(&["checkout", "-q", "main"]);
+        work.push_all();
+        make_tree(&env.path().join("models/small"));
+        extra = format!(
+            "  git:\n    - url: {}\n  trees:\n    - path: models/small\n      name: small\n",
+            server.url("gitops")
+        );
+        server
+    });
     let manifest = env.manifest(
         "release.yaml",
         &format!(
-            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n{upstream}"
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: platform, version: \"1\"}}\nspec:\n  images:\n    - {addr}/app/web:1\n    - {addr}/app/worker:1\n{upstream}{extra}"
         ),
     );
     let bundle = env.build_signed(&manifest, "bundle");
     Fixture {
         env,
         _source: source,
+        git,
         _http: http,
         bundle,
         public,
@@ -564,6 +616,13 @@ fn site_state(registry: &Registry, site_dir: &Path) -> Vec<String> {
     }
     for path in tree(site_dir) {
         let full = site_dir.join(&path);
+        // A bare repository by its refs (git's own files, such as its config, differ).
+        if path.starts_with("git/") {
+            if path.ends_with(".git") && full.join("HEAD").is_file() {
+                state.push(format!("{path}: {}", refs(&full)));
+            }
+            continue;
+        }
         let stamped = path.contains("dists/")
             || path.ends_with("index.yaml")
             || path.starts_with("ferry-site")
@@ -580,10 +639,13 @@ fn site_state(registry: &Registry, site_dir: &Path) -> Vec<String> {
 
 #[test]
 fn five_volumes_through_one_usb_port_are_each_inserted_once_and_read_once() {
-    let f = fixture();
+    let f = fixture_with(true);
     let usb = OneUsbPort::pack(&f, 5);
     let spec = f.full_spec();
-    let spec = spec[..spec.find("  install:").unwrap()].to_string();
+    let spec = format!(
+        "{}  git:\n    dir: git\n  trees:\n    dir: models\n",
+        &spec[..spec.find("  install:").unwrap()]
+    );
     let site = f.site(&spec);
     let site_dir = site.parent().unwrap().to_path_buf();
 
@@ -595,9 +657,54 @@ fn five_volumes_through_one_usb_port_are_each_inserted_once_and_read_once() {
     assert_eq!(out["volumes_read"], 5, "{out}");
     assert_eq!(out["bytes_read"], bundle_size(&f.bundle), "{out}");
     assert_eq!(out["bundle_bytes"], bundle_size(&f.bundle), "{out}");
+    let names: Vec<&str> = out["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["registry", "charts", "files", "apt", "git", "trees"],
+        "{out}"
+    );
     for t in out["targets"].as_array().unwrap() {
         assert!(t["written"].as_u64().unwrap() > 0, "{out}");
     }
+    // The repository has upstream's refs; the tree is upstream's, file by file, link and mode.
+    let upstream = f.git.as_ref().unwrap().path("gitops");
+    assert_eq!(refs(&site_dir.join("git/gitops.git")), refs(&upstream));
+    let (theirs, ours) = (
+        f.env.path().join("models/small"),
+        site_dir.join("models/small"),
+    );
+    assert_eq!(tree(&ours), tree(&theirs));
+    for path in tree(&theirs) {
+        let (a, b) = (theirs.join(&path), ours.join(&path));
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&a).unwrap(),
+            std::fs::symlink_metadata(&b).unwrap(),
+        );
+        if ma.is_symlink() {
+            assert_eq!(
+                std::fs::read_link(&a).unwrap(),
+                std::fs::read_link(&b).unwrap()
+            );
+        } else if ma.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::read(&a).unwrap(),
+                std::fs::read(&b).unwrap(),
+                "{path}"
+            );
+            assert_eq!(
+                ma.permissions().mode() & 0o111,
+                mb.permissions().mode() & 0o111,
+                "{path}"
+            );
+        }
+    }
+    assert!(!site_dir.join("git/.ferry-partial-git").exists());
     let uninterrupted = site_state(&f.site, &site_dir);
 
     // The same into a second site, killed (SIGKILL) when it asks for volume 4; the re-run

@@ -34,6 +34,10 @@ pub struct Seen {
     pub charts: Mutex<Option<Vec<BundleChart>>>,
     /// The bundle's files.
     pub files: Mutex<Option<Vec<BundleFile>>>,
+    /// The bundle's git repositories.
+    pub git: Mutex<Option<Vec<crate::layout::git::BundleRepo>>>,
+    /// The bundle's trees.
+    pub trees: Mutex<Option<Vec<crate::layout::tree::BundleTree>>>,
 }
 
 fn detail<T: serde::Serialize>(value: &T) -> serde_json::Value {
@@ -53,8 +57,8 @@ pub async fn plan(
         "charts" => Arc::new(ChartsDestination::plan(p, seen)?),
         "files" => Arc::new(FilesDestination::plan(ui, p, seen)?),
         "apt" => Arc::new(AptDestination::plan(ui, p)?),
-        "git" => Arc::new(super::git_trees::GitDestination::plan(p)?),
-        "trees" => Arc::new(super::git_trees::TreesDestination::plan(p)?),
+        "git" => Arc::new(super::git_trees::GitDestination::plan(p, seen)?),
+        "trees" => Arc::new(super::git_trees::TreesDestination::plan(p, seen)?),
         other => bail!("unknown target {other}"),
     })
 }
