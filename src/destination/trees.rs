@@ -422,8 +422,10 @@ pub fn tree_problems(root: &Path, tree: &BundleTree) -> Vec<String> {
         match found.get(*path) {
             Some(have) if have == want => {}
             Some(have) => problems.push(format!(
-                "{}: {have:?}, the bundle has {want:?}",
-                root.join(path).display()
+                "{} is {}, the bundle has {}",
+                root.join(path).display(),
+                have.describe(),
+                want.describe()
             )),
             None => problems.push(format!("{}: missing", root.join(path).display())),
         }
@@ -445,6 +447,17 @@ enum Found {
     File(u64),
     Link(String),
     Other,
+}
+
+impl Found {
+    fn describe(&self) -> String {
+        match self {
+            Found::Dir => "a directory".into(),
+            Found::File(size) => format!("a file of {size} bytes"),
+            Found::Link(target) => format!("a link to {target}"),
+            Found::Other => "neither a file, a directory nor a link".into(),
+        }
+    }
 }
 
 fn list(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Found>) -> std::io::Result<()> {
@@ -627,4 +640,54 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     std::fs::rename(b, &aside)?;
     std::fs::rename(a, b)?;
     std::fs::rename(&aside, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::tree::TreeConfig;
+    use crate::manifest::trees::{LockedTreeDir, LockedTreeLink};
+
+    #[test]
+    fn tree_problems_name_each_difference() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("t");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), b"four").unwrap();
+        std::os::unix::fs::symlink("d/f", root.join("l")).unwrap();
+        let tree = BundleTree {
+            config: TreeConfig {
+                name: "t".into(),
+                dirs: vec![LockedTreeDir {
+                    path: "d".into(),
+                    mode: "0755".into(),
+                }],
+                links: vec![LockedTreeLink {
+                    path: "l".into(),
+                    target: "d/f".into(),
+                }],
+            },
+            files: vec![TreeFile {
+                path: "d/f".into(),
+                mode: 0o644,
+                digest: crate::digest::Digest::of_bytes(b"four"),
+                size: 4,
+            }],
+        };
+        assert_eq!(tree_problems(&root, &tree), Vec::<String>::new());
+        std::fs::write(root.join("d/f"), b"five!").unwrap();
+        std::fs::write(root.join("extra"), b"").unwrap();
+        std::fs::remove_file(root.join("l")).unwrap();
+        let problems = tree_problems(&root, &tree);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].ends_with("d/f is a file of 5 bytes, the bundle has a file of 4 bytes"),
+            "{problems:?}"
+        );
+        assert!(problems[1].ends_with("/l: missing"), "{problems:?}");
+        assert!(
+            problems[2].ends_with("/extra: not in the bundle's tree"),
+            "{problems:?}"
+        );
+    }
 }
