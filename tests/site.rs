@@ -830,3 +830,166 @@ fn a_corrupt_blob_in_volume_3_publishes_nothing_that_names_it() {
         );
     }
 }
+
+/// Runs `command` and returns its output and peak resident memory (bytes): its `VmHWM`,
+/// read every few milliseconds while it runs (the exit's resource usage would count the test
+/// process, which it was forked from).
+fn run_measured(command: &mut std::process::Command) -> (std::process::Output, u64) {
+    use std::io::Read;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            from.read_to_end(&mut v).unwrap();
+            v
+        })
+    };
+    let (stdout, stderr) = (read(Box::new(out)), read(Box::new(err)));
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib * 1024);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    (
+        std::process::Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        },
+        peak,
+    )
+}
+
+#[test]
+fn an_upload_cut_mid_blob_goes_on_without_reading_the_bundle_again() {
+    use common::faultproxy::{FaultProxy, Faults};
+    use common::images::{ImageSpec, LayerSpec, OciLayout};
+    let env = Env::new();
+    let source = Registry::start_plain();
+    // One image with a 40 MiB layer: five 8 MiB chunks of a chunked upload.
+    let dir = env.path().join("layout");
+    let mut layout = OciLayout::create(&dir);
+    layout.add_tagged_image(
+        "huge",
+        &ImageSpec::new(vec![
+            LayerSpec::new(0x5eed_0001, 16 * 1024),
+            LayerSpec::random(0x5eed_0002, 40 << 20),
+        ]),
+    );
+    let pushed = push(&dir, "huge", &source, "app/huge:1");
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: huge, version: \"1\"}}\nspec:\n  images:\n    - {}/app/huge:1\n",
+            source.addr()
+        ),
+    );
+    let bundle = env.build_signed(&manifest, "bundle");
+    let (_, public) = env.keys();
+
+    // The site registry behind a proxy that lets the first large upload request through and
+    // cuts the second (the layer's second chunk) after 3 MiB of its body.
+    let site = Registry::start_plain();
+    let proxy = FaultProxy::start(
+        &site.addr(),
+        Faults {
+            drop_upload_after: Some(3 << 20),
+            upload_drops: 1,
+            upload_drops_after: 1,
+            ..Default::default()
+        },
+    );
+    let site_file = env.path().join("site/site.yaml");
+    std::fs::create_dir_all(site_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &site_file,
+        format!(
+            "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n  registry:\n    host: {}/platform\n",
+            proxy.addr()
+        ),
+    )
+    .unwrap();
+    let (out, peak) = run_measured(
+        env.ferry()
+            .args(["--output", "json", "import"])
+            .arg(&bundle)
+            .arg("--site")
+            .arg(&site_file)
+            .arg("--key")
+            .arg(&public),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 1, "no cut was injected:\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every blob read once: the cut chunk went on from the session, or started again from
+    // the spooled copy, never from the bundle.
+    assert_eq!(
+        summary["bytes_read"],
+        bundle_size(&bundle),
+        "{summary}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("going on from there") || stderr.contains("spooled"),
+        "nothing says how the upload went on:\n{stderr}"
+    );
+    assert!(!stderr.contains("read again from the bundle"), "{stderr}");
+    // Uploaded in chunks: PATCH requests with their ranges.
+    let patches = proxy
+        .request_heads()
+        .iter()
+        .filter(|h| h.starts_with("PATCH ") && h.to_ascii_lowercase().contains("content-range: "))
+        .count();
+    assert!(patches >= 4, "{patches} PATCH requests");
+    // Memory: a few chunks per upload, whatever the blob (76 MiB here, 100 MiB for a 160 MiB
+    // layer; BENCHMARKS.md), not the blob held whole, let alone several times.
+    eprintln!("peak RSS of the import: {} MiB", peak >> 20);
+    assert!(peak < 128 << 20, "peak RSS {} MiB", peak >> 20);
+    // The image is whole: skopeo copies it from the site registry, every blob checked.
+    let mapped = source.addr().replace(':', "_");
+    let reference = site.reference(&format!("platform/{mapped}/app/huge:1"));
+    let copy = env.path().join("copied");
+    let pulled = site
+        .skopeo()
+        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", copy.display()))
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
+    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
+    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert_eq!(common::util::sha256_hex(&bytes), name);
+        }
+    }
+    // No spool left behind.
+    assert!(
+        !env.path()
+            .join("site/ferry-site/.ferry-upload-spool")
+            .exists()
+    );
+}
