@@ -186,6 +186,9 @@ impl RegistryDestination {
             crate::fsutil::prepare_dir(&spool)
                 .and_then(|()| crate::fsutil::sweep(&spool))
                 .with_context(|| format!("cannot prepare {}", spool.display()))?;
+        } else if spool.is_dir() {
+            let _ = crate::fsutil::sweep(&spool);
+            let _ = std::fs::remove_dir(&spool);
         }
         let registry = Arc::new(registry);
         *seen.registry.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.clone());
