@@ -263,3 +263,18 @@ pub fn report_text(report: &VerifyReport, dir: &str) -> String {
     }
     out
 }
+
+/// `ferry verify` whole: the key from `--key` / `--no-signature`, the bundle opened (every
+/// volume there), every blob checked; the report lists any damage (not an error here).
+pub fn verify_bundle(ui: &Ui, args: &crate::cli::VerifyArgs) -> anyhow::Result<VerifyReport> {
+    let key = match (&args.key, args.no_signature) {
+        (Some(path), false) => Some(load_verifying_key(path)?),
+        (None, true) => None,
+        (Some(_), true) => bail!("give either --key or --no-signature, not both"),
+        (None, false) => bail!(
+            "give the public key with --key cosign.pub, or --no-signature to check blobs only"
+        ),
+    };
+    let layout = open_bundle(&args.dir, &args.volumes, ui, true)?;
+    check(ui, &layout, key.as_ref(), args.jobs)
+}

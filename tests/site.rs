@@ -704,7 +704,7 @@ fn five_volumes_through_one_usb_port_are_each_inserted_once_and_read_once() {
             );
         }
     }
-    assert!(!site_dir.join("git/.ferry-partial-git").exists());
+    assert!(!site_dir.join("git/.ferry-git-bundles").exists());
     let uninterrupted = site_state(&f.site, &site_dir);
 
     // The same into a second site, killed (SIGKILL) when it asks for volume 4; the re-run

@@ -7,16 +7,7 @@ use crate::progress::Ui;
 
 /// Runs `ferry verify`; exits non-zero when anything is wrong.
 pub fn run(ui: &Ui, args: &VerifyArgs) -> anyhow::Result<()> {
-    let key = match (&args.key, args.no_signature) {
-        (Some(path), false) => Some(super::load_verifying_key(path)?),
-        (None, true) => None,
-        (Some(_), true) => bail!("give either --key or --no-signature, not both"),
-        (None, false) => bail!(
-            "give the public key with --key cosign.pub, or --no-signature to check blobs only"
-        ),
-    };
-    let layout = super::open_bundle(&args.dir, &args.volumes, ui, true)?;
-    let report = crate::bundle::check(ui, &layout, key.as_ref(), args.jobs)?;
+    let report = crate::bundle::verify_bundle(ui, args)?;
     ui.result(&report, || {
         crate::bundle::report_text(&report, &args.dir.display().to_string())
     });

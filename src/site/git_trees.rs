@@ -2,7 +2,7 @@
 //! the one pass like the others.
 //!
 //! - git: each repository's bundle blob (unless the site's repository holds every object its
-//!   refs name already) is streamed into a file in `<dir>/.ferry-partial-git`; after the
+//!   refs name already) is streamed into a file in `<dir>/.ferry-git-bundles`; after the
 //!   pass, each repository fetches from its file and moves its refs in one transaction.
 //! - trees: each file the tree's partial directory still lacks is streamed into place there
 //!   (a blob used by several files goes to each); after the pass, links, modes and owner are
@@ -58,7 +58,7 @@ pub struct GitDestination {
 
 /// The directory under `spec.git.dir` bundle files wait in (not a repository: those end in
 /// `.git`).
-pub const GIT_PARTIAL: &str = ".ferry-partial-git";
+pub const GIT_BUNDLES: &str = ".ferry-git-bundles";
 
 impl GitDestination {
     /// The destination of `spec.git`: the bundle's repositories read (from the documents read
@@ -80,7 +80,7 @@ impl GitDestination {
         crate::git_cli::run(None, &["--version"], None)?;
         // Bundle files wait in a partial directory beside the repositories until they are
         // fetched from: one a killed run left there whole is not read again.
-        let staging = g.dir.join(GIT_PARTIAL);
+        let staging = g.dir.join(GIT_BUNDLES);
         let mut wanted = BTreeMap::new();
         let mut staged = BTreeSet::new();
         for repo in &repos {
