@@ -706,6 +706,94 @@ impl Connection {
         }
     }
 
+    /// Sends one chunk of an upload (`PATCH` with `Content-Range: start-end`): the session's
+    /// next URL.
+    pub async fn patch_upload(
+        &self,
+        host: &str,
+        repository: &str,
+        session: &reqwest::Url,
+        start: u64,
+        bytes: axum::body::Bytes,
+    ) -> Result<reqwest::Url, OciDistributionError> {
+        let end = start + bytes.len() as u64 - 1;
+        let response = self
+            .send(host, &Self::push_scope(repository), || {
+                self.http
+                    .patch(session.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, bytes.len())
+                    .header(reqwest::header::CONTENT_RANGE, format!("{start}-{end}"))
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.clone())
+            })
+            .await?;
+        if response.status() != reqwest::StatusCode::ACCEPTED {
+            return Err(status_error(response).await);
+        }
+        next_session(session, &response)
+    }
+
+    /// Finishes an upload session with its last bytes (`PUT ?digest=`, the bytes possibly
+    /// none).
+    pub async fn put_upload(
+        &self,
+        host: &str,
+        repository: &str,
+        session: &reqwest::Url,
+        digest: &Digest,
+        bytes: axum::body::Bytes,
+    ) -> Result<(), OciDistributionError> {
+        let mut url = session.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let response = self
+            .send(host, &Self::push_scope(repository), || {
+                self.http
+                    .put(url.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, bytes.len())
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.clone())
+            })
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_error(response).await)
+        }
+    }
+
+    /// Where an upload session stands (`GET` the session): the bytes the registry holds and
+    /// the session's next URL; `None` when the registry no longer knows the session (or
+    /// refuses it, as distribution does once a cut request left more bytes than it
+    /// acknowledged).
+    pub async fn upload_status(
+        &self,
+        host: &str,
+        repository: &str,
+        session: &reqwest::Url,
+    ) -> Result<Option<(u64, reqwest::Url)>, OciDistributionError> {
+        let response = self
+            .send(host, &Self::push_scope(repository), || {
+                self.http.get(session.clone())
+            })
+            .await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::BAD_REQUEST {
+            return Ok(None);
+        }
+        if status != reqwest::StatusCode::NO_CONTENT && !status.is_success() {
+            return Err(status_error(response).await);
+        }
+        // `Range: 0-<last byte held>`; distribution says `0-0` for nothing held.
+        let held = response
+            .headers()
+            .get(reqwest::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().trim_start_matches("bytes=").split_once('-'))
+            .and_then(|(_, end)| end.parse::<u64>().ok())
+            .map_or(0, |end| if end == 0 { 0 } else { end + 1 });
+        Ok(Some((held, next_session(session, &response)?)))
+    }
+
     /// Mounts blob `digest` of repository `from` into `repository` on `host`; an error says
     /// why not (the caller uploads instead). With bearer tokens the mount needs one token for
     /// both repositories, which ferry asks for itself.
@@ -1000,6 +1088,24 @@ impl Connection {
 
 /// A refusal on the pull side as oci-client reported it: 401 as unauthorized, a 4xx with the
 /// registry's error envelope as its codes, anything else with its body as the message.
+/// The session URL an upload answer gives (`Location`, relative to the session), or the same
+/// one when it gives none.
+fn next_session(
+    session: &reqwest::Url,
+    response: &reqwest::Response,
+) -> Result<reqwest::Url, OciDistributionError> {
+    match response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(location) => session
+            .join(location)
+            .map_err(|e| OciDistributionError::UrlParseError(e.to_string())),
+        None => Ok(session.clone()),
+    }
+}
+
 async fn pull_error(response: reqwest::Response) -> OciDistributionError {
     let status = response.status();
     let url = response.url().to_string();

@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod destination;
@@ -14,6 +15,7 @@ pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git_cli;
+pub mod import;
 pub mod layout;
 pub mod manifest;
 pub mod mapping;

@@ -461,4 +461,37 @@ fn site_import_fills_git_and_trees_and_renders_argocd_secrets() {
         docs[0]["stringData"]["url"],
         "http://mirror.plant-a.lan/git/platform.git"
     );
+
+    // `ferry install` on the filled site: nothing to write, and the readiness check covers
+    // the repository's refs and the tree.
+    std::fs::write(
+        &site,
+        "apiVersion: ferry.dev/v1\nkind: Site\nmetadata: {name: plant-a}\nspec:\n  git: {dir: git, baseUrl: http://mirror.plant-a.lan/git}\n  trees: {dir: models}\n  install:\n    command: [\"true\"]\n",
+    )
+    .unwrap();
+    let out = json(
+        env.ferry()
+            .args(["--output", "json", "install"])
+            .arg(&bundle)
+            .arg("--site")
+            .arg(&site)
+            .arg("--key")
+            .arg(&public),
+    );
+    let checks = out["checks"].as_array().unwrap();
+    let check = |target: &str| {
+        checks
+            .iter()
+            .find(|c| c["target"] == target)
+            .unwrap_or_else(|| panic!("no {target} check: {out}"))
+    };
+    let upstream_refs = refs(&server.path("platform")).lines().count() as u64;
+    assert_eq!(check("git")["checked"], upstream_refs, "{out}");
+    assert_eq!(check("git")["problems"], serde_json::json!([]), "{out}");
+    assert_eq!(check("trees")["checked"], 1, "{out}");
+    assert_eq!(check("trees")["problems"], serde_json::json!([]), "{out}");
+    for t in out["import"]["targets"].as_array().unwrap() {
+        assert_eq!(t["written"], 0, "{out}");
+    }
+    assert_eq!(out["exit_code"], 0, "{out}");
 }

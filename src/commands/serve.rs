@@ -34,9 +34,9 @@ pub async fn run(ui: &Ui, args: &ServeArgs) -> anyhow::Result<()> {
     let apt_key = args
         .apt_signing_key
         .as_deref()
-        .map(super::import_apt::load_site_key)
+        .map(crate::import::apt::load_site_key)
         .transpose()?;
-    super::import_apt::check_suite(args.apt_suite.as_deref())?;
+    crate::import::apt::check_suite(args.apt_suite.as_deref())?;
     // A certificate that cannot be used fails before the bundle is read.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
@@ -174,7 +174,7 @@ fn git_root(
             .with_context(|| format!("cannot read the git directory {}", dir.display()))?;
         return Ok((Some(root), Vec::new()));
     }
-    let repos = super::import_git::read_repos(layout, key)?;
+    let repos = crate::import::git::read_repos(layout, key)?;
     if repos.is_empty() {
         return Ok((None, Vec::new()));
     }

@@ -114,12 +114,89 @@ pub struct RepoReport {
     pub extra_refs: Vec<String>,
 }
 
-/// Imports one repository of the bundle into `dir` (`dir/<name>.git`).
+/// Imports one repository of the bundle into `dir` (`dir/<name>.git`): its bundle blob copied
+/// out of the bundle (its digest checked on the way), then [`import_repo_from`].
 pub fn import_repo(
     layout: &Layout,
     repo: &BundleRepo,
     dir: &Path,
     force: bool,
+) -> Result<RepoReport, GitImportError> {
+    let name = repo.config.name.clone();
+    let io = |path: &Path| {
+        let (name, path) = (name.clone(), path.to_path_buf());
+        move |source| GitImportError::Io {
+            name: name.clone(),
+            path: path.clone(),
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let scratch = ScratchDir::new_in(dir, "git").map_err(io(dir))?;
+    let mut file = None;
+    if let Some((digest, _)) = &repo.bundle {
+        let path = scratch.path().join(format!("{name}.bundle"));
+        let mut reader = layout
+            .open_blob(digest)
+            .map_err(|source| GitImportError::Layout {
+                name: name.clone(),
+                source,
+            })?;
+        let mut out = std::fs::File::create(&path).map_err(io(&path))?;
+        std::io::copy(&mut reader, &mut out).map_err(io(&path))?;
+        out.flush().map_err(io(&path))?;
+        file = Some(path);
+    }
+    let report = import_repo_from(repo, dir, force, file.as_deref());
+    drop(scratch);
+    report
+}
+
+/// Whether `dir/<name>.git` holds every object the repository's refs name already, so its
+/// bundle need not be read (the refs may still have to move).
+pub fn objects_in_place(repo: &BundleRepo, dir: &Path) -> bool {
+    let target = dir.join(format!("{}.git", repo.config.name));
+    target.join("HEAD").is_file()
+        && repo
+            .config
+            .refs
+            .values()
+            .all(|oid| git_cli::has_object(&target, oid))
+}
+
+/// What differs between `dir/<name>.git` and the refs the bundle carries (empty: every ref
+/// is there and names the bundle's object), for the readiness check.
+pub fn ref_problems(repo: &BundleRepo, dir: &Path) -> Vec<String> {
+    let target = dir.join(format!("{}.git", repo.config.name));
+    let current = match current_refs(&target) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("{}: {e}", target.display())],
+    };
+    let mut problems = Vec::new();
+    for (name, oid) in &repo.config.refs {
+        match current.get(name) {
+            Some(have) if have == oid => {}
+            Some(have) => problems.push(format!(
+                "{}: {name} is {have}, the bundle has {oid}",
+                target.display()
+            )),
+            None => problems.push(format!(
+                "{}: {name} is missing (the bundle has {oid})",
+                target.display()
+            )),
+        }
+    }
+    problems
+}
+
+/// Imports one repository into `dir` (`dir/<name>.git`) from its bundle file, already copied
+/// out of the bundle with its digest checked (None: the release carries no new objects for
+/// it, or [`objects_in_place`]).
+pub fn import_repo_from(
+    repo: &BundleRepo,
+    dir: &Path,
+    force: bool,
+    bundle_file: Option<&Path>,
 ) -> Result<RepoReport, GitImportError> {
     let name = repo.config.name.clone();
     let target = dir.join(format!("{name}.git"));
@@ -151,21 +228,9 @@ pub fn import_repo(
         source,
     };
 
-    // Objects: the bundle (checked against its digest while copied), then `git bundle
-    // verify` (prerequisites present), then a fetch into the private namespace.
-    if let Some((digest, _)) = &repo.bundle {
-        let file = scratch.path().join(format!("{name}.bundle"));
-        {
-            let mut reader = layout
-                .open_blob(digest)
-                .map_err(|source| GitImportError::Layout {
-                    name: name.clone(),
-                    source,
-                })?;
-            let mut out = std::fs::File::create(&file).map_err(io(&file))?;
-            std::io::copy(&mut reader, &mut out).map_err(io(&file))?;
-            out.flush().map_err(io(&file))?;
-        }
+    // Objects: `git bundle verify` (prerequisites present), then a fetch into the private
+    // namespace.
+    if let Some(file) = bundle_file {
         let missing: Vec<&String> = repo
             .config
             .prerequisites

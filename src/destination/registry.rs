@@ -382,7 +382,7 @@ impl RegistryTarget {
         digest: &Digest,
         counters: &PushCounters,
         on_bytes: &ByteCounter,
-        first: Option<reqwest::Body>,
+        first: Option<ChunkFeed>,
     ) -> Result<(), RegistryError> {
         let Some((size, repositories)) = survey.blobs.get(digest) else {
             return Ok(());
@@ -434,8 +434,10 @@ impl RegistryTarget {
         Ok(())
     }
 
-    /// Streams a blob to the registry, retrying from the start on transient failures (a
-    /// `first` body is sent once; a retry reads the blob from the layout).
+    /// Sends a blob to the registry. Handed chunks (`first`, the site pass) go up as they
+    /// arrive and resume where the session stands after a failure (see [`ChunkFeed`]);
+    /// otherwise, or when the registry lost the session and no spooled copy is left, the
+    /// blob is streamed from the layout, retried from the start on transient failures.
     #[allow(clippy::too_many_arguments)]
     async fn upload(
         &self,
@@ -445,40 +447,72 @@ impl RegistryTarget {
         size: u64,
         what: &str,
         on_bytes: &ByteCounter,
-        mut first: Option<reqwest::Body>,
+        first: Option<ChunkFeed>,
     ) -> Result<(), RegistryError> {
         let failed = |message: String| RegistryError::Failed {
             host: self.target.host.clone(),
             reference: what.to_string(),
             message,
         };
+        if let Some(feed) = first {
+            let mut feed = feed;
+            let mut restarts = 0;
+            loop {
+                let (message, spool) =
+                    match self.upload_chunked(repository, digest, what, feed).await {
+                        Ok(()) => return Ok(()),
+                        Err(Chunked::Fatal(e)) => return Err(e),
+                        Err(Chunked::Lost { message, spool }) => (message, spool),
+                    };
+                // The last request may have completed the blob after all.
+                if let Ok(true) = self
+                    .connection
+                    .blob_exists(&self.target.host, repository, digest)
+                    .await
+                {
+                    return Ok(());
+                }
+                restarts += 1;
+                match spool {
+                    Some(spool) if restarts < self.connection.options.attempts => {
+                        tracing::warn!(
+                            "{what}: {message}; the registry lost the upload session, so the blob is sent again from its copy spooled at {} (the bundle is not read again)",
+                            spool.path().display()
+                        );
+                        feed = ChunkFeed::from_spool(spool, size);
+                    }
+                    _ => {
+                        tracing::warn!(
+                            "{what}: {message}; the registry lost the upload session and no copy is left, so the blob is read again from the bundle"
+                        );
+                        break;
+                    }
+                }
+            }
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
             // Packed volumes are read once, their digest checked on the way (a mismatch
             // fails the upload before its last byte). A directory's blobs are not hashed
             // twice: the registry checks each digest as it receives the blob.
-            let handed = first.take();
             let read_error: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
-            let body = match handed {
-                Some(body) => body,
-                None => {
-                    let reader = if layout.is_packed() {
-                        layout.open_blob(digest)?
-                    } else {
-                        layout.open_blob_unchecked(digest)?
-                    };
-                    let progress = on_bytes.clone();
-                    // A read error of the bundle itself (corrupt or truncated media) is not a
-                    // network failure: it is reported at once, not retried.
-                    let seen = read_error.clone();
-                    let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
-                        .inspect_ok(move |chunk| progress(chunk.len() as u64))
-                        .inspect_err(move |e| {
-                            *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                        });
-                    reqwest::Body::wrap_stream(stream)
-                }
+            let body = {
+                let reader = if layout.is_packed() {
+                    layout.open_blob(digest)?
+                } else {
+                    layout.open_blob_unchecked(digest)?
+                };
+                let progress = on_bytes.clone();
+                // A read error of the bundle itself (corrupt or truncated media) is not a
+                // network failure: it is reported at once, not retried.
+                let seen = read_error.clone();
+                let stream = crate::layout::blob_reader::blob_stream(reader, 0, size)
+                    .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                    .inspect_err(move |e| {
+                        *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    });
+                reqwest::Body::wrap_stream(stream)
             };
             // The session start is retried on its own: a refused POST sent no data.
             let session = self
@@ -582,6 +616,241 @@ impl RegistryTarget {
         }
         Ok(())
     }
+}
+
+/// Bytes of one `PATCH` of a chunked upload: what an upload fed by the site pass holds in
+/// memory per chunk (the one being filled, the one waiting, the one being sent).
+pub const UPLOAD_CHUNK: usize = 8 << 20;
+
+/// What the site pass hands a registry upload, in order.
+pub enum Feed {
+    /// The next [`UPLOAD_CHUNK`] bytes.
+    Chunk(axum::body::Bytes),
+    /// Every byte handed over and the blob's digest checked: the bytes after the last full
+    /// chunk, and (for a blob larger than one chunk) its copy spooled on local disk, removed
+    /// when dropped.
+    End {
+        /// The last bytes (possibly none).
+        last: axum::body::Bytes,
+        /// The spooled copy.
+        spool: Option<crate::fsutil::TempPath>,
+    },
+}
+
+/// A blob handed over chunk by chunk as it is read (OCI chunked upload: `POST`, a `PATCH`
+/// per chunk with its `Content-Range`, `PUT ?digest=` with the rest). Only the chunk being
+/// sent is held: after a failed request the session is asked where it stands (`GET`, its
+/// `Range`) and the chunk goes on from there. A session the registry lost (distribution
+/// drops one whose request was cut mid-body) is started again from the first chunk when
+/// that is the one held, else from the spooled copy; the bundle is read again only when
+/// neither is left, and the log says so. A feed closed before [`Feed::End`] (the blob failed
+/// its check) completes nothing.
+pub struct ChunkFeed(tokio::sync::mpsc::Receiver<Feed>);
+
+impl ChunkFeed {
+    /// The feed and its sending end (a small queue: memory stays flat).
+    pub fn channel() -> (tokio::sync::mpsc::Sender<Feed>, ChunkFeed) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        (tx, ChunkFeed(rx))
+    }
+
+    /// A feed reading a spooled copy of `size` bytes, chunk by chunk.
+    fn from_spool(spool: crate::fsutil::TempPath, size: u64) -> ChunkFeed {
+        use tokio::io::AsyncReadExt;
+        let (tx, feed) = ChunkFeed::channel();
+        tokio::spawn(async move {
+            let Ok(mut file) = tokio::fs::File::open(spool.path()).await else {
+                return; // closed without End: the upload says the copy is gone
+            };
+            let mut left = size;
+            while left > UPLOAD_CHUNK as u64 {
+                let mut chunk = vec![0u8; UPLOAD_CHUNK];
+                if file.read_exact(&mut chunk).await.is_err()
+                    || tx.send(Feed::Chunk(chunk.into())).await.is_err()
+                {
+                    return;
+                }
+                left -= UPLOAD_CHUNK as u64;
+            }
+            let mut last = vec![0u8; left as usize];
+            if file.read_exact(&mut last).await.is_err() {
+                return;
+            }
+            let _ = tx
+                .send(Feed::End {
+                    last: last.into(),
+                    spool: Some(spool),
+                })
+                .await;
+        });
+        feed
+    }
+}
+
+/// How a chunked upload ended when it did not complete.
+enum Chunked {
+    /// Final: the error to report.
+    Fatal(RegistryError),
+    /// The registry lost the session past the first chunk: start again from the spooled
+    /// copy, if any.
+    Lost {
+        message: String,
+        spool: Option<crate::fsutil::TempPath>,
+    },
+}
+
+impl RegistryTarget {
+    /// Uploads a fed blob into `repository`; see [`ChunkFeed`].
+    async fn upload_chunked(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        what: &str,
+        mut feed: ChunkFeed,
+    ) -> Result<(), Chunked> {
+        let host = &self.target.host;
+        let mut session = self
+            .connection
+            .retry(host, what, || {
+                self.connection.start_upload(host, repository)
+            })
+            .await
+            .map_err(Chunked::Fatal)?;
+        let mut offset = 0u64;
+        loop {
+            let (bytes, spool, last) = match feed.0.recv().await {
+                Some(Feed::Chunk(bytes)) => (bytes, None, false),
+                Some(Feed::End { last, spool }) => (last, spool, true),
+                None => {
+                    return Err(Chunked::Fatal(RegistryError::Failed {
+                        host: host.clone(),
+                        reference: what.to_string(),
+                        message: "the blob was not handed over whole (it failed its check, or the read stopped); nothing was completed".into(),
+                    }));
+                }
+            };
+            let finish = last.then_some(digest);
+            match self
+                .send_part(repository, what, &mut session, offset, &bytes, finish)
+                .await
+            {
+                Ok(()) if last => return Ok(()),
+                Ok(()) => offset += bytes.len() as u64,
+                Err(PartFailure::Fatal(e)) => return Err(Chunked::Fatal(e)),
+                Err(PartFailure::Lost(message)) => {
+                    // The rest still streams in; the spooled copy comes with the end.
+                    let spool = if last {
+                        spool
+                    } else {
+                        loop {
+                            match feed.0.recv().await {
+                                Some(Feed::Chunk(_)) => continue,
+                                Some(Feed::End { spool, .. }) => break spool,
+                                None => break None,
+                            }
+                        }
+                    };
+                    return Err(Chunked::Lost { message, spool });
+                }
+            }
+        }
+    }
+
+    /// Sends `bytes` at `start` of the upload (`PATCH`), or the last bytes with the digest
+    /// (`PUT`, `finish`), resuming where the session stands after a failure.
+    async fn send_part(
+        &self,
+        repository: &str,
+        what: &str,
+        session: &mut reqwest::Url,
+        start: u64,
+        bytes: &axum::body::Bytes,
+        finish: Option<&Digest>,
+    ) -> Result<(), PartFailure> {
+        let host = &self.target.host;
+        let connection = &self.connection;
+        let mut from = 0usize;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let part = bytes.slice(from..);
+            let result = match finish {
+                None if part.is_empty() => return Ok(()),
+                None => connection
+                    .patch_upload(host, repository, session, start + from as u64, part)
+                    .await
+                    .map(|next| *session = next),
+                Some(digest) => {
+                    connection
+                        .put_upload(host, repository, session, digest, part)
+                        .await
+                }
+            };
+            let error = match result {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if finish.is_some() && is_digest_invalid(&error) {
+                return Err(PartFailure::Lost(
+                    "the target received other bytes than were sent (DIGEST_INVALID)".into(),
+                ));
+            }
+            let message = match crate::distribution::classify(host, what, error) {
+                crate::distribution::StreamFailure::Fatal(e) => return Err(PartFailure::Fatal(e)),
+                crate::distribution::StreamFailure::Retry(message) => message,
+            };
+            if attempt >= connection.options.attempts {
+                return Err(PartFailure::Fatal(connection.gave_up(
+                    host,
+                    what,
+                    format!("{message}; run the same command again to resume"),
+                    attempt,
+                )));
+            }
+            connection
+                .wait_to_retry(host, what, &message, attempt)
+                .await;
+            // Where does the session stand?
+            let status = connection
+                .retry(host, what, || {
+                    connection.upload_status(host, repository, session)
+                })
+                .await;
+            let end = start + bytes.len() as u64;
+            match status {
+                Ok(Some((held, next))) if held >= start && held <= end => {
+                    *session = next;
+                    from = (held - start) as usize;
+                    tracing::warn!(
+                        "{what}: the registry holds {held} bytes of the upload; going on from there"
+                    );
+                }
+                _ if start == 0 => {
+                    // Nothing before these bytes was acknowledged: a new session, these
+                    // bytes again from memory.
+                    *session = connection
+                        .retry(host, what, || connection.start_upload(host, repository))
+                        .await
+                        .map_err(PartFailure::Fatal)?;
+                    from = 0;
+                    tracing::warn!(
+                        "{what}: the registry lost the upload session; starting a new one"
+                    );
+                }
+                Ok(_) | Err(_) => {
+                    return Err(PartFailure::Lost(format!(
+                        "{message}, and the registry no longer resumes the upload session at byte {start}"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// How one request of a chunked upload failed.
+enum PartFailure {
+    Fatal(RegistryError),
+    Lost(String),
 }
 
 /// What a push did so far, counted as it goes (shared by concurrent uploads).

@@ -7,7 +7,7 @@
 //! tree, the old or the new. With an owner, every file, directory and link is chowned before
 //! the rename (NIM's cache is read as UID 1000, GID 2000).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -101,9 +101,58 @@ pub fn import_tree(
     owner: Option<(u32, u32)>,
     on_bytes: &dyn Fn(u64),
 ) -> Result<TreeReport, TreeImportError> {
+    let plan = plan_tree(layout, tree, dir)?;
+    finish_tree(
+        layout,
+        tree,
+        dir,
+        owner,
+        &plan,
+        &BTreeSet::new(),
+        0,
+        on_bytes,
+    )
+}
+
+/// What a tree needs on site, found before any of its bytes is read.
+#[derive(Debug, Clone)]
+pub struct TreePlan {
+    /// `dir/<name>` holds the tree exactly already.
+    pub in_place: bool,
+    /// Files (by path) an earlier run left complete in the partial directory.
+    pub resumed: BTreeSet<String>,
+}
+
+impl TreePlan {
+    /// The files whose bytes must come from the bundle (delta files left to the base are
+    /// copied from the tree in place).
+    pub fn needed<'a>(&'a self, layout: &'a Layout, tree: &'a BundleTree) -> Vec<&'a TreeFile> {
+        if self.in_place {
+            return Vec::new();
+        }
+        tree.files
+            .iter()
+            .filter(|f| !self.resumed.contains(&f.path) && layout.has_blob(&f.digest))
+            .collect()
+    }
+}
+
+/// The directory `tree` is assembled in under `dir`.
+pub fn partial_dir(dir: &Path, tree: &BundleTree) -> PathBuf {
+    dir.join(format!("{PARTIAL_PREFIX}{}", tree.config.name))
+}
+
+/// Plans one tree: in place already, or its partial directory made ready (directories
+/// made, stale temporaries swept) with what an earlier run left there found. A delta whose
+/// base files are not on site is refused here, before any read.
+pub fn plan_tree(
+    layout: &Layout,
+    tree: &BundleTree,
+    dir: &Path,
+) -> Result<TreePlan, TreeImportError> {
     let name = tree.config.name.clone();
     let target = dir.join(&name);
-    let partial = dir.join(format!("{PARTIAL_PREFIX}{name}"));
+    let partial = partial_dir(dir, tree);
     let io = |path: &Path| {
         let (name, path) = (name.clone(), path.to_path_buf());
         move |source| TreeImportError::Io {
@@ -113,21 +162,11 @@ pub fn import_tree(
         }
     };
     crate::fsutil::prepare_dir(dir).map_err(io(dir))?;
-    let report = |written, resumed, outcome| TreeReport {
-        name: name.clone(),
-        path: target.display().to_string(),
-        files: tree.files.len(),
-        size: tree.size(),
-        written,
-        resumed,
-        outcome,
-    };
-
-    // Already in place exactly: only modes and owner are made right.
     if holds_exactly(&target, tree) {
-        apply_modes_and_owner(&name, &target, tree, owner)?;
-        on_bytes(tree.size());
-        return Ok(report(0, 0, "unchanged"));
+        return Ok(TreePlan {
+            in_place: true,
+            resumed: BTreeSet::new(),
+        });
     }
 
     // A delta's files left to the base must be in the tree in place.
@@ -147,7 +186,7 @@ pub fn import_tree(
         });
     }
 
-    // Assemble in the partial directory: directories, then files (resuming), then links.
+    // The partial directory: directories first, so files can go in as they arrive.
     std::fs::create_dir_all(&partial).map_err(io(&partial))?;
     crate::fsutil::sweep_tree(&partial).map_err(io(&partial))?;
     for d in &tree.config.dirs {
@@ -163,22 +202,98 @@ pub fn import_tree(
         // Writable while files go in; the recorded mode is set at the end.
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
     }
-    let mut ordered: Vec<&TreeFile> = tree.files.iter().collect();
+    let resumed = tree
+        .files
+        .iter()
+        .filter(|f| crate::layout::delta::file_holds(&partial.join(&f.path), &f.digest, f.size))
+        .map(|f| f.path.clone())
+        .collect();
+    Ok(TreePlan {
+        in_place: false,
+        resumed,
+    })
+}
+
+/// A new file of a tree in its partial directory, under a temporary name until
+/// [`TempFile::commit_deferred`] to the returned path (whatever was at that path goes).
+pub fn open_tree_file(
+    dir: &Path,
+    tree: &BundleTree,
+    file: &TreeFile,
+) -> Result<(TempFile, PathBuf), TreeImportError> {
+    let name = &tree.config.name;
+    let partial = partial_dir(dir, tree);
+    let dest = partial.join(&file.path);
+    let io = |path: &Path| {
+        let (name, path) = (name.clone(), path.to_path_buf());
+        move |source| TreeImportError::Io { name, path, source }
+    };
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        remove_any(&dest).map_err(io(&dest))?;
+    }
+    let parent = dest.parent().unwrap_or(&partial);
+    let temp = TempFile::in_dir(parent, Access::Declared(file.mode)).map_err(io(parent))?;
+    Ok((temp, dest))
+}
+
+/// Completes a planned tree and puts it in place: the files neither resumed nor in
+/// `delivered` (written by the caller, each digest checked) copied from the bundle (or, for a
+/// delta, from the tree in place), then links, modes and owner, and the swap.
+/// `delivered_bytes`: what the caller wrote, for the report.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_tree(
+    layout: &Layout,
+    tree: &BundleTree,
+    dir: &Path,
+    owner: Option<(u32, u32)>,
+    plan: &TreePlan,
+    delivered: &BTreeSet<String>,
+    delivered_bytes: u64,
+    on_bytes: &dyn Fn(u64),
+) -> Result<TreeReport, TreeImportError> {
+    let name = tree.config.name.clone();
+    let target = dir.join(&name);
+    let partial = partial_dir(dir, tree);
+    let io = |path: &Path| {
+        let (name, path) = (name.clone(), path.to_path_buf());
+        move |source| TreeImportError::Io {
+            name: name.clone(),
+            path: path.clone(),
+            source,
+        }
+    };
+    let report = |written, resumed, outcome| TreeReport {
+        name: name.clone(),
+        path: target.display().to_string(),
+        files: tree.files.len(),
+        size: tree.size(),
+        written,
+        resumed,
+        outcome,
+    };
+
+    // Already in place exactly: only modes and owner are made right.
+    if plan.in_place {
+        apply_modes_and_owner(&name, &target, tree, owner)?;
+        on_bytes(tree.size());
+        return Ok(report(0, 0, "unchanged"));
+    }
+
+    let mut ordered: Vec<&TreeFile> = tree
+        .files
+        .iter()
+        .filter(|f| !delivered.contains(&f.path))
+        .collect();
     ordered.sort_by_key(|f| layout.blob_order_key(&f.digest));
-    let (mut written, mut resumed) = (0u64, 0usize);
+    let (mut written, mut resumed) = (delivered_bytes, 0usize);
     let mut buf = vec![0u8; 1 << 20];
     for f in ordered {
-        let dest = partial.join(&f.path);
-        if crate::layout::delta::file_holds(&dest, &f.digest, f.size) {
+        if plan.resumed.contains(&f.path) {
             resumed += 1;
             on_bytes(f.size);
             continue;
         }
-        if std::fs::symlink_metadata(&dest).is_ok() {
-            remove_any(&dest).map_err(io(&dest))?;
-        }
-        let parent = dest.parent().unwrap_or(&partial);
-        let temp = TempFile::in_dir(parent, Access::Declared(f.mode)).map_err(io(parent))?;
+        let (temp, dest) = open_tree_file(dir, tree, f)?;
         // Writing and hashing overlap (a model file is GBs).
         let mut out = BackgroundHashWriter::new(temp);
         let layout_err = |source| TreeImportError::Layout {
@@ -284,12 +399,65 @@ fn holds_exactly(root: &Path, tree: &BundleTree) -> bool {
         .all(|f| crate::layout::delta::file_holds(&root.join(&f.path), &f.digest, f.size))
 }
 
+/// What differs between `root` and the tree (empty: the same paths, kinds, link targets
+/// and file sizes), for the readiness check after an import that checked every file's
+/// digest as it wrote it or found it in place; nothing is hashed again.
+pub fn tree_problems(root: &Path, tree: &BundleTree) -> Vec<String> {
+    let mut found = BTreeMap::new();
+    if let Err(e) = list(root, "", &mut found) {
+        return vec![format!("{}: {e}", root.display())];
+    }
+    let mut problems = Vec::new();
+    let mut expected: BTreeMap<&str, Found> = BTreeMap::new();
+    for d in &tree.config.dirs {
+        expected.insert(&d.path, Found::Dir);
+    }
+    for l in &tree.config.links {
+        expected.insert(&l.path, Found::Link(l.target.clone()));
+    }
+    for f in &tree.files {
+        expected.insert(&f.path, Found::File(f.size));
+    }
+    for (path, want) in &expected {
+        match found.get(*path) {
+            Some(have) if have == want => {}
+            Some(have) => problems.push(format!(
+                "{} is {}, the bundle has {}",
+                root.join(path).display(),
+                have.describe(),
+                want.describe()
+            )),
+            None => problems.push(format!("{}: missing", root.join(path).display())),
+        }
+    }
+    for path in found.keys() {
+        if !expected.contains_key(path.as_str()) {
+            problems.push(format!(
+                "{}: not in the bundle's tree",
+                root.join(path).display()
+            ));
+        }
+    }
+    problems
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Found {
     Dir,
     File(u64),
     Link(String),
     Other,
+}
+
+impl Found {
+    fn describe(&self) -> String {
+        match self {
+            Found::Dir => "a directory".into(),
+            Found::File(size) => format!("a file of {size} bytes"),
+            Found::Link(target) => format!("a link to {target}"),
+            Found::Other => "neither a file, a directory nor a link".into(),
+        }
+    }
 }
 
 fn list(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Found>) -> std::io::Result<()> {
@@ -472,4 +640,54 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     std::fs::rename(b, &aside)?;
     std::fs::rename(a, b)?;
     std::fs::rename(&aside, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::tree::TreeConfig;
+    use crate::manifest::trees::{LockedTreeDir, LockedTreeLink};
+
+    #[test]
+    fn tree_problems_name_each_difference() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("t");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), b"four").unwrap();
+        std::os::unix::fs::symlink("d/f", root.join("l")).unwrap();
+        let tree = BundleTree {
+            config: TreeConfig {
+                name: "t".into(),
+                dirs: vec![LockedTreeDir {
+                    path: "d".into(),
+                    mode: "0755".into(),
+                }],
+                links: vec![LockedTreeLink {
+                    path: "l".into(),
+                    target: "d/f".into(),
+                }],
+            },
+            files: vec![TreeFile {
+                path: "d/f".into(),
+                mode: 0o644,
+                digest: crate::digest::Digest::of_bytes(b"four"),
+                size: 4,
+            }],
+        };
+        assert_eq!(tree_problems(&root, &tree), Vec::<String>::new());
+        std::fs::write(root.join("d/f"), b"five!").unwrap();
+        std::fs::write(root.join("extra"), b"").unwrap();
+        std::fs::remove_file(root.join("l")).unwrap();
+        let problems = tree_problems(&root, &tree);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].ends_with("d/f is a file of 5 bytes, the bundle has a file of 4 bytes"),
+            "{problems:?}"
+        );
+        assert!(problems[1].ends_with("/l: missing"), "{problems:?}");
+        assert!(
+            problems[2].ends_with("/extra: not in the bundle's tree"),
+            "{problems:?}"
+        );
+    }
 }

@@ -488,7 +488,7 @@ impl Site {
                     "add the site's apt key (`ferry key generate --apt` writes ferry-apt-secret.asc)",
                 )?;
                 if let Some(s) = &a.suite {
-                    crate::commands::import_apt::check_suite(Some(&s.value))
+                    crate::import::apt::check_suite(Some(&s.value))
                         .map_err(|e| l.err(l.at(s), format!("spec.apt.suite: {e}")))?;
                 }
                 let url = match &a.url {
@@ -569,7 +569,7 @@ impl Site {
                 let dir = l.required(t.dir, at, "spec.trees.dir", "add the trees' directory")?;
                 let owner = match &t.owner {
                     Some(o) => Some(
-                        crate::commands::import_trees::parse_owner(&o.value)
+                        crate::import::trees::parse_owner(&o.value)
                             .map_err(|e| l.err(l.at(o), format!("spec.trees.owner: {e}")))?,
                     ),
                     None => None,

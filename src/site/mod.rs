@@ -10,7 +10,7 @@
 //!    with work), checks each digest as it streams, and hands it to every destination that
 //!    needs it ([`pass`]);
 //! 5. each destination publishes, in order: registry manifests, chart index, SHA256SUMS, apt
-//!    Release; nothing names a blob that did not check;
+//!    Release, git refs, trees swapped into place; nothing names a blob that did not check;
 //! 6. the site configuration is rendered;
 //! 7. (`install`) the site is checked ready, reusing what the import saw, and the install
 //!    command runs.

@@ -5,8 +5,9 @@
 //! it publishes (manifests, index.yaml, SHA256SUMS, Release) only after the pass, so nothing
 //! names a blob that did not check.
 //!
-//! A new destination (git, trees) implements [`Destination`]: its plan in its constructor,
-//! then [`Destination::wanted`], [`Destination::sink`] and [`Destination::publish`].
+//! Every destination (registry, charts, files, apt, git, trees) implements [`Destination`]:
+//! its plan in its constructor, then [`Destination::wanted`], [`Destination::sink`] and
+//! [`Destination::publish`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;

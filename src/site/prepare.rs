@@ -99,7 +99,7 @@ pub async fn prepare(
     install: bool,
 ) -> anyhow::Result<Prepared> {
     let site = Site::load(site_path)?;
-    let key = crate::commands::trust_key(&run.trust)?;
+    let key = crate::bundle::trust_key(&run.trust)?;
     let out = match &run.out {
         Some(o) => std::path::absolute(o).unwrap_or_else(|_| o.clone()),
         None => site.output.clone(),
@@ -130,7 +130,7 @@ pub async fn prepare(
                 apt.signing_key.display()
             ));
         } else {
-            match crate::commands::import_apt::load_site_key(&apt.signing_key) {
+            match crate::import::apt::load_site_key(&apt.signing_key) {
                 Ok(k) => apt_key = Some(std::sync::Arc::new(k)),
                 Err(e) => problems.push(format!("spec.apt.signingKey: {e:#}")),
             }
@@ -187,8 +187,8 @@ pub async fn prepare(
         );
     }
     // Volumes are asked for later, each when the pass needs it: only volume 1 now.
-    let layout = crate::commands::open_bundle(source, &run.volumes, ui, false)?;
-    let (index, entries) = crate::commands::verified_entries(ui, &layout, key.as_ref())?;
+    let layout = crate::bundle::open_bundle(source, &run.volumes, ui, false)?;
+    let (index, entries) = crate::bundle::verified_entries(ui, &layout, key.as_ref())?;
     Ok(Prepared {
         site,
         source: source.to_path_buf(),

@@ -1,7 +1,10 @@
 //! Step 7 of `ferry install`: the site is ready when every image and chart answers on the
 //! registry, every chart is in the repository index, every apt suite verifies with the site
-//! key and the airgap directory holds the bundle's K3s files. It reuses what the import saw:
-//! the registry connection (probed once), the charts' Chart.yaml, the bundle's files.
+//! key, the airgap directory holds the bundle's K3s files, every git repository has the
+//! bundle's refs naming the bundle's objects and every tree has the bundle's paths, kinds,
+//! links and sizes (each file's digest was checked as the import wrote or found it). It
+//! reuses what the import saw: the registry connection (probed once), the charts' Chart.yaml,
+//! the bundle's files, repositories and trees.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -18,7 +21,7 @@ use crate::progress::Ui;
 /// One readiness check.
 #[derive(Serialize)]
 pub struct Check {
-    /// `registry`, `charts`, `apt` or `files`.
+    /// `registry`, `charts`, `apt`, `files`, `git` or `trees`.
     pub target: String,
     /// What was checked.
     pub checked: usize,
@@ -37,7 +40,7 @@ pub async fn readiness(
     let mut checks = Vec::new();
     if let Some(options) = super::targets::registry_options(p, jobs) {
         ui.status("checking the registry");
-        let plans = crate::commands::import_registry::plans(&options.target, entries.clone())?;
+        let plans = crate::import::registry::plans(&options.target, entries.clone())?;
         let known = seen
             .registry
             .lock()
@@ -163,6 +166,51 @@ pub async fn readiness(
                 problems,
             });
         }
+    }
+    if let Some(g) = &p.site.git
+        && p.items_for("git") > 0
+    {
+        let known = seen.git.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let repos = match known {
+            Some(repos) => repos,
+            None => entries
+                .iter()
+                .filter(|e| e.kind == crate::layout::git::KIND)
+                .map(|e| crate::layout::git::read(&p.layout, e))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut problems = Vec::new();
+        for repo in &repos {
+            problems.extend(crate::destination::git::ref_problems(repo, &g.dir));
+        }
+        checks.push(Check {
+            target: "git".into(),
+            checked: repos.iter().map(|r| r.config.refs.len()).sum(),
+            problems,
+        });
+    }
+    if let Some(t) = &p.site.trees
+        && p.items_for("trees") > 0
+    {
+        let known = seen.trees.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let trees = match known {
+            Some(trees) => trees,
+            None => entries
+                .iter()
+                .filter(|e| e.kind == crate::layout::tree::KIND)
+                .map(|e| crate::layout::tree::read(&p.layout, e))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut problems = Vec::new();
+        for tree in &trees {
+            let root = t.dir.join(&tree.config.name);
+            problems.extend(crate::destination::trees::tree_problems(&root, tree));
+        }
+        checks.push(Check {
+            target: "trees".into(),
+            checked: trees.iter().map(|t| t.files.len()).sum(),
+            problems,
+        });
     }
     Ok(checks)
 }

@@ -123,8 +123,8 @@ pub fn render(p: &Prepared) -> anyhow::Result<Vec<RenderedFile>> {
         ..Default::default()
     };
     if let Some(r) = &site.registry {
-        let upstream = crate::commands::registries_config::upstream_of(&p.entries);
-        let yaml = crate::commands::registries_config::render(
+        let upstream = crate::import::registries_config::upstream_of(&p.entries);
+        let yaml = crate::import::registries_config::render(
             &r.target,
             &upstream,
             p.scheme().unwrap_or(Scheme::Https).as_str(),

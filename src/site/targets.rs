@@ -15,12 +15,14 @@ use super::pass::{BlobSink, Destination};
 use super::prepare::Prepared;
 use super::report::TargetSummary;
 use crate::cli::{HarborArgs, RegistryArgs};
-use crate::commands::import_registry::{self, HarborProject};
 use crate::destination::chart_repo::{self, BundleChart};
 use crate::destination::files::{FileSink, Placement};
-use crate::destination::registry::{ByteCounter, PushCounters, PushPlan, RegistryTarget, Survey};
+use crate::destination::registry::{
+    ByteCounter, ChunkFeed, Feed, PushCounters, PushPlan, RegistryTarget, Survey, UPLOAD_CHUNK,
+};
 use crate::digest::Digest;
 use crate::fsutil::Access;
+use crate::import::registry::{self as import_registry, HarborProject};
 use crate::layout::Layout;
 use crate::layout::files::{self, BundleFile};
 use crate::progress::Ui;
@@ -34,6 +36,10 @@ pub struct Seen {
     pub charts: Mutex<Option<Vec<BundleChart>>>,
     /// The bundle's files.
     pub files: Mutex<Option<Vec<BundleFile>>>,
+    /// The bundle's git repositories.
+    pub git: Mutex<Option<Vec<crate::layout::git::BundleRepo>>>,
+    /// The bundle's trees.
+    pub trees: Mutex<Option<Vec<crate::layout::tree::BundleTree>>>,
 }
 
 fn detail<T: serde::Serialize>(value: &T) -> serde_json::Value {
@@ -53,8 +59,8 @@ pub async fn plan(
         "charts" => Arc::new(ChartsDestination::plan(p, seen)?),
         "files" => Arc::new(FilesDestination::plan(ui, p, seen)?),
         "apt" => Arc::new(AptDestination::plan(ui, p)?),
-        "git" => Arc::new(super::git_trees::GitDestination::plan(p)?),
-        "trees" => Arc::new(super::git_trees::TreesDestination::plan(p)?),
+        "git" => Arc::new(super::git_trees::GitDestination::plan(p, seen)?),
+        "trees" => Arc::new(super::git_trees::TreesDestination::plan(p, seen)?),
         other => bail!("unknown target {other}"),
     })
 }
@@ -113,7 +119,12 @@ pub struct RegistryDestination {
     projects: Vec<HarborProject>,
     started: Instant,
     handle: tokio::runtime::Handle,
+    /// Where blobs larger than one chunk are spooled while they upload.
+    spool: PathBuf,
 }
+
+/// The directory, under the site's output, that uploads are spooled in.
+pub const SPOOL_DIR: &str = ".ferry-upload-spool";
 
 impl RegistryDestination {
     async fn plan(ui: &Ui, p: &Prepared, jobs: usize, seen: &Seen) -> anyhow::Result<Self> {
@@ -165,6 +176,20 @@ impl RegistryDestination {
                 faults.join("\n")
             );
         }
+        // Uploads larger than one chunk are spooled (removed as each completes; a killed
+        // run's leftovers swept here).
+        let spool = p.out.join(SPOOL_DIR);
+        if to_upload
+            .iter()
+            .any(|(_, size)| *size > UPLOAD_CHUNK as u64)
+        {
+            crate::fsutil::prepare_dir(&spool)
+                .and_then(|()| crate::fsutil::sweep(&spool))
+                .with_context(|| format!("cannot prepare {}", spool.display()))?;
+        } else if spool.is_dir() {
+            let _ = crate::fsutil::sweep(&spool);
+            let _ = std::fs::remove_dir(&spool);
+        }
         let registry = Arc::new(registry);
         *seen.registry.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.clone());
         Ok(RegistryDestination {
@@ -179,26 +204,65 @@ impl RegistryDestination {
             projects,
             started,
             handle: tokio::runtime::Handle::current(),
+            spool,
         })
     }
 }
 
-/// Bytes streamed into a registry upload as the pass reads them.
+/// Bytes handed to a registry upload as the pass reads them, a chunk at a time
+/// ([`ChunkFeed`]); a blob larger than one chunk is also spooled to local disk, so a session
+/// the registry loses is started again without the bundle.
 struct RegistrySink {
-    tx: Option<tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>>,
+    tx: Option<tokio::sync::mpsc::Sender<Feed>>,
+    chunk: Vec<u8>,
+    spool: Option<(crate::fsutil::TempFile, PathBuf)>,
     task: Option<tokio::task::JoinHandle<Result<(), crate::distribution::RegistryError>>>,
     handle: tokio::runtime::Handle,
 }
 
-impl BlobSink for RegistrySink {
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+impl RegistrySink {
+    fn hand(&mut self, item: Feed) {
         if let Some(tx) = &self.tx {
             // A closed channel: the upload ended early; its error comes with the commit.
-            let _ = tx.blocking_send(Ok(axum::body::Bytes::copy_from_slice(bytes)));
+            let _ = tx.blocking_send(item);
+        }
+    }
+}
+
+impl BlobSink for RegistrySink {
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        if let Some((file, path)) = &mut self.spool {
+            use std::io::Write;
+            file.write_all(bytes)
+                .with_context(|| format!("cannot spool the upload into {}", path.display()))?;
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let take = (UPLOAD_CHUNK - self.chunk.len()).min(rest.len());
+            self.chunk.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.chunk.len() == UPLOAD_CHUNK {
+                let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(UPLOAD_CHUNK));
+                self.hand(Feed::Chunk(full.into()));
+            }
         }
         Ok(())
     }
     fn commit(mut self: Box<Self>) -> anyhow::Result<()> {
+        let spool = match self.spool.take() {
+            Some((file, path)) => {
+                // Read back within this run only: no fsync.
+                let (file, temp) = file.into_parts();
+                drop((file, path));
+                Some(temp)
+            }
+            None => None,
+        };
+        let last = std::mem::take(&mut self.chunk);
+        self.hand(Feed::End {
+            last: last.into(),
+            spool,
+        });
         self.tx = None;
         let task = self.task.take().expect("committed once");
         self.handle
@@ -212,10 +276,8 @@ impl Drop for RegistrySink {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             // Not committed: the blob failed its check (or another destination failed). The
-            // upload is cut, so the registry never completes it.
-            if let Some(tx) = self.tx.take() {
-                let _ = tx.try_send(Err(std::io::Error::other("the blob failed its check")));
-            }
+            // feed closes without its end, so the registry never completes the upload.
+            self.tx = None;
             task.abort();
         }
     }
@@ -232,11 +294,16 @@ impl Destination for RegistryDestination {
         self.wanted.clone()
     }
     fn sink(&self, digest: &Digest) -> anyhow::Result<Box<dyn BlobSink>> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        let body = reqwest::Body::wrap_stream(stream);
+        let (tx, feed) = ChunkFeed::channel();
+        let size = self.survey.blobs.get(digest).map_or(0, |(size, _)| *size);
+        let spool = if size > UPLOAD_CHUNK as u64 {
+            let file = crate::fsutil::TempFile::in_dir(&self.spool, Access::Secret).with_context(
+                || format!("cannot spool the upload into {}", self.spool.display()),
+            )?;
+            Some((file, self.spool.clone()))
+        } else {
+            None
+        };
         let (registry, layout, survey, counters) = (
             self.registry.clone(),
             self.layout.clone(),
@@ -247,14 +314,32 @@ impl Destination for RegistryDestination {
         let task = self.handle.spawn(async move {
             let on_bytes: ByteCounter = Arc::new(|_| {});
             registry
-                .place_blob(&layout, &survey, &digest, &counters, &on_bytes, Some(body))
+                .place_blob(&layout, &survey, &digest, &counters, &on_bytes, Some(feed))
                 .await
         });
         Ok(Box::new(RegistrySink {
             tx: Some(tx),
+            chunk: Vec::with_capacity(UPLOAD_CHUNK.min(size as usize)),
+            spool,
             task: Some(task),
             handle: self.handle.clone(),
         }))
+    }
+    fn disk_needs(&self, sizes: &BTreeMap<Digest, u64>) -> Vec<(PathBuf, u64)> {
+        // Blobs larger than one chunk are spooled while they upload: at most `jobs` at once.
+        let mut spooled: Vec<u64> = self
+            .wanted
+            .iter()
+            .filter_map(|d| sizes.get(d).copied())
+            .filter(|size| *size > UPLOAD_CHUNK as u64)
+            .collect();
+        spooled.sort_unstable_by(|a, b| b.cmp(a));
+        let at_once: u64 = spooled.iter().take(self.options.jobs.max(1)).sum();
+        if at_once == 0 {
+            Vec::new()
+        } else {
+            vec![(self.spool.clone(), at_once)]
+        }
     }
     fn publish<'a>(&'a self, ui: &'a Ui) -> BoxFuture<'a, anyhow::Result<TargetSummary>> {
         async move {
@@ -285,6 +370,7 @@ impl Destination for RegistryDestination {
                 .buffer_unordered(self.options.jobs.max(1))
                 .try_collect::<()>()
                 .await?;
+            let _ = std::fs::remove_dir(&self.spool);
             self.registry
                 .push_manifests(
                     &self.layout,
@@ -450,7 +536,7 @@ impl Destination for ChartsDestination {
                 .filter_map(|name| std::fs::metadata(self.dir.join(name)).ok())
                 .map(|m| m.len())
                 .sum();
-            let result = crate::commands::import_charts::Imported {
+            let result = crate::import::charts::Imported {
                 target: self.dir.display().to_string(),
                 charts: charts.len(),
                 report,
@@ -586,8 +672,8 @@ impl Destination for FilesDestination {
         Ok(Box::new(FilesSink(sinks)))
     }
     fn publish<'a>(&'a self, ui: &'a Ui) -> BoxFuture<'a, anyhow::Result<TargetSummary>> {
-        use crate::commands::import_files::{DirReport, Imported, Row};
         use crate::destination::files::{foreign_archives, write_sums};
+        use crate::import::files::{DirReport, Imported, Row};
         async move {
             let written: BTreeSet<(PathBuf, String)> = self
                 .needed
@@ -802,7 +888,7 @@ impl Destination for AptDestination {
                 apt::sources_file(&url, &rendered.suites).as_bytes(),
             )?;
             let _ = self.kept;
-            let result = crate::commands::import_apt::Imported {
+            let result = crate::import::apt::Imported {
                 mirror: root.display().to_string(),
                 suites: rendered.suites.keys().cloned().collect(),
                 report,

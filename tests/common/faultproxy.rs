@@ -42,8 +42,10 @@ pub struct Faults {
     pub drop_min_size: u64,
     /// Cut the connection after this many request-body bytes of an upload (PUT/PATCH)...
     pub drop_upload_after: Option<u64>,
-    /// ...for this many uploads.
+    /// ...for this many uploads...
     pub upload_drops: usize,
+    /// ...after letting this many of them through whole (0: cut the first).
+    pub upload_drops_after: usize,
     /// Hold every request this long before forwarding it (a slow link).
     pub delay: Option<Duration>,
     /// Flip one byte in the body of this many blob GET responses (larger than drop_min_size).
@@ -128,6 +130,7 @@ impl FaultProxy {
             upstream: upstream.to_string(),
             drops_left: AtomicUsize::new(faults.drops),
             upload_drops_left: AtomicUsize::new(faults.upload_drops),
+            upload_spared_left: AtomicUsize::new(faults.upload_drops_after),
             corrupt_left: AtomicUsize::new(faults.corrupt_blobs),
             corrupt_uploads_left: AtomicUsize::new(faults.corrupt_uploads),
             stalled_once: AtomicBool::new(false),
@@ -320,6 +323,7 @@ struct Shared {
     injected: Arc<AtomicUsize>,
     drops_left: AtomicUsize,
     upload_drops_left: AtomicUsize,
+    upload_spared_left: AtomicUsize,
     corrupt_left: AtomicUsize,
     corrupt_uploads_left: AtomicUsize,
     fail_matching_left: AtomicUsize,
@@ -445,7 +449,12 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
     let is_upload = request_line.starts_with("PUT ") || request_line.starts_with("PATCH ");
     let cut_upload = match faults.drop_upload_after {
         // Only bodies longer than the cut: a shorter one would leave both sides waiting.
-        Some(after) if is_upload && content_length(&head) > after && take(upload_drops_left) => {
+        Some(after)
+            if is_upload
+                && content_length(&head) > after
+                && !take(&shared.upload_spared_left)
+                && take(upload_drops_left) =>
+        {
             Some(after)
         }
         _ => None,
