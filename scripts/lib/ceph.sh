@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-node Ceph (mon, mgr, one memstore OSD, RGW) on 127.0.0.1 under DIR, for S3 tests.
-# Usage: ceph.sh DIR  -> writes DIR/env (S3 endpoint and keys); stop: kill $(cat DIR/*.pid)
+# Usage: ceph.sh DIR  -> writes DIR/env (S3 endpoint and keys); stop: kill $(cat DIR/run/*.pid)
+# CEPH_MEMSTORE_BYTES caps the memory-backed OSD (default 2 GiB; benchmarks raise it).
 set -euo pipefail
 dir=$(realpath -m "$1"); mkdir -p "$dir"/{mon,mgr,osd,run,log}
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -28,7 +29,7 @@ mon allow pool size one = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
 osd objectstore = memstore
-memstore device bytes = 8589934592
+memstore device bytes = ${CEPH_MEMSTORE_BYTES:-2147483648}
 ms bind msgr2 = false
 [mon.a]
 mon data = $dir/mon
