@@ -160,3 +160,209 @@ fn wrong_secret_is_named_without_the_secret() {
     }
     assert!(!format!("{st:?}").contains("not-the-right-secret-42"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bundles on S3, end to end: the ferry binary against RGW.
+
+use common::Registry;
+use common::ferry::{Env, fails, json, ok};
+use std::path::Path;
+use std::process::Command;
+
+fn images(addr: &str, names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("{addr}/{n}")).collect()
+}
+
+/// `ferry` with the RGW's endpoint and keys in the environment.
+fn ferry(env: &Env, ceph: &Ceph) -> Command {
+    let mut cmd = env.ferry();
+    ceph.env(&mut cmd);
+    cmd
+}
+
+/// Checks a bundle in the bucket with curl alone: the layout's objects are there, every blob
+/// object hashes to its name, nothing temporary or half-uploaded is left. Returns the blob
+/// objects (key, size).
+fn check_objects(ceph: &Ceph, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
+    let objects = ceph.list(bucket, &format!("{prefix}/"));
+    let keys: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    for name in ["oci-layout", "index.json", "index.json.sig"] {
+        assert!(
+            keys.contains(&format!("{prefix}/{name}").as_str()),
+            "{name} in {keys:?}"
+        );
+    }
+    let mut blobs = Vec::new();
+    for (key, size) in &objects {
+        if let Some(hex) = key.strip_prefix(&format!("{prefix}/blobs/sha256/")) {
+            let bytes = ceph.get(bucket, key);
+            assert_eq!(bytes.len() as u64, *size);
+            assert_eq!(
+                common::sha256_hex(&bytes),
+                hex,
+                "object {key} hashes to its name"
+            );
+            blobs.push((key.clone(), *size));
+        } else {
+            assert!(
+                ["oci-layout", "index.json", "index.json.sig"]
+                    .iter()
+                    .any(|n| key == &format!("{prefix}/{n}")),
+                "unexpected object {key}"
+            );
+        }
+    }
+    assert!(!blobs.is_empty());
+    assert_eq!(ceph.uploads_in_progress(bucket, ""), Vec::<String>::new());
+    blobs
+}
+
+/// Build to s3, verify and inspect there, pack the volumes straight from the bucket (each
+/// object read once) and import them, serve from the bucket with containerd pulling, and a
+/// delta built `--since` the bucket.
+#[test]
+fn build_to_s3_then_verify_pack_import_serve_and_delta() {
+    let ceph = Ceph::shared();
+    let bucket = ceph.bucket("e2e");
+    let source = Registry::start_plain();
+    let seeded = common::seed_registry(&source);
+    let addr = source.addr();
+    let env = Env::new();
+    let (key, public) = env.keys();
+    let manifest = env.images_manifest(
+        "r.yaml",
+        &images(&addr, &["app/web:1", "app/base:1", "app/big:1"]),
+    );
+    let location = format!("s3://{bucket}/releases/r1");
+    let built = json(
+        ferry(&env, ceph)
+            .args(["--output", "json", "build"])
+            .arg(&manifest)
+            .args(["-o", &location, "--key"])
+            .arg(&key),
+    );
+    assert_eq!(built["bundle"], location.as_str(), "{built}");
+    let blobs = check_objects(ceph, &bucket, "releases/r1");
+    let big = seeded.big_layer();
+    assert!(blobs.contains(&(format!("releases/r1/blobs/sha256/{}", big.hex()), big.size)));
+
+    // ferry's own checks read the bucket.
+    let verified = json(
+        ferry(&env, ceph)
+            .args(["--output", "json", "verify", &location, "--key"])
+            .arg(&public),
+    );
+    assert_eq!(verified["problems"], serde_json::json!([]), "{verified}");
+    assert_eq!(
+        verified["blobs"].as_u64().unwrap(),
+        blobs.len() as u64,
+        "{verified}"
+    );
+    let text = ok(ferry(&env, ceph).args(["inspect", &location]));
+    assert!(text.contains("app/big:1"), "{text}");
+
+    // pack straight from the bucket: every object read once.
+    let usb = env.path().join("usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    let packed = json(
+        ferry(&env, ceph)
+            .args(["--output", "json", "pack", &location, "-o"])
+            .arg(usb.join("r1"))
+            .args(["--volume-size", "fat32"]),
+    );
+    assert_eq!(packed["bytes_read"], packed["blob_bytes"], "{packed}");
+    let total: u64 = blobs.iter().map(|b| b.1).sum();
+    assert_eq!(packed["blob_bytes"].as_u64().unwrap(), total, "{packed}");
+    let volume = std::fs::read_dir(&usb)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .expect("a volume");
+    let target = Registry::start_plain();
+    ok(ferry(&env, ceph)
+        .args(["import", "registry"])
+        .arg(&volume)
+        .arg("--to")
+        .arg(target.addr())
+        .arg("--key")
+        .arg(&public));
+    let mapped = addr.replace(':', "_");
+    let raw = common::skopeo_inspect_raw(&format!("{mapped}/app/big:1"), &target);
+    assert_eq!(common::digest_bytes(&raw), seeded.big.set.top.digest);
+
+    // serve from the bucket; containerd pulls (blobs by ranged GETs behind the server).
+    env_profile_serve(&env, ceph, &location, &public, &seeded, &addr);
+
+    // a delta since the bucket's release leaves the shared blobs out.
+    let next = env.images_manifest("r2.yaml", &images(&addr, &["app/web:1", "app/worker:1"]));
+    let location2 = format!("s3://{bucket}/releases/r2");
+    let delta = json(
+        ferry(&env, ceph)
+            .args(["--output", "json", "build"])
+            .arg(&next)
+            .args(["-o", &location2, "--since", &location, "--key"])
+            .arg(&key),
+    );
+    assert!(delta["omitted_blobs"].as_u64().unwrap() >= 2, "{delta}");
+    for layer in &seeded.base.image().layers {
+        assert!(!ceph.exists(
+            &bucket,
+            &format!("releases/r2/blobs/sha256/{}", layer.hex())
+        ));
+    }
+    let verified = json(
+        ferry(&env, ceph)
+            .args(["--output", "json", "verify", &location2, "--key"])
+            .arg(&public),
+    );
+    assert!(
+        verified["left_to_base"].as_u64().unwrap() >= 2,
+        "{verified}"
+    );
+}
+
+/// `ferry serve s3://...` with credentials from `~/.aws` (no variables), containerd pulling.
+fn env_profile_serve(
+    env: &Env,
+    ceph: &Ceph,
+    location: &str,
+    public: &Path,
+    seeded: &common::SeededImages,
+    upstream: &str,
+) {
+    ceph.write_profile(&env.path().join("home"));
+    let served = common::served::Served::start(
+        env,
+        Path::new(location),
+        &["--key", public.to_str().unwrap()],
+    );
+    served.wait_log("signature OK");
+    let containerd = common::Containerd::start();
+    let mapped = upstream.replace(':', "_");
+    let reference = format!("{}/{mapped}/app/big:1", served.addr);
+    run_ok(containerd.ctr().args([
+        "images",
+        "pull",
+        "--plain-http",
+        "--platform",
+        "linux/amd64",
+        &reference,
+    ]));
+    let listing =
+        String::from_utf8(run_ok(containerd.ctr().args(["images", "ls"])).stdout).unwrap();
+    assert!(listing.contains(&seeded.big.set.top.digest), "{listing}");
+    // A ranged read of a layer, as a resuming client asks.
+    let big = seeded.big_layer();
+    let response = common::fileserver::http_request(
+        &served.addr,
+        "GET",
+        &format!("/v2/{mapped}/app/big/blobs/{}", big.digest),
+        &[("Range", "bytes=100-199")],
+    );
+    assert_eq!(response.status, 206, "{:?}", response.headers);
+    assert_eq!(response.body.len(), 100);
+}
+
+fn run_ok(cmd: &mut Command) -> std::process::Output {
+    common::run(cmd)
+}

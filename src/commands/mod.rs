@@ -166,6 +166,9 @@ pub fn open_bundle(
 ) -> anyhow::Result<crate::layout::Layout> {
     use crate::archive::volumes::{VolumeEvent, VolumeOptions, VolumeSet, is_packed_source};
     use std::io::IsTerminal;
+    if crate::layout::s3_location(source)?.is_some() {
+        return Ok(crate::layout::Layout::open(source)?);
+    }
     if !source.exists() {
         anyhow::bail!(
             "{}: no such bundle directory or volume; give the directory `ferry build` wrote, or a volume `ferry pack` wrote",

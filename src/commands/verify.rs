@@ -92,18 +92,8 @@ pub fn require_verified(
 }
 
 fn blob_bytes_on_disk(layout: &Layout) -> u64 {
-    if layout.is_packed() {
-        // Unknown until the index is walked; the bar then counts without a total.
-        return 0;
-    }
-    std::fs::read_dir(layout.root().join("blobs").join("sha256"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+    // Packed volumes: unknown until the index is walked; the bar then counts without a total.
+    layout.stored_blob_bytes()
 }
 
 fn text(report: &VerifyReport, dir: &str) -> String {

@@ -148,6 +148,19 @@ impl From<S3Error> for std::io::Error {
     }
 }
 
+static DEFAULT_OPTIONS: OnceLock<S3Options> = OnceLock::new();
+
+/// Sets the command line's S3 options (`--s3-endpoint`, `--s3-ca-file`) for every store the
+/// process opens; the first call wins.
+pub fn set_default_options(options: S3Options) {
+    let _ = DEFAULT_OPTIONS.set(options);
+}
+
+/// The command line's S3 options (none when not set).
+pub fn default_options() -> S3Options {
+    DEFAULT_OPTIONS.get().cloned().unwrap_or_default()
+}
+
 /// The runtime every S3 request runs on: two worker threads, never shut down (a runtime may not
 /// be dropped inside another's context, and connections stay pooled for the whole run).
 fn runtime() -> &'static tokio::runtime::Runtime {

@@ -310,9 +310,7 @@ impl HttpSource {
         if let Some(digest) = expected
             && layout.has_blob(digest)
         {
-            let present = std::fs::metadata(layout.blob_path(digest))
-                .map(|m| m.len())
-                .unwrap_or(0);
+            let present = layout.blob_size(digest).ok().flatten().unwrap_or(0);
             return Ok((digest.clone(), present));
         }
         let result = self

@@ -123,6 +123,27 @@ impl Ceph {
             .env_remove("AWS_ENDPOINT_URL_S3")
     }
 
+    /// Writes `HOME/.aws/credentials` and `HOME/.aws/config` (profile `default`: the keys, the
+    /// endpoint, a region), as a user configures the AWS CLI for RGW: for ferry processes a
+    /// test cannot set variables on (`ferry serve` through tests/common/served.rs).
+    pub fn write_profile(&self, home: &Path) {
+        let aws = home.join(".aws");
+        std::fs::create_dir_all(&aws).unwrap();
+        std::fs::write(
+            aws.join("credentials"),
+            format!("[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            aws.join("config"),
+            format!(
+                "[default]\nregion = us-east-1\nendpoint_url = {}\n",
+                self.endpoint
+            ),
+        )
+        .unwrap();
+    }
+
     /// A new, empty bucket, named after `hint` and unique in this run.
     pub fn bucket(&self, hint: &str) -> String {
         let n = BUCKETS.fetch_add(1, Ordering::SeqCst);
