@@ -366,3 +366,270 @@ fn env_profile_serve(
 fn run_ok(cmd: &mut Command) -> std::process::Output {
     common::run(cmd)
 }
+
+/// Blob objects (relative key, size) under a prefix, as curl lists them.
+fn blob_objects(ceph: &Ceph, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
+    ceph.list(bucket, &format!("{prefix}/blobs/sha256/"))
+        .into_iter()
+        .map(|(k, s)| (k[prefix.len() + 1..].to_string(), s))
+        .collect()
+}
+
+/// kill -9 in the middle of a build to s3: what is in the bucket is correct (every blob object
+/// hashes to its name, no index yet); the next run reuses the uploaded blobs, says how many,
+/// and ends as a build that was never interrupted. A blob that arrives corrupt is never
+/// completed: its upload is aborted and no object appears.
+#[test]
+fn killed_build_resumes_from_the_uploaded_blobs_and_a_bad_digest_leaves_no_object() {
+    use common::faultproxy::{FaultProxy, Faults};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::time::{Duration, Instant};
+
+    let ceph = Ceph::shared();
+    let bucket = ceph.bucket("kill");
+    let source = Registry::start_plain();
+    let seeded = common::seed_registry(&source);
+    let big = seeded.big_layer().clone();
+    let big_key = format!("blobs/sha256/{}", big.hex());
+    // A slow link, so the build can be caught in the middle.
+    let proxy = FaultProxy::start(
+        &source.addr(),
+        Faults {
+            delay: Some(Duration::from_millis(300)),
+            ..Default::default()
+        },
+    );
+    let env = Env::new();
+    let (key, public) = env.keys();
+    let names = [
+        "app/web:1",
+        "app/worker:1",
+        "app/big:1",
+        "library/alpine:3.20",
+    ];
+    let manifest = env.images_manifest("k.yaml", &images(proxy.addr(), &names));
+    let lock = env.path().join("k.lock");
+    // The lock first (resolving tags), so both runs and the reference build fetch the same.
+    ok(ferry(&env, ceph)
+        .args(["lock"])
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&lock));
+    let location = format!("s3://{bucket}/k");
+    let build = |out: &str| {
+        let mut cmd = ferry(&env, ceph);
+        cmd.arg("build")
+            .arg(&manifest)
+            .args(["--locked", "--lock"])
+            .arg(&lock)
+            .args(["-o", out, "--key"])
+            .arg(&key);
+        cmd
+    };
+    let mut child = build(&location)
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let seen = loop {
+        let blobs = blob_objects(ceph, &bucket, "k");
+        if blobs.iter().any(|(k, _)| k == &big_key) && !ceph.exists(&bucket, "k/index.json") {
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            break blobs;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build finished before it could be killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    // What the killed run left: correct blobs, and no index naming anything.
+    let left = blob_objects(ceph, &bucket, "k");
+    assert!(left.len() >= seen.len());
+    for (key, _) in &left {
+        let bytes = ceph.get(&bucket, &format!("k/{key}"));
+        assert!(
+            key.ends_with(&common::sha256_hex(&bytes)),
+            "{key} after the kill"
+        );
+    }
+    assert!(!ceph.exists(&bucket, "k/index.json"));
+
+    // The second run reuses them and says so; the big layer is not fetched again.
+    let big_gets = || {
+        proxy
+            .request_heads()
+            .iter()
+            .filter(|h| h.starts_with("GET ") && h.contains(&big.digest))
+            .count()
+    };
+    let before = big_gets();
+    assert!(before >= 1);
+    let out = build(&location).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reused = stderr
+        .lines()
+        .find(|l| l.contains("already in") && l.contains(&location))
+        .unwrap_or_else(|| panic!("no reuse line:\n{stderr}"));
+    let count: usize = reused
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    assert!(count >= 1, "{reused}");
+    assert_eq!(
+        big_gets(),
+        before,
+        "the uploaded big layer was fetched again"
+    );
+
+    // The same blobs as an uninterrupted build (to another prefix).
+    ok(&mut build(&format!("s3://{bucket}/clean")));
+    check_objects(ceph, &bucket, "k");
+    assert_eq!(
+        blob_objects(ceph, &bucket, "k"),
+        blob_objects(ceph, &bucket, "clean")
+    );
+    assert_eq!(
+        ceph.get(&bucket, "k/index.json"),
+        ceph.get(&bucket, "clean/index.json")
+    );
+    ok(ferry(&env, ceph)
+        .args(["verify", &location, "--key"])
+        .arg(&public));
+
+    // A blob corrupted on the way: its upload is never completed.
+    let corrupting = FaultProxy::start(
+        &source.addr(),
+        Faults {
+            corrupt_blobs: 1,
+            drop_min_size: 100_000,
+            ..Default::default()
+        },
+    );
+    let big = env.images_manifest("c.yaml", &images(corrupting.addr(), &["app/big:1"]));
+    let out = ferry(&env, ceph)
+        .arg("build")
+        .arg(&big)
+        .args(["-o", &format!("s3://{bucket}/corrupt"), "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(corrupting.injected(), 1);
+    // Whether the run retried or stopped, every object there hashes to its name.
+    for (key, _) in blob_objects(ceph, &bucket, "corrupt") {
+        let bytes = ceph.get(&bucket, &format!("corrupt/{key}"));
+        assert!(
+            key.ends_with(&common::sha256_hex(&bytes)),
+            "{key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        ceph.uploads_in_progress(&bucket, "corrupt/"),
+        Vec::<String>::new()
+    );
+}
+
+/// Wrong credentials: a clear error naming the access key id and where it came from, exit
+/// non-zero, and the secret nowhere in the output.
+#[test]
+fn wrong_credentials_are_named_and_the_secret_never_printed() {
+    let ceph = Ceph::shared();
+    let bucket = ceph.bucket("badcreds");
+    let env = Env::new();
+    let secret = "wrong-secret-do-not-print-7";
+    let location = format!("s3://{bucket}/x");
+    let mut verify = ferry(&env, ceph);
+    verify
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .args(["verify", &location, "--no-signature"]);
+    let out = verify.output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(ACCESS_KEY) && all.contains("AWS_ACCESS_KEY_ID"),
+        "{all}"
+    );
+    assert!(all.contains(&location), "{all}");
+    assert!(!all.contains(secret), "{all}");
+
+    // From a profile: the error names the profile and its file.
+    let home = env.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        format!("[rgw]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let mut cmd = env.ferry();
+    cmd.env("AWS_PROFILE", "rgw")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["--s3-endpoint", ceph.endpoint(), "inspect", &location]);
+    let err = fails(&mut cmd);
+    assert!(
+        err.contains("profile [rgw]") && err.contains(".aws/credentials"),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "{err}");
+}
+
+/// A blob changed in the bucket: verify names it and its key; import refuses it and publishes
+/// nothing.
+#[test]
+fn a_blob_tampered_in_the_bucket_is_named_and_not_imported() {
+    let ceph = Ceph::shared();
+    let bucket = ceph.bucket("tamper");
+    let source = Registry::start_plain();
+    let seeded = common::seed_registry(&source);
+    let env = Env::new();
+    let (key, public) = env.keys();
+    let manifest = env.images_manifest("t.yaml", &images(&source.addr(), &["app/big:1"]));
+    let location = format!("s3://{bucket}/t");
+    ok(ferry(&env, ceph)
+        .arg("build")
+        .arg(&manifest)
+        .args(["-o", &location, "--key"])
+        .arg(&key));
+    let big = seeded.big_layer();
+    let object = format!("t/blobs/sha256/{}", big.hex());
+    let mut bytes = ceph.get(&bucket, &object);
+    bytes[1000] ^= 0xff;
+    ceph.put(&bucket, &object, &bytes);
+
+    let out = ferry(&env, ceph)
+        .args(["verify", &location, "--key"])
+        .arg(&public)
+        .output()
+        .unwrap();
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&big.digest), "{err}");
+    assert!(err.contains(&format!("s3://{bucket}/{object}")), "{err}");
+
+    let target = Registry::start_plain();
+    fails(
+        ferry(&env, ceph)
+            .args(["import", "registry", &location, "--to"])
+            .arg(target.addr())
+            .arg("--key")
+            .arg(&public),
+    );
+    let mapped = source.addr().replace(':', "_");
+    let manifest = target.get(&format!("/v2/{mapped}/app/big/manifests/1"));
+    assert_eq!(manifest.status, 404, "the image was not published");
+}

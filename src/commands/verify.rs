@@ -121,6 +121,13 @@ fn text(report: &VerifyReport, dir: &str) -> String {
                 p.used_by.join(", ")
             }
         ));
+        if crate::s3::is_s3(dir) {
+            // The object to look at (or to copy again) in the bucket.
+            out.push_str(&format!(
+                "    object: {dir}/blobs/sha256/{}\n",
+                p.digest.hex()
+            ));
+        }
     }
     if let Some(base) = &report.delta_base {
         out.push_str(&format!(
