@@ -319,6 +319,28 @@ fn build_to_s3_then_verify_pack_import_serve_and_delta() {
         verified["left_to_base"].as_u64().unwrap() >= 2,
         "{verified}"
     );
+
+    // diff, sbom and sign read (and sign writes) the bucket too.
+    let diff = json(ferry(&env, ceph).args(["--output", "json", "diff", &location, &location2]));
+    assert_eq!(diff["unchanged"], 1, "{diff}");
+    let sbom = ok(ferry(&env, ceph)
+        .args(["sbom", &location, "--key"])
+        .arg(&public));
+    assert!(
+        sbom.contains("CycloneDX"),
+        "{}",
+        &sbom[..sbom.len().min(300)]
+    );
+    let before = ceph.get(&bucket, "releases/r2/index.json.sig");
+    let other = Env::new();
+    let (other_key, other_public) = other.keys();
+    ok(ferry(&env, ceph)
+        .args(["sign", &location2, "--key"])
+        .arg(&other_key));
+    assert_ne!(ceph.get(&bucket, "releases/r2/index.json.sig"), before);
+    ok(ferry(&env, ceph)
+        .args(["verify", &location2, "--key"])
+        .arg(&other_public));
 }
 
 /// `ferry serve s3://...` with credentials from `~/.aws` (no variables), containerd pulling.
