@@ -405,7 +405,7 @@ impl S3Store {
         spawn(async move {
             match this.inner.client.head(&this.path(&name)).await {
                 Ok(meta) => Ok(Some(meta.size)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e @ object_store::Error::NotFound { .. }) if !no_such_bucket(&e) => Ok(None),
                 Err(e) => Err(this.error("read", &name, e)),
             }
         })
@@ -449,7 +449,9 @@ impl S3Store {
         spawn(async move {
             let result = match this.inner.client.get(&this.path(&name)).await {
                 Ok(r) => r,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e @ object_store::Error::NotFound { .. }) if !no_such_bucket(&e) => {
+                    return Ok(None);
+                }
                 Err(e) => return Err(this.error("read", &name, e)),
             };
             let mut stream = result.into_stream();
@@ -595,6 +597,11 @@ impl S3Store {
     ) -> S3Error {
         self.error(operation, name, e)
     }
+}
+
+/// Whether a 404 is the bucket's rather than the object's.
+fn no_such_bucket(e: &object_store::Error) -> bool {
+    error_code(&e.to_string()).as_deref() == Some("NoSuchBucket")
 }
 
 /// The S3 error code (`<Code>...</Code>`) in a client message, if any.
