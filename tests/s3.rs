@@ -290,6 +290,25 @@ fn build_to_s3_then_verify_pack_import_serve_and_delta() {
     let raw = common::skopeo_inspect_raw(&format!("{mapped}/app/big:1"), &target);
     assert_eq!(common::digest_bytes(&raw), seeded.big.set.top.digest);
 
+    // import --site reads the bucket as it reads a directory.
+    let site_registry = Registry::start_plain();
+    let site = env.path().join("site.yaml");
+    std::fs::write(
+        &site,
+        format!(
+            "apiVersion: ferry.dev/v1\nkind: Site\nmetadata: {{name: s3-site}}\nspec:\n  registry:\n    host: {}/platform\n",
+            site_registry.addr()
+        ),
+    )
+    .unwrap();
+    ok(ferry(&env, ceph)
+        .args(["import", &location, "--site"])
+        .arg(&site)
+        .arg("--key")
+        .arg(&public));
+    let raw = common::skopeo_inspect_raw(&format!("platform/{mapped}/app/big:1"), &site_registry);
+    assert_eq!(common::digest_bytes(&raw), seeded.big.set.top.digest);
+
     // serve from the bucket; containerd pulls (blobs by ranged GETs behind the server).
     env_profile_serve(&env, ceph, &location, &public, &seeded, &addr);
 
