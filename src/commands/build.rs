@@ -113,7 +113,8 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let (present, missing): (Vec<&BlobJob>, Vec<&BlobJob>) = jobs
         .values()
         .filter(|j| !omitted.contains_key(&j.digest))
-        .partition(|j| layout.has_blob(&j.digest));
+        // Present with its descriptor's size (an S3 object another tool wrote short is not).
+        .partition(|j| layout.blob_size(&j.digest).ok().flatten() == Some(j.size));
     // Largest first: a big layer started last would leave the other connections idle.
     let mut missing = missing;
     missing.sort_by_key(|j| std::cmp::Reverse(j.size));
