@@ -45,9 +45,14 @@ TIME_BIN="$(command -v time)"
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
 
-step "building ferry (release)"
-cargo build --release --quiet
-FERRY="$REPO_ROOT/target/release/ferry"
+# FERRY_BENCH_BIN: a ferry binary to use instead of building the release one (trial runs).
+if [[ -n "${FERRY_BENCH_BIN:-}" ]]; then
+    FERRY="$FERRY_BENCH_BIN"
+else
+    step "building ferry (release)"
+    cargo build --release --quiet
+    FERRY="$REPO_ROOT/target/release/ferry"
+fi
 
 if [[ -n "$DIR" ]]; then
     mkdir -p "$DIR"
@@ -75,8 +80,8 @@ http: {addr: "127.0.0.1:$REG_PORT", secret: bench}
 EOF
 env -u REGISTRY_AUTH_FILE docker-registry serve "$WORK/registry.yml" </dev/null >"$WORK/registry.log" 2>&1 &
 echo $! >"$WORK/registry.pid"
-# The memory store holds two copies of the bundle (build, then overwritten) plus headroom.
-CEPH_MEMSTORE_BYTES=$(((SIZE_MIB * 3 + 1024) << 20)) bash scripts/lib/ceph.sh "$WORK/ceph" >/dev/null
+# The memory store holds one bundle per run (a fresh prefix each) plus headroom.
+CEPH_MEMSTORE_BYTES=$(((SIZE_MIB * (RUNS + 1) + 1024) << 20)) bash scripts/lib/ceph.sh "$WORK/ceph" >/dev/null
 # shellcheck disable=SC1091
 set -a && source "$WORK/ceph/env" && set +a
 for _ in $(seq 200); do curl -fsS -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" && break; sleep 0.05; done
@@ -99,7 +104,7 @@ def put(data):
 tmp = os.path.join(root, "layer.tar")
 with open(tmp, "wb") as out:
     info = tarfile.TarInfo("data.bin"); info.size = size
-    out.write(info.tobytes(format=tarfile.USTAR_FORMAT))
+    out.write(info.tobuf(format=tarfile.USTAR_FORMAT))
     left = size
     while left:
         n = min(left, 8 << 20); out.write(os.urandom(n)); left -= n
@@ -164,6 +169,7 @@ printf '\n| step (%s MiB layer, %s runs) | seconds (each run) | peak RSS (max) |
 for name in build-disk build-s3 pack-disk pack-s3; do
     secs="$(awk '{printf "%s%.1f", (NR>1?", ":""), $1}' "$WORK/$name.times")"
     rss="$(awk 'BEGIN{m=0} {if ($2>m) m=$2} END{printf "%d MiB", m/1024}' "$WORK/$name.times")"
+    # shellcheck disable=SC2016
     case "$name" in
     build-disk) label='`ferry build -o DIR`' ;;
     build-s3) label='`ferry build -o s3://bench/runN`' ;;
