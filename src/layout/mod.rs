@@ -1,4 +1,6 @@
 //! The OCI image layout store: one directory, content-addressed blobs, one signed index.
+//! The same layout may be read from packed volumes ([`blob_reader::PackedStore`]) or live as
+//! objects under an S3 prefix ([`s3`]); what follows is the directory's side.
 //!
 //! Invariant: a file under `blobs/sha256/` always holds the bytes its name promises.
 //! Blobs are written to a temporary file in the same directory tree, hashed while written,
