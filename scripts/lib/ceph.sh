@@ -27,6 +27,9 @@ osd pool default pg num = 8
 osd pool default pgp num = 8
 mon allow pool size one = true
 mon warn on pool no redundancy = false
+# A test cluster: run on a nearly full disk too (the monitor stops below 5% free by default).
+mon data avail crit = 0
+mon data avail warn = 0
 osd crush chooseleaf type = 0
 osd objectstore = memstore
 memstore device bytes = ${CEPH_MEMSTORE_BYTES:-2147483648}
