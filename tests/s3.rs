@@ -674,3 +674,58 @@ fn a_blob_tampered_in_the_bucket_is_named_and_not_imported() {
     let manifest = target.get(&format!("/v2/{mapped}/app/big/manifests/1"));
     assert_eq!(manifest.status, 404, "the image was not published");
 }
+
+/// Release files (the HTTP source's writer, multipart for a file larger than a part) into s3,
+/// then `import files` from the bucket.
+#[test]
+fn release_files_stream_into_s3_and_import_from_it() {
+    let ceph = Ceph::shared();
+    let bucket = ceph.bucket("files");
+    let server = common::fileserver::FileServer::start();
+    let tool = noise(s3::PART_SIZE * 2 + 4321, 11);
+    server.put("/releases/v1/tool", tool.clone());
+    let env = Env::new();
+    let manifest = env.manifest(
+        "f.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: f, version: \"1\"}}\nspec:\n  files:\n    - url: {}\n      sha256: {}\n      mode: \"0755\"\n",
+            server.url("/releases/v1/tool"),
+            common::sha256_hex(&tool)
+        ),
+    );
+    let location = format!("s3://{bucket}/f");
+    ok(ferry(&env, ceph)
+        .arg("build")
+        .arg(&manifest)
+        .args(["-o", &location]));
+    assert_eq!(
+        ceph.get(
+            &bucket,
+            &format!("f/blobs/sha256/{}", common::sha256_hex(&tool))
+        ),
+        tool
+    );
+    let out = env.path().join("site-files");
+    ok(ferry(&env, ceph)
+        .args(["import", "files", &location, "--no-signature", "--to"])
+        .arg(&out));
+    let placed: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "tool"))
+        .collect();
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert!(std::fs::read(&placed[0]).unwrap() == tool);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
