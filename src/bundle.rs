@@ -74,6 +74,9 @@ pub fn open_bundle(
 ) -> anyhow::Result<crate::layout::Layout> {
     use crate::archive::volumes::{VolumeEvent, VolumeOptions, VolumeSet, is_packed_source};
     use std::io::IsTerminal;
+    if crate::layout::s3_location(source)?.is_some() {
+        return Ok(crate::layout::Layout::open(source)?);
+    }
     if !source.exists() {
         anyhow::bail!(
             "{}: no such bundle directory or volume; give the directory `ferry build` wrote, or a volume `ferry pack` wrote",
@@ -206,18 +209,8 @@ pub fn require_verified(
 }
 
 fn blob_bytes_on_disk(layout: &Layout) -> u64 {
-    if layout.is_packed() {
-        // Unknown until the index is walked; the bar then counts without a total.
-        return 0;
-    }
-    std::fs::read_dir(layout.root().join("blobs").join("sha256"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+    // Packed volumes: unknown until the index is walked; the bar then counts without a total.
+    layout.stored_blob_bytes()
 }
 
 /// A verify report for people: the signature, every damaged blob and what uses it.
@@ -246,6 +239,13 @@ pub fn report_text(report: &VerifyReport, dir: &str) -> String {
                 p.used_by.join(", ")
             }
         ));
+        if crate::s3::is_s3(dir) {
+            // The object to look at (or to copy again) in the bucket.
+            out.push_str(&format!(
+                "    object: {dir}/blobs/sha256/{}\n",
+                p.digest.hex()
+            ));
+        }
     }
     if let Some(base) = &report.delta_base {
         out.push_str(&format!(

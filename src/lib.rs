@@ -22,6 +22,7 @@ pub mod mapping;
 pub mod openpgp;
 pub mod progress;
 pub mod retry;
+pub mod s3;
 pub mod sbom;
 pub mod serve;
 pub mod sign;

@@ -15,6 +15,10 @@ fn main() -> ExitCode {
     check_usage(&cli);
     init_logging(cli.verbose, cli.quiet);
     ferry::retry::configure(cli.timeout, cli.retries);
+    ferry::s3::set_default_options(ferry::s3::S3Options {
+        endpoint: cli.s3_endpoint.clone(),
+        ca_files: cli.s3_ca_file.clone(),
+    });
     let ui = Ui::new(cli.output, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

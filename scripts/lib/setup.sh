@@ -65,10 +65,15 @@ setup_packages() {
 # python3:         runs the virtualenv of helm-python-sdk (setup_helm_sdk)
 # git:             ferry carries Git repositories with it; `git daemon` (in the same package)
 #                  is the upstream Git server of tests/git.rs
+# ceph-mon, ceph-mgr, ceph-osd, radosgw, ceph-authtool/monmaptool (ceph-common): the one-node
+#                  Ceph with an S3 gateway of tests/s3.rs (scripts/lib/ceph.sh)
+# curl:            signs S3 requests (--aws-sigv4) to read the bucket independently of ferry
 setup_test_tools() {
     setup_packages docker-registry=docker-registry skopeo=skopeo containerd=containerd \
         ctr=containerd openssl=openssl htpasswd=apache2-utils node=nodejs npm=npm \
-        nginx=nginx-light python3=python3 git=git
+        nginx=nginx-light python3=python3 git=git curl=curl ceph-mon=ceph-mon \
+        ceph-mgr=ceph-mgr ceph-osd=ceph-osd radosgw=radosgw ceph-authtool=ceph-common \
+        monmaptool=ceph-common radosgw-admin=ceph-common
 }
 
 # Stoplight Prism (tests/common/prism.rs), pinned by tests/tools/package-lock.json and

@@ -113,7 +113,8 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let (present, missing): (Vec<&BlobJob>, Vec<&BlobJob>) = jobs
         .values()
         .filter(|j| !omitted.contains_key(&j.digest))
-        .partition(|j| layout.has_blob(&j.digest));
+        // Present with its descriptor's size (an S3 object another tool wrote short is not).
+        .partition(|j| layout.blob_size(&j.digest).ok().flatten() == Some(j.size));
     // Largest first: a big layer started last would leave the other connections idle.
     let mut missing = missing;
     missing.sort_by_key(|j| std::cmp::Reverse(j.size));
@@ -134,7 +135,8 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
             human_bytes(missing_bytes)
         ));
     }
-    {
+    // Disk space is checked for a directory; an object store has no free space to ask.
+    if !layout.is_s3() {
         // Everything the lock gives a size for and the bundle lacks: image blobs, release
         // files, .deb packages (charts and indexes are small). What earlier runs downloaded
         // part of is kept and resumed.
@@ -242,15 +244,12 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
                 if base.blobs.contains(&layer.digest)
                     && content.contains(&layer.media_type.as_str())
                 {
-                    let path = layout.blob_path(&layer.digest);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(e)
-                                .with_context(|| format!("cannot remove {}", path.display()));
-                        }
-                    }
+                    layout.remove_blob(&layer.digest).with_context(|| {
+                        format!(
+                            "cannot remove {}",
+                            layout.blob_path(&layer.digest).display()
+                        )
+                    })?;
                     omitted.insert(layer.digest, layer.size);
                 }
             }

@@ -34,14 +34,7 @@ pub fn run(ui: &Ui, args: &PackArgs) -> anyhow::Result<()> {
         ferry_binary: Some(ferry_binary),
         signing_key,
     };
-    let total = std::fs::read_dir(layout.root().join("blobs/sha256"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
+    let total = layout.stored_blob_bytes();
     let bar = ui.bytes_bar(total, "pack");
     let report = pack(&layout, &args.out, &options, &|n| bar.inc(n))
         .with_context(|| format!("cannot pack {}", args.dir.display()))?;

@@ -82,6 +82,12 @@ pub(crate) enum Extent {
     },
     /// A blob read (and checked) before, kept in memory.
     Memory(Arc<Vec<u8>>),
+    /// An object of an S3 bundle, read by ranged GETs.
+    Object {
+        store: crate::s3::S3Store,
+        name: String,
+        size: u64,
+    },
 }
 
 impl Extent {
@@ -90,6 +96,7 @@ impl Extent {
             Extent::File { size, .. } => *size,
             Extent::Packed { part, .. } => part.size,
             Extent::Memory(bytes) => bytes.len() as u64,
+            Extent::Object { size, .. } => *size,
         }
     }
 
@@ -105,6 +112,10 @@ impl Extent {
                 let mut cursor = io::Cursor::new(SharedBytes(bytes.clone()));
                 cursor.set_position(within);
                 return Ok((Box::new(cursor), PathBuf::from("memory")));
+            }
+            Extent::Object { store, name, size } => {
+                let reader = store.reader(name, within, *size);
+                return Ok((Box::new(reader), PathBuf::from(store.url(name))));
             }
         };
         let path = location.path;
@@ -255,6 +266,9 @@ impl BlobReader {
                         .map(|e| match e {
                             Extent::File { path, .. } => path.display().to_string(),
                             Extent::Memory(_) => "memory".to_string(),
+                            Extent::Object { store, name, .. } => {
+                                format!("object {}", store.url(name))
+                            }
                             Extent::Packed { store, part } => {
                                 format!(
                                     "{} (volume {}, {})",

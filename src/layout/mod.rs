@@ -1,4 +1,6 @@
 //! The OCI image layout store: one directory, content-addressed blobs, one signed index.
+//! The same layout may be read from packed volumes ([`blob_reader::PackedStore`]) or live as
+//! objects under an S3 prefix ([`s3`]); what follows is the directory's side.
 //!
 //! Invariant: a file under `blobs/sha256/` always holds the bytes its name promises.
 //! Blobs are written to a temporary file in the same directory tree, hashed while written,
@@ -13,6 +15,7 @@ pub mod files;
 pub mod git;
 pub mod graph;
 pub mod oci;
+pub mod s3;
 pub mod tree;
 pub mod verify;
 
@@ -89,6 +92,9 @@ pub enum LayoutError {
         /// The blob.
         digest: Digest,
     },
+    /// The bundle's object store failed (the error names the object and the next step).
+    #[error(transparent)]
+    S3(Box<crate::s3::S3Error>),
     /// A manifest or index could not be parsed.
     #[error("{what} {digest} is not valid JSON of the expected kind: {reason}")]
     BadDocument {
@@ -109,6 +115,20 @@ pub enum LayoutError {
     },
 }
 
+impl From<crate::s3::S3Error> for LayoutError {
+    fn from(e: crate::s3::S3Error) -> LayoutError {
+        LayoutError::S3(Box::new(e))
+    }
+}
+
+/// The S3 location a bundle path names (`s3://BUCKET/PREFIX`), if it names one.
+pub fn s3_location(root: &Path) -> Result<Option<crate::s3::S3Location>, LayoutError> {
+    match root.to_str() {
+        Some(text) => Ok(crate::s3::S3Location::parse(text)?),
+        None => Ok(None),
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
     move |source| LayoutError::Io {
         path: path.to_path_buf(),
@@ -116,12 +136,15 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
     }
 }
 
-/// An OCI image layout: a directory, or (read-only) the tar volumes `ferry pack` wrote.
+/// An OCI image layout: a directory, objects under an S3 prefix, or (read-only) the tar
+/// volumes `ferry pack` wrote.
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
     /// Set when the layout is read straight from packed volumes.
     packed: Option<Arc<dyn PackedStore>>,
+    /// Set when the layout is objects under an S3 prefix.
+    s3: Option<Arc<s3::S3Backend>>,
     /// Bytes read from the volumes or blob files (shared by clones).
     read: ReadCounter,
     /// Blobs read whole once and kept (documents, chart archives): read again from memory.
@@ -132,6 +155,14 @@ impl Layout {
     /// Opens `root` as a layout, creating the directory structure when it is missing, and
     /// removes the temporary files killed runs left (resumable partial blobs stay).
     pub fn create(root: &Path) -> Result<Layout, LayoutError> {
+        if let Some(location) = s3_location(root)? {
+            let layout = Layout::s3(location)?;
+            let backend = layout.s3.as_ref().expect("s3 layout");
+            if backend.get("oci-layout")?.is_none() {
+                backend.put("oci-layout", OCI_LAYOUT_CONTENT.as_bytes())?;
+            }
+            return Ok(layout);
+        }
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
         for dir in [root.to_path_buf(), blobs, root.join(TMP_DIR)] {
@@ -144,6 +175,7 @@ impl Layout {
         Ok(Layout {
             root: root.to_path_buf(),
             packed: None,
+            s3: None,
             read: Default::default(),
             kept: Default::default(),
         })
@@ -151,6 +183,16 @@ impl Layout {
 
     /// Opens an existing layout; refuses a directory without an `oci-layout` file.
     pub fn open(root: &Path) -> Result<Layout, LayoutError> {
+        if let Some(location) = s3_location(root)? {
+            let layout = Layout::s3(location)?;
+            let backend = layout.s3.as_ref().expect("s3 layout");
+            if backend.get("oci-layout")?.is_none() {
+                return Err(LayoutError::NotALayout {
+                    path: root.to_path_buf(),
+                });
+            }
+            return Ok(layout);
+        }
         if !root.join("oci-layout").is_file() {
             return Err(LayoutError::NotALayout {
                 path: root.to_path_buf(),
@@ -159,9 +201,57 @@ impl Layout {
         Ok(Layout {
             root: root.to_path_buf(),
             packed: None,
+            s3: None,
             read: Default::default(),
             kept: Default::default(),
         })
+    }
+
+    /// A layout of objects under an S3 prefix (see [`s3`]).
+    fn s3(location: crate::s3::S3Location) -> Result<Layout, LayoutError> {
+        Ok(Layout {
+            root: PathBuf::from(location.to_string()),
+            packed: None,
+            s3: Some(Arc::new(s3::S3Backend::open(location)?)),
+            read: Default::default(),
+            kept: Default::default(),
+        })
+    }
+
+    /// Whether the layout is objects under an S3 prefix.
+    pub fn is_s3(&self) -> bool {
+        self.s3.is_some()
+    }
+
+    /// Removes a blob (a directory's file or an S3 object; absent is fine).
+    pub fn remove_blob(&self, digest: &Digest) -> Result<(), LayoutError> {
+        if let Some(backend) = &self.s3 {
+            return backend.remove(digest);
+        }
+        let path = self.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Bytes of every blob stored (0 for packed volumes: unknown until the index is walked).
+    pub fn stored_blob_bytes(&self) -> u64 {
+        if let Some(backend) = &self.s3 {
+            return backend.total();
+        }
+        if self.packed.is_some() {
+            return 0;
+        }
+        fs::read_dir(self.root.join("blobs").join("sha256"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// A read-only layout over packed volumes; every write fails.
@@ -169,6 +259,7 @@ impl Layout {
         Layout {
             root: PathBuf::from(store.describe()),
             packed: Some(store),
+            s3: None,
             read: Default::default(),
             kept: Default::default(),
         }
@@ -185,7 +276,8 @@ impl Layout {
     }
 
     /// Where a blob's file lives in a directory layout. Readers use [`Layout::open_blob`],
-    /// which also reads packed layouts; this is for the writers (build, pack, unpack).
+    /// which also reads packed and S3 layouts; this is for the writers (build, pack, unpack).
+    /// For an S3 layout it is the object's `s3://` URL, for messages only.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         debug_assert!(self.packed.is_none(), "blob_path on a packed layout");
         self.root.join("blobs").join("sha256").join(digest.hex())
@@ -195,6 +287,7 @@ impl Layout {
     pub fn has_blob(&self, digest: &Digest) -> bool {
         match &self.packed {
             Some(store) => store.parts(digest).is_some(),
+            None if self.s3.is_some() => self.blob_size(digest).ok().flatten().is_some(),
             None => self.blob_path(digest).is_file(),
         }
     }
@@ -203,6 +296,7 @@ impl Layout {
     pub fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, LayoutError> {
         match &self.packed {
             Some(store) => Ok(store.parts(digest).map(|p| p.iter().map(|p| p.size).sum())),
+            None if self.s3.is_some() => self.s3.as_ref().expect("s3").blob_size(digest),
             None => {
                 let path = self.blob_path(digest);
                 match fs::metadata(&path) {
@@ -365,6 +459,14 @@ impl Layout {
                     part,
                 })
                 .collect()),
+            None if self.s3.is_some() => {
+                let size = self.blob_size(digest)?.ok_or_else(missing)?;
+                Ok(vec![Extent::Object {
+                    store: self.s3.as_ref().expect("s3").store.clone(),
+                    name: s3::S3Backend::blob_name(digest),
+                    size,
+                }])
+            }
             None => {
                 let size = self.blob_size(digest)?.ok_or_else(missing)?;
                 Ok(vec![Extent::File {
@@ -386,6 +488,11 @@ impl Layout {
             });
         }
         if self.has_blob(expected) {
+            return Ok(());
+        }
+        if let Some(backend) = &self.s3 {
+            backend.put(&s3::S3Backend::blob_name(expected), bytes)?;
+            backend.note(expected, bytes.len() as u64);
             return Ok(());
         }
         write_file(&self.blob_path(expected), bytes)
@@ -438,30 +545,38 @@ impl Layout {
 
     /// Starts writing a blob; resumes a partial download of the same digest if one is left.
     pub fn blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
+        if self.s3.is_some() {
+            return Ok(self.object_writer(Some(digest), false));
+        }
         let (mut file, partial) = self.partial_file(digest, false)?;
         // Re-hash what an interrupted run left, so the final digest covers every byte.
         let (hasher, written) = hash_reader(&mut file, |_| {}).map_err(io_err(&partial))?;
         Ok(BlobWriter {
             writer: HashingWriter::resume(
-                BufWriter::with_capacity(IO_BUFFER, file),
+                Sink::File(BufWriter::with_capacity(IO_BUFFER, file)),
                 hasher,
                 written,
             ),
             partial,
             expected: Some(digest.clone()),
             checked_by_reader: false,
+            s3: None,
         })
     }
 
     /// Starts writing a blob from its first byte: what an interrupted run left is dropped
     /// unread (for sources read whole again anyway, such as packed volumes).
     pub fn fresh_blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
+        if self.s3.is_some() {
+            return Ok(self.object_writer(Some(digest), false));
+        }
         let (file, partial) = self.partial_file(digest, true)?;
         Ok(BlobWriter {
-            writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
+            writer: HashingWriter::new(Sink::File(BufWriter::with_capacity(IO_BUFFER, file))),
             partial,
             expected: Some(digest.clone()),
             checked_by_reader: false,
+            s3: None,
         })
     }
 
@@ -494,18 +609,25 @@ impl Layout {
     /// blob reader): the bytes are not hashed a second time, and the blob is stored under
     /// `digest` once the reader has passed its check. Only for checked readers.
     pub fn checked_blob_writer(&self, digest: &Digest) -> Result<BlobWriter, LayoutError> {
+        if self.s3.is_some() {
+            return Ok(self.object_writer(Some(digest), true));
+        }
         let (file, partial) = self.partial_file(digest, true)?;
         Ok(BlobWriter {
-            writer: HashingWriter::counting(BufWriter::with_capacity(IO_BUFFER, file)),
+            writer: HashingWriter::counting(Sink::File(BufWriter::with_capacity(IO_BUFFER, file))),
             partial,
             expected: Some(digest.clone()),
             checked_by_reader: true,
+            s3: None,
         })
     }
 
     /// Starts writing a blob whose digest is not known in advance (an unpinned download);
     /// [`BlobWriter::commit`] stores it under the digest its bytes have.
     pub fn unknown_blob_writer(&self) -> Result<BlobWriter, LayoutError> {
+        if self.s3.is_some() {
+            return Ok(self.object_writer(None, false));
+        }
         let tmp_dir = self.root.join(TMP_DIR);
         fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
         let (file, partial) = TempFile::in_dir(&tmp_dir, Access::Public)
@@ -514,16 +636,45 @@ impl Layout {
         // Kept on failure like the resumable partials; its name makes the next run sweep it.
         let partial = partial.keep();
         Ok(BlobWriter {
-            writer: HashingWriter::new(BufWriter::with_capacity(IO_BUFFER, file)),
+            writer: HashingWriter::new(Sink::File(BufWriter::with_capacity(IO_BUFFER, file))),
             partial,
             expected: None,
             checked_by_reader: false,
+            s3: None,
         })
+    }
+
+    /// A blob writer uploading to the S3 layout: straight to the blob's object when the digest
+    /// is known (the upload completes only once the digest matched), else to a temporary
+    /// object copied to its name when hashed.
+    fn object_writer(&self, digest: Option<&Digest>, checked: bool) -> BlobWriter {
+        let backend = self.s3.as_ref().expect("s3 layout").clone();
+        let name = match digest {
+            Some(d) => s3::S3Backend::blob_name(d),
+            None => s3::S3Backend::temp_name(),
+        };
+        let object = backend.store.writer(&name, None);
+        let inner = Sink::Object(Box::new(object));
+        BlobWriter {
+            writer: if checked {
+                HashingWriter::counting(inner)
+            } else {
+                HashingWriter::new(inner)
+            },
+            partial: PathBuf::from(backend.store.url(&name)),
+            expected: digest.cloned(),
+            checked_by_reader: checked,
+            s3: Some((backend, name)),
+        }
     }
 
     /// Removes the scratch directory at the end of a finished run: every partial file in it
     /// but those another live run holds (then the directory stays for that run).
     pub fn clean_tmp(&self) -> Result<(), LayoutError> {
+        if self.s3.is_some() {
+            // Temporary objects are deleted as their uploads end; nothing is left to sweep.
+            return Ok(());
+        }
         let tmp_dir = self.root.join(TMP_DIR);
         fsutil::sweep_matching(&tmp_dir, |_| true, false).map_err(io_err(&tmp_dir))?;
         match fs::remove_dir(&tmp_dir) {
@@ -538,6 +689,9 @@ impl Layout {
     pub fn read_index_bytes(&self) -> Result<Option<Vec<u8>>, LayoutError> {
         if let Some(store) = &self.packed {
             return Ok(Some(store.index_bytes().to_vec()));
+        }
+        if let Some(backend) = &self.s3 {
+            return backend.get(INDEX_FILE);
         }
         let path = self.root.join(INDEX_FILE);
         match fs::read(&path) {
@@ -557,6 +711,14 @@ impl Layout {
     /// Replaces `index.json` atomically; a signature of other bytes is removed, never left stale.
     /// The blobs' directory is synced first, so a durable index never names a lost blob.
     pub fn write_index(&self, bytes: &[u8]) -> Result<(), LayoutError> {
+        if let Some(backend) = &self.s3 {
+            // Every blob's upload completed before this call: the index comes last.
+            if self.read_index_bytes()?.as_deref() == Some(bytes) {
+                return Ok(());
+            }
+            backend.delete(SIGNATURE_FILE)?;
+            return backend.put(INDEX_FILE, bytes);
+        }
         self.sync_blobs();
         let path = self.root.join(INDEX_FILE);
         if self.read_index_bytes()?.as_deref() == Some(bytes) {
@@ -576,6 +738,16 @@ impl Layout {
         if let Some(store) = &self.packed {
             return Ok(store.signature().map(str::to_string));
         }
+        if let Some(backend) = &self.s3 {
+            return backend
+                .get(SIGNATURE_FILE)?
+                .map(|b| {
+                    String::from_utf8(b).map_err(|e| {
+                        io_err(&self.root)(io::Error::new(io::ErrorKind::InvalidData, e))
+                    })
+                })
+                .transpose();
+        }
         let path = self.root.join(SIGNATURE_FILE);
         match fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s)),
@@ -586,6 +758,9 @@ impl Layout {
 
     /// Writes `index.json.sig` atomically.
     pub fn write_signature(&self, signature_b64: &str) -> Result<(), LayoutError> {
+        if let Some(backend) = &self.s3 {
+            return backend.put(SIGNATURE_FILE, signature_b64.as_bytes());
+        }
         write_atomic(&self.root.join(SIGNATURE_FILE), signature_b64.as_bytes())
     }
 }
@@ -593,12 +768,52 @@ impl Layout {
 /// A blob being written; it lands in the store only through [`BlobWriter::commit`].
 pub struct BlobWriter {
     // Network chunks are small (~16 KiB); a large buffer keeps write syscalls rare.
-    writer: HashingWriter<BufWriter<File>>,
+    writer: HashingWriter<Sink>,
     partial: PathBuf,
     /// The digest the content must have; None when it is learned from the content.
     expected: Option<Digest>,
     /// The reader checked the digest: the content was not hashed here.
     checked_by_reader: bool,
+    /// S3 layouts: the backend and the object being uploaded (`partial` is its URL).
+    s3: Option<(Arc<s3::S3Backend>, String)>,
+}
+
+/// Where a blob writer's bytes go: a partial file, or an upload to the object store.
+enum Sink {
+    File(BufWriter<File>),
+    Object(Box<crate::s3::ObjectWriter>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(bytes),
+            Sink::Object(o) => o.write(bytes),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::File(f) => f.write_all(bytes),
+            Sink::Object(o) => Ok(o.write_all(bytes)?),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Object(_) => Ok(()),
+        }
+    }
+}
+
+impl Sink {
+    fn file(&mut self) -> &mut BufWriter<File> {
+        match self {
+            Sink::File(f) => f,
+            Sink::Object(_) => unreachable!("a file sink"),
+        }
+    }
 }
 
 impl BlobWriter {
@@ -609,7 +824,17 @@ impl BlobWriter {
 
     /// Discards what was written so far (the source restarted from byte 0).
     pub fn restart(&mut self) -> Result<(), LayoutError> {
-        let buffered = self.writer.get_mut();
+        if let Some((backend, name)) = &self.s3 {
+            // A new upload from byte 0; the old one is aborted as it is dropped.
+            let fresh = Sink::Object(Box::new(backend.store.writer(name, None)));
+            self.writer = if self.checked_by_reader {
+                HashingWriter::counting(fresh)
+            } else {
+                HashingWriter::new(fresh)
+            };
+            return Ok(());
+        }
+        let buffered = self.writer.get_mut().file();
         buffered.flush().map_err(io_err(&self.partial))?;
         buffered
             .get_mut()
@@ -621,7 +846,7 @@ impl BlobWriter {
             .try_clone()
             .map_err(io_err(&self.partial))?;
         self.writer = HashingWriter::resume(
-            BufWriter::with_capacity(IO_BUFFER, file),
+            Sink::File(BufWriter::with_capacity(IO_BUFFER, file)),
             Sha256::default(),
             0,
         );
@@ -646,10 +871,35 @@ impl BlobWriter {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let (buffered, hashed, size) = self.writer.finish();
+        let (sink, hashed, size) = self.writer.finish();
         let actual = match (&self.expected, self.checked_by_reader) {
             (Some(expected), true) => expected.clone(),
             _ => hashed,
+        };
+        let buffered = match sink {
+            Sink::File(f) => f,
+            Sink::Object(object) => {
+                let (backend, name) = self.s3.expect("an S3 blob writer");
+                let known = self.expected.is_some();
+                if let Some(expected) = self.expected
+                    && actual != expected
+                {
+                    // Aborted before completion: no object appears under the digest.
+                    object.abort();
+                    return Err(LayoutError::DigestMismatch {
+                        expected,
+                        actual,
+                        size,
+                    });
+                }
+                object.complete()?;
+                if !known {
+                    backend.promote(&name, &actual, size)?;
+                } else {
+                    backend.note(&actual, size);
+                }
+                return Ok((actual, size));
+            }
         };
         let file = buffered.into_inner().map_err(|e| LayoutError::Io {
             path: self.partial.clone(),

@@ -308,11 +308,9 @@ impl HttpSource {
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<(Digest, u64), HttpError> {
         if let Some(digest) = expected
-            && layout.has_blob(digest)
+            && let Some(present) = layout.blob_size(digest).ok().flatten()
+            && size.is_none_or(|s| s == present)
         {
-            let present = std::fs::metadata(layout.blob_path(digest))
-                .map(|m| m.len())
-                .unwrap_or(0);
             return Ok((digest.clone(), present));
         }
         let result = self

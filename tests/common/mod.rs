@@ -21,6 +21,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod apt_repo;
+pub mod ceph;
 pub mod containerd;
 pub mod faultproxy;
 pub mod ferry;

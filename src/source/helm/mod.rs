@@ -22,7 +22,6 @@ pub mod values;
 pub mod version;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::BufReader;
 use std::sync::Arc;
 
@@ -757,8 +756,8 @@ pub fn read_archive(
     digest: &Digest,
     chart: &str,
 ) -> Result<ChartArchive, ChartError> {
-    let path = layout.blob_path(digest);
-    let file = File::open(&path).map_err(|source| LayoutError::Io { path, source })?;
+    // Through the layout, so an archive in an S3 bundle reads as one in a directory.
+    let file = layout.open_blob(digest)?;
     archive::read(BufReader::new(file)).map_err(|source| ChartError::Archive {
         chart: chart.to_string(),
         source,
