@@ -39,14 +39,14 @@ pub struct Cli {
     /// 5xx), waiting what the server's Retry-After asks or 250 ms doubling [default: 4].
     #[arg(long, global = true, value_name = "N", env = "FERRY_RETRIES")]
     pub retries: Option<u32>,
-    /// S3 endpoint for `s3://BUCKET/PREFIX` bundles (Ceph RGW, MinIO: addressed path-style);
-    /// overrides AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL and the profile's endpoint_url. Given
-    /// before the command: `ferry --s3-endpoint URL build ... -o s3://...`.
-    #[arg(long, value_name = "URL")]
+    /// S3 endpoint for `s3://BUCKET/PREFIX` bundles and caches (Ceph RGW, MinIO: addressed
+    /// path-style); overrides AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL and the profile's
+    /// endpoint_url.
+    #[arg(long, global = true, value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// A CA certificate (PEM) the S3 endpoint's certificate may chain to, besides the
-    /// system's roots (repeatable; before the command, as --s3-endpoint).
-    #[arg(long, value_name = "FILE")]
+    /// system's roots (repeatable).
+    #[arg(long, global = true, value_name = "FILE")]
     pub s3_ca_file: Vec<PathBuf>,
     /// The command.
     #[command(subcommand)]

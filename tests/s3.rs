@@ -616,7 +616,7 @@ fn wrong_credentials_are_named_and_the_secret_never_printed() {
     cmd.env("AWS_PROFILE", "rgw")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        .args(["--s3-endpoint", ceph.endpoint(), "inspect", &location]);
+        .args(["inspect", &location, "--s3-endpoint", ceph.endpoint()]);
     let err = fails(&mut cmd);
     assert!(
         err.contains("profile [rgw]") && err.contains(".aws/credentials"),
