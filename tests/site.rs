@@ -993,6 +993,86 @@ fn an_upload_cut_mid_blob_goes_on_without_reading_the_bundle_again() {
             .join("site/ferry-site/.ferry-upload-spool")
             .exists()
     );
+
+    // `ferry import registry` uploads the same way: from packed volumes, the same cut, every
+    // byte read once (the cut chunk goes on from the session or from its spooled copy).
+    let (key, _) = env.keys();
+    let shelf = env.path().join("shelf");
+    std::fs::create_dir_all(&shelf).unwrap();
+    ok(env
+        .ferry()
+        .arg("pack")
+        .arg(&bundle)
+        .arg("-o")
+        .arg(shelf.join("platform"))
+        .args(["--volume-size", "200M", "--key"])
+        .arg(&key));
+    let site = Registry::start_plain();
+    let proxy = FaultProxy::start(
+        &site.addr(),
+        Faults {
+            drop_upload_after: Some(3 << 20),
+            upload_drops: 1,
+            upload_drops_after: 1,
+            ..Default::default()
+        },
+    );
+    let out = env
+        .ferry()
+        .args(["--output", "json", "import", "registry"])
+        .arg(&shelf)
+        .arg("--to")
+        .arg(format!("{}/platform", proxy.addr()))
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 1, "no cut was injected:\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // What it needs read once: the uploaded blobs and the manifest, no more than the bundle
+    // (which also holds the release's own documents); a layer read twice would add 40 MiB.
+    let read = summary["bytes_read"].as_u64().unwrap();
+    let uploaded = summary["uploaded_bytes"].as_u64().unwrap();
+    assert!(
+        read >= uploaded && read <= bundle_size(&bundle),
+        "{summary}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("going on from there") || stderr.contains("spooled"),
+        "nothing says how the upload went on:\n{stderr}"
+    );
+    assert!(!stderr.contains("read again from the bundle"), "{stderr}");
+    let patches = proxy
+        .request_heads()
+        .iter()
+        .filter(|h| h.starts_with("PATCH ") && h.to_ascii_lowercase().contains("content-range: "))
+        .count();
+    assert!(patches >= 4, "{patches} PATCH requests");
+    let reference = site.reference(&format!("platform/{mapped}/app/huge:1"));
+    let copy = env.path().join("copied-registry");
+    let pulled = site
+        .skopeo()
+        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", copy.display()))
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
+    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
+    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert_eq!(common::util::sha256_hex(&bytes), name);
+        }
+    }
 }
 
 /// A registry that refuses chunked uploads (every `PATCH` answered 405): the site import

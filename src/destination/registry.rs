@@ -94,9 +94,20 @@ pub struct RegistryTarget {
     /// Set once the registry refused a chunk (`PATCH`): later blobs of this run go up in one
     /// streamed request each.
     chunks_refused: std::sync::atomic::AtomicBool,
+    /// Where blobs read from the bundle by [`RegistryTarget::push`] larger than one chunk are
+    /// spooled while they upload (none: a lost session reads the bundle again).
+    spool: Option<crate::fsutil::ScratchDir>,
 }
 
 impl RegistryTarget {
+    /// Spools blobs larger than one chunk, read from the bundle by [`RegistryTarget::push`],
+    /// in a private scratch directory while they upload, so a session the registry loses is
+    /// started again without reading the bundle (packed volumes are read once).
+    pub fn spool_uploads(&mut self) -> std::io::Result<()> {
+        self.spool = Some(crate::fsutil::ScratchDir::new("upload-spool")?);
+        Ok(())
+    }
+
     /// Connects to the target with credentials from the environment or the auth files.
     pub async fn connect(
         target: Target,
@@ -108,6 +119,7 @@ impl RegistryTarget {
             connection,
             target,
             chunks_refused: Default::default(),
+            spool: None,
         })
     }
 
@@ -125,6 +137,7 @@ impl RegistryTarget {
             connection,
             target,
             chunks_refused: Default::default(),
+            spool: None,
         })
     }
 
@@ -465,6 +478,18 @@ impl RegistryTarget {
             reference: what.to_string(),
             message,
         };
+        // Blobs not fed by the site pass are read from the bundle the same way: chunk by
+        // chunk, spooled, resumed.
+        let first = match first {
+            Some(feed) => Some(feed),
+            None => Some(ChunkFeed::from_bundle(
+                layout,
+                digest,
+                size,
+                self.spool.as_ref().map(|d| d.path().to_path_buf()),
+                on_bytes.clone(),
+            )?),
+        };
         if let Some(feed) = first {
             let mut feed = feed;
             let mut restarts = 0;
@@ -658,13 +683,89 @@ pub enum Feed {
 /// that is the one held, else from the spooled copy; the bundle is read again only when
 /// neither is left, and the log says so. A feed closed before [`Feed::End`] (the blob failed
 /// its check) completes nothing.
-pub struct ChunkFeed(tokio::sync::mpsc::Receiver<Feed>);
+pub struct ChunkFeed(
+    tokio::sync::mpsc::Receiver<Feed>,
+    /// Why the feed stopped early, when its reader knows.
+    std::sync::Arc<std::sync::Mutex<Option<String>>>,
+);
 
 impl ChunkFeed {
     /// The feed and its sending end (a small queue: memory stays flat).
     pub fn channel() -> (tokio::sync::mpsc::Sender<Feed>, ChunkFeed) {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        (tx, ChunkFeed(rx))
+        (tx, ChunkFeed(rx, Default::default()))
+    }
+
+    /// Why the feed stopped before its end, if its reader said.
+    fn stopped(&self) -> Option<String> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A feed reading blob `digest` (`size` bytes) from the bundle, chunk by chunk (packed
+    /// volumes check its digest on the way, and the feed ends only if it matched); a blob
+    /// larger than one chunk is also spooled into `spool`, when given and writable.
+    fn from_bundle(
+        layout: &Layout,
+        digest: &Digest,
+        size: u64,
+        spool: Option<std::path::PathBuf>,
+        on_bytes: ByteCounter,
+    ) -> Result<ChunkFeed, RegistryError> {
+        use std::io::{Read, Write};
+        let mut reader = if layout.is_packed() {
+            layout.open_blob(digest)?
+        } else {
+            layout.open_blob_unchecked(digest)?
+        };
+        let (tx, feed) = ChunkFeed::channel();
+        let error = feed.1.clone();
+        let mut spool = spool
+            .filter(|_| size > UPLOAD_CHUNK as u64)
+            .and_then(|dir| {
+                crate::fsutil::TempFile::in_dir(&dir, crate::fsutil::Access::Secret)
+                    .map_err(|e| {
+                        tracing::debug!("no spool for the upload in {}: {e}", dir.display())
+                    })
+                    .ok()
+            });
+        tokio::task::spawn_blocking(move || {
+            let failed = |message: String| {
+                *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+            };
+            let mut left = size;
+            loop {
+                let take = left.min(UPLOAD_CHUNK as u64) as usize;
+                let mut chunk = vec![0u8; take];
+                if let Err(e) = reader.read_exact(&mut chunk) {
+                    return failed(format!("cannot read the blob from the bundle: {e}"));
+                }
+                left -= take as u64;
+                on_bytes(take as u64);
+                if let Some(file) = &mut spool
+                    && let Err(e) = file.write_all(&chunk)
+                {
+                    // Only a convenience: without it a lost session reads the bundle again.
+                    tracing::debug!("spooling the upload stopped: {e}");
+                    spool = None;
+                }
+                if take < UPLOAD_CHUNK || left == 0 {
+                    // The end: a packed volume's reader checks the digest at its last byte.
+                    if let Err(e) = reader.read(&mut [0u8; 1]) {
+                        return failed(format!("cannot read the blob from the bundle: {e}"));
+                    }
+                    let spool = spool.map(|f| f.into_parts().1);
+                    let _ = tx.blocking_send(Feed::End {
+                        last: chunk.into(),
+                        spool,
+                    });
+                    return;
+                }
+                if tx.blocking_send(Feed::Chunk(chunk.into())).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(feed)
     }
 
     /// A feed reading a spooled copy of `size` bytes, chunk by chunk.
@@ -735,7 +836,7 @@ impl RegistryTarget {
             let (bytes, spool, last) = match feed.0.recv().await {
                 Some(Feed::Chunk(bytes)) => (bytes, None, false),
                 Some(Feed::End { last, spool }) => (last, spool, true),
-                None => return Err(Chunked::Fatal(not_handed_over(host, what))),
+                None => return Err(Chunked::Fatal(not_handed_over(host, what, feed.stopped()))),
             };
             if !last && offset == 0 && self.chunks_refused.load(Ordering::Relaxed) {
                 return self
@@ -808,6 +909,7 @@ impl RegistryTarget {
         // The feed's end, once streamed: `Some(spool)`.
         let ended: Slot = Default::default();
         let seen = ended.clone();
+        let stopped = feed.1.clone();
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(feed.0));
         let body_rx = rx.clone();
         let stream = futures_util::stream::unfold((Some(held), false), move |(held, done)| {
@@ -857,7 +959,10 @@ impl RegistryTarget {
                     match rx.recv().await {
                         Some(Feed::Chunk(_)) => continue,
                         Some(Feed::End { spool, .. }) => break spool,
-                        None => return Err(Chunked::Fatal(not_handed_over(host, what))),
+                        None => {
+                            let why = stopped.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                            return Err(Chunked::Fatal(not_handed_over(host, what, why)));
+                        }
                     }
                 }
             }
@@ -996,11 +1101,14 @@ fn chunks_refusal(error: &oci_client::errors::OciDistributionError) -> Option<St
 }
 
 /// The error of a feed closed before its end.
-fn not_handed_over(host: &str, what: &str) -> RegistryError {
+fn not_handed_over(host: &str, what: &str, why: Option<String>) -> RegistryError {
     RegistryError::Failed {
         host: host.to_string(),
         reference: what.to_string(),
-        message: "the blob was not handed over whole (it failed its check, or the read stopped); nothing was completed".into(),
+        message: match why {
+            Some(why) => format!("{why}; no image was pushed"),
+            None => "the blob was not handed over whole (it failed its check, or the read stopped); nothing was completed".into(),
+        },
     }
 }
 
