@@ -1,12 +1,11 @@
-//! A full disk: `build`, `unpack`, `import files` and `import --site` write into a 1 MiB tmpfs
-//! while they need about 3 MiB, and must say so before writing (the space needed, the space
-//! free, the path); `import apt` writes into a tmpfs with only 8 KiB left, which its own
-//! estimate fits but its indexes do not, and must name the path, the full device and the space
-//! free; so does `import trees` (a tree's 3 MB file on a tmpfs with 64 KiB left). Each must
-//! leave nothing corrupt (every blob file hashes to its name; every file under
-//! its final name is the finished file), and, once space is freed, the same command run again
-//! must finish with the result of a run on a roomy disk and leave no temporary file. Needs root
-//! (mount); skipped otherwise.
+//! A full disk: `build`, `unpack`, `import files`, `import trees`, `import git` and
+//! `import --site` write into a 1 MiB tmpfs while they need 2 to 3 MiB, and must say so
+//! before writing (the space needed, the space free, the path); `import apt` writes into a
+//! tmpfs with only 8 KiB left, which its own estimate fits but its indexes do not, and must
+//! name the path, the full device and the space free. Each must leave nothing corrupt (every
+//! blob file hashes to its name; every file under its final name is the finished file), and,
+//! once space is freed, the same command run again must finish with the result of a run on a
+//! roomy disk and leave no temporary file. Needs root (mount); skipped otherwise.
 
 mod common;
 
@@ -274,7 +273,9 @@ fn a_full_disk_fails_clearly_and_the_rerun_after_freeing_space_finishes() {
             .arg(out);
         c
     });
-    full_then_freed("import trees", &env, Full::AlmostFull(64 << 10), |out| {
+    // Refused up front: the trees' estimate (their files by size) is exact, so no write
+    // starts that cannot finish.
+    full_then_freed("import trees", &env, Full::TooSmall, |out| {
         let mut c = env.ferry();
         c.args(["import", "trees"])
             .arg(&bundle)
@@ -345,6 +346,50 @@ fn apt_and_site_imports_on_a_full_disk_fail_clearly_and_resume() {
             .arg(&site)
             .arg("--key")
             .arg(&public);
+        c
+    });
+}
+
+#[test]
+fn import_git_on_a_too_small_disk_is_refused_before_writing() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    use common::git_server::{GitServer, Work};
+    let env = Env::new();
+    let server = GitServer::start();
+    let upstream = server.create("platform");
+    let work = Work::new(&upstream);
+    // 4 MB of hex digits (about 2 MB packed): the bundle and its objects need more
+    // than the 1 MiB tmpfs.
+    let noise: String = (0..4_000_000u32)
+        .map(|i| {
+            let x = i.wrapping_mul(2_654_435_761).rotate_left(i % 13);
+            char::from_digit(x >> 28, 16).unwrap()
+        })
+        .collect();
+    std::fs::write(work.path().join("blob.txt"), &noise).unwrap();
+    work.git(&["add", "-A"]);
+    work.git(&["commit", "-q", "-m", "noise"]);
+    work.push_all();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  git:\n    - url: {}\n",
+            server.url("platform")
+        ),
+    );
+    let (_, public) = env.keys();
+    let bundle = env.build_signed(&manifest, "bundle");
+    full_then_freed("import git", &env, Full::TooSmall, |out| {
+        let mut c = env.ferry();
+        c.args(["import", "git"])
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&public)
+            .arg("--to")
+            .arg(out);
         c
     });
 }

@@ -957,8 +957,9 @@ fn an_upload_cut_mid_blob_goes_on_without_reading_the_bundle_again() {
         .filter(|h| h.starts_with("PATCH ") && h.to_ascii_lowercase().contains("content-range: "))
         .count();
     assert!(patches >= 4, "{patches} PATCH requests");
-    // Memory: a few chunks per upload, whatever the blob (76 MiB here, 100 MiB for a 160 MiB
-    // layer; BENCHMARKS.md), not the blob held whole, let alone several times.
+    // Memory: a few chunks per upload, whatever the blob (about 69 MiB here; flat from 40 to
+    // 640 MiB in scripts/bench_upload_memory.sh, BENCHMARKS.md), not the blob held whole,
+    // let alone several times.
     eprintln!("peak RSS of the import: {} MiB", peak >> 20);
     assert!(peak < 128 << 20, "peak RSS {} MiB", peak >> 20);
     // The image is whole: skopeo copies it from the site registry, every blob checked.
@@ -992,4 +993,198 @@ fn an_upload_cut_mid_blob_goes_on_without_reading_the_bundle_again() {
             .join("site/ferry-site/.ferry-upload-spool")
             .exists()
     );
+
+    // `ferry import registry` uploads the same way: from packed volumes, the same cut, every
+    // byte read once (the cut chunk goes on from the session or from its spooled copy).
+    let (key, _) = env.keys();
+    let shelf = env.path().join("shelf");
+    std::fs::create_dir_all(&shelf).unwrap();
+    ok(env
+        .ferry()
+        .arg("pack")
+        .arg(&bundle)
+        .arg("-o")
+        .arg(shelf.join("platform"))
+        .args(["--volume-size", "200M", "--key"])
+        .arg(&key));
+    let site = Registry::start_plain();
+    let proxy = FaultProxy::start(
+        &site.addr(),
+        Faults {
+            drop_upload_after: Some(3 << 20),
+            upload_drops: 1,
+            upload_drops_after: 1,
+            ..Default::default()
+        },
+    );
+    let out = env
+        .ferry()
+        .args(["--output", "json", "import", "registry"])
+        .arg(&shelf)
+        .arg("--to")
+        .arg(format!("{}/platform", proxy.addr()))
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 1, "no cut was injected:\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // What it needs read once: the uploaded blobs and the manifest, no more than the bundle
+    // (which also holds the release's own documents); a layer read twice would add 40 MiB.
+    let read = summary["bytes_read"].as_u64().unwrap();
+    let uploaded = summary["uploaded_bytes"].as_u64().unwrap();
+    assert!(
+        read >= uploaded && read <= bundle_size(&bundle),
+        "{summary}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("going on from there") || stderr.contains("spooled"),
+        "nothing says how the upload went on:\n{stderr}"
+    );
+    assert!(!stderr.contains("read again from the bundle"), "{stderr}");
+    let patches = proxy
+        .request_heads()
+        .iter()
+        .filter(|h| h.starts_with("PATCH ") && h.to_ascii_lowercase().contains("content-range: "))
+        .count();
+    assert!(patches >= 4, "{patches} PATCH requests");
+    let reference = site.reference(&format!("platform/{mapped}/app/huge:1"));
+    let copy = env.path().join("copied-registry");
+    let pulled = site
+        .skopeo()
+        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", copy.display()))
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
+    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
+    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert_eq!(common::util::sha256_hex(&bytes), name);
+        }
+    }
+}
+
+/// A registry that refuses chunked uploads (every `PATCH` answered 405): the site import
+/// says so once and sends each large blob in one streamed request, still reading the bundle
+/// once.
+#[test]
+fn a_registry_refusing_chunks_gets_one_streamed_upload_per_blob() {
+    use common::faultproxy::{CannedAnswer, FaultProxy, Faults};
+    use common::images::{ImageSpec, LayerSpec, OciLayout};
+    let env = Env::new();
+    let source = Registry::start_plain();
+    // Two layers larger than one chunk: the second upload goes straight to one request.
+    let dir = env.path().join("layout");
+    let mut layout = OciLayout::create(&dir);
+    layout.add_tagged_image(
+        "big",
+        &ImageSpec::new(vec![
+            LayerSpec::random(0x5eed_0011, 20 << 20),
+            LayerSpec::random(0x5eed_0012, 12 << 20),
+        ]),
+    );
+    let pushed = push(&dir, "big", &source, "app/big:1");
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: big, version: \"1\"}}\nspec:\n  images:\n    - {}/app/big:1\n",
+            source.addr()
+        ),
+    );
+    let bundle = env.build_signed(&manifest, "bundle");
+    let (_, public) = env.keys();
+
+    let site = Registry::start_plain();
+    let proxy = FaultProxy::start(
+        &site.addr(),
+        Faults {
+            answer: Some(CannedAnswer {
+                method: Some("PATCH".into()),
+                status: 405,
+                reason: "Method Not Allowed".into(),
+                body: r#"{"errors":[{"code":"UNSUPPORTED","message":"chunked uploads are not supported"}]}"#.into(),
+            }),
+            ..Default::default()
+        },
+    );
+    let site_file = env.path().join("site/site.yaml");
+    std::fs::create_dir_all(site_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &site_file,
+        format!(
+            "apiVersion: ferry.dev/v1\nkind: Site\nmetadata:\n  name: plant-a\nspec:\n  registry:\n    host: {}/platform\n",
+            proxy.addr()
+        ),
+    )
+    .unwrap();
+    let out = env
+        .ferry()
+        .args(["--output", "json", "import"])
+        .arg(&bundle)
+        .arg("--site")
+        .arg(&site_file)
+        .arg("--key")
+        .arg(&public)
+        .args(["--jobs", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(proxy.injected() >= 1, "no PATCH was refused:\n{stderr}");
+    assert_eq!(
+        stderr.matches("refuses chunked uploads").count(),
+        1,
+        "the fallback is said once:\n{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["bytes_read"],
+        bundle_size(&bundle),
+        "{summary}\n{stderr}"
+    );
+    // Remembered for the run: one refused PATCH, not one per blob (one upload at a time).
+    let patches = proxy
+        .request_heads()
+        .iter()
+        .filter(|h| h.starts_with("PATCH "))
+        .count();
+    assert_eq!(patches, 1, "{patches} PATCH requests");
+    let mapped = source.addr().replace(':', "_");
+    let reference = site.reference(&format!("platform/{mapped}/app/big:1"));
+    let copy = env.path().join("copied");
+    let pulled = site
+        .skopeo()
+        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", copy.display()))
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
+    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
+    let mut blobs = 0;
+    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert_eq!(common::util::sha256_hex(&bytes), name);
+            blobs += 1;
+        }
+    }
+    assert_eq!(blobs, 3, "config and two layers");
 }

@@ -91,9 +91,23 @@ pub struct PushReport {
 pub struct RegistryTarget {
     connection: Connection,
     target: Target,
+    /// Set once the registry refused a chunk (`PATCH`): later blobs of this run go up in one
+    /// streamed request each.
+    chunks_refused: std::sync::atomic::AtomicBool,
+    /// Where blobs read from the bundle by [`RegistryTarget::push`] larger than one chunk are
+    /// spooled while they upload (none: a lost session reads the bundle again).
+    spool: Option<crate::fsutil::ScratchDir>,
 }
 
 impl RegistryTarget {
+    /// Spools blobs larger than one chunk, read from the bundle by [`RegistryTarget::push`],
+    /// in a private scratch directory while they upload, so a session the registry loses is
+    /// started again without reading the bundle (packed volumes are read once).
+    pub fn spool_uploads(&mut self) -> std::io::Result<()> {
+        self.spool = Some(crate::fsutil::ScratchDir::new("upload-spool")?);
+        Ok(())
+    }
+
     /// Connects to the target with credentials from the environment or the auth files.
     pub async fn connect(
         target: Target,
@@ -101,7 +115,12 @@ impl RegistryTarget {
     ) -> Result<RegistryTarget, RegistryError> {
         let hosts = BTreeSet::from([target.host.clone()]);
         let connection = Connection::connect(&hosts, options, auth::lookup_target).await?;
-        Ok(RegistryTarget { connection, target })
+        Ok(RegistryTarget {
+            connection,
+            target,
+            chunks_refused: Default::default(),
+            spool: None,
+        })
     }
 
     /// As [`RegistryTarget::connect`] for a target probed already (once per run).
@@ -114,7 +133,12 @@ impl RegistryTarget {
         let probed = BTreeMap::from([(target.host.clone(), probe)]);
         let connection =
             Connection::connect_probed(&hosts, options, auth::lookup_target, probed).await?;
-        Ok(RegistryTarget { connection, target })
+        Ok(RegistryTarget {
+            connection,
+            target,
+            chunks_refused: Default::default(),
+            spool: None,
+        })
     }
 
     /// The target.
@@ -454,16 +478,30 @@ impl RegistryTarget {
             reference: what.to_string(),
             message,
         };
+        // Blobs not fed by the site pass are read from the bundle the same way: chunk by
+        // chunk, spooled, resumed.
+        let first = match first {
+            Some(feed) => Some(feed),
+            None => Some(ChunkFeed::from_bundle(
+                layout,
+                digest,
+                size,
+                self.spool.as_ref().map(|d| d.path().to_path_buf()),
+                on_bytes.clone(),
+            )?),
+        };
         if let Some(feed) = first {
             let mut feed = feed;
             let mut restarts = 0;
             loop {
-                let (message, spool) =
-                    match self.upload_chunked(repository, digest, what, feed).await {
-                        Ok(()) => return Ok(()),
-                        Err(Chunked::Fatal(e)) => return Err(e),
-                        Err(Chunked::Lost { message, spool }) => (message, spool),
-                    };
+                let (message, spool) = match self
+                    .upload_chunked(repository, digest, size, what, feed)
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(Chunked::Fatal(e)) => return Err(e),
+                    Err(Chunked::Lost { message, spool }) => (message, spool),
+                };
                 // The last request may have completed the blob after all.
                 if let Ok(true) = self
                     .connection
@@ -645,13 +683,89 @@ pub enum Feed {
 /// that is the one held, else from the spooled copy; the bundle is read again only when
 /// neither is left, and the log says so. A feed closed before [`Feed::End`] (the blob failed
 /// its check) completes nothing.
-pub struct ChunkFeed(tokio::sync::mpsc::Receiver<Feed>);
+pub struct ChunkFeed(
+    tokio::sync::mpsc::Receiver<Feed>,
+    /// Why the feed stopped early, when its reader knows.
+    std::sync::Arc<std::sync::Mutex<Option<String>>>,
+);
 
 impl ChunkFeed {
     /// The feed and its sending end (a small queue: memory stays flat).
     pub fn channel() -> (tokio::sync::mpsc::Sender<Feed>, ChunkFeed) {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        (tx, ChunkFeed(rx))
+        (tx, ChunkFeed(rx, Default::default()))
+    }
+
+    /// Why the feed stopped before its end, if its reader said.
+    fn stopped(&self) -> Option<String> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A feed reading blob `digest` (`size` bytes) from the bundle, chunk by chunk (packed
+    /// volumes check its digest on the way, and the feed ends only if it matched); a blob
+    /// larger than one chunk is also spooled into `spool`, when given and writable.
+    fn from_bundle(
+        layout: &Layout,
+        digest: &Digest,
+        size: u64,
+        spool: Option<std::path::PathBuf>,
+        on_bytes: ByteCounter,
+    ) -> Result<ChunkFeed, RegistryError> {
+        use std::io::{Read, Write};
+        let mut reader = if layout.is_packed() {
+            layout.open_blob(digest)?
+        } else {
+            layout.open_blob_unchecked(digest)?
+        };
+        let (tx, feed) = ChunkFeed::channel();
+        let error = feed.1.clone();
+        let mut spool = spool
+            .filter(|_| size > UPLOAD_CHUNK as u64)
+            .and_then(|dir| {
+                crate::fsutil::TempFile::in_dir(&dir, crate::fsutil::Access::Secret)
+                    .map_err(|e| {
+                        tracing::debug!("no spool for the upload in {}: {e}", dir.display())
+                    })
+                    .ok()
+            });
+        tokio::task::spawn_blocking(move || {
+            let failed = |message: String| {
+                *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+            };
+            let mut left = size;
+            loop {
+                let take = left.min(UPLOAD_CHUNK as u64) as usize;
+                let mut chunk = vec![0u8; take];
+                if let Err(e) = reader.read_exact(&mut chunk) {
+                    return failed(format!("cannot read the blob from the bundle: {e}"));
+                }
+                left -= take as u64;
+                on_bytes(take as u64);
+                if let Some(file) = &mut spool
+                    && let Err(e) = file.write_all(&chunk)
+                {
+                    // Only a convenience: without it a lost session reads the bundle again.
+                    tracing::debug!("spooling the upload stopped: {e}");
+                    spool = None;
+                }
+                if take < UPLOAD_CHUNK || left == 0 {
+                    // The end: a packed volume's reader checks the digest at its last byte.
+                    if let Err(e) = reader.read(&mut [0u8; 1]) {
+                        return failed(format!("cannot read the blob from the bundle: {e}"));
+                    }
+                    let spool = spool.map(|f| f.into_parts().1);
+                    let _ = tx.blocking_send(Feed::End {
+                        last: chunk.into(),
+                        spool,
+                    });
+                    return;
+                }
+                if tx.blocking_send(Feed::Chunk(chunk.into())).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(feed)
     }
 
     /// A feed reading a spooled copy of `size` bytes, chunk by chunk.
@@ -705,6 +819,7 @@ impl RegistryTarget {
         &self,
         repository: &str,
         digest: &Digest,
+        size: u64,
         what: &str,
         mut feed: ChunkFeed,
     ) -> Result<(), Chunked> {
@@ -721,14 +836,13 @@ impl RegistryTarget {
             let (bytes, spool, last) = match feed.0.recv().await {
                 Some(Feed::Chunk(bytes)) => (bytes, None, false),
                 Some(Feed::End { last, spool }) => (last, spool, true),
-                None => {
-                    return Err(Chunked::Fatal(RegistryError::Failed {
-                        host: host.clone(),
-                        reference: what.to_string(),
-                        message: "the blob was not handed over whole (it failed its check, or the read stopped); nothing was completed".into(),
-                    }));
-                }
+                None => return Err(Chunked::Fatal(not_handed_over(host, what, feed.stopped()))),
             };
+            if !last && offset == 0 && self.chunks_refused.load(Ordering::Relaxed) {
+                return self
+                    .upload_streamed(repository, digest, size, what, session, bytes, feed)
+                    .await;
+            }
             let finish = last.then_some(digest);
             match self
                 .send_part(repository, what, &mut session, offset, &bytes, finish)
@@ -736,6 +850,25 @@ impl RegistryTarget {
             {
                 Ok(()) if last => return Ok(()),
                 Ok(()) => offset += bytes.len() as u64,
+                Err(PartFailure::Refused(message)) => {
+                    if !self.chunks_refused.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "{host} refuses chunked uploads ({message}); every blob larger than {} MiB goes up in one streamed request instead (a cut one starts again from its spooled copy)",
+                            UPLOAD_CHUNK >> 20
+                        );
+                    }
+                    // A session that took a refused PATCH may be spent: a new one.
+                    let session = self
+                        .connection
+                        .retry(host, what, || {
+                            self.connection.start_upload(host, repository)
+                        })
+                        .await
+                        .map_err(Chunked::Fatal)?;
+                    return self
+                        .upload_streamed(repository, digest, size, what, session, bytes, feed)
+                        .await;
+                }
                 Err(PartFailure::Fatal(e)) => return Err(Chunked::Fatal(e)),
                 Err(PartFailure::Lost(message)) => {
                     // The rest still streams in; the spooled copy comes with the end.
@@ -753,6 +886,99 @@ impl RegistryTarget {
                     return Err(Chunked::Lost { message, spool });
                 }
             }
+        }
+    }
+
+    /// Uploads a fed blob in one request (`PUT ?digest=` on `session`), its body streamed:
+    /// `held` (the first chunk), then the rest of the feed as it comes; memory stays flat.
+    /// For registries that refuse chunks. A failed request starts again from the spooled
+    /// copy (the feed's end hands it over), else the bundle.
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_streamed(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+        session: reqwest::Url,
+        held: axum::body::Bytes,
+        feed: ChunkFeed,
+    ) -> Result<(), Chunked> {
+        type Slot = std::sync::Arc<std::sync::Mutex<Option<Option<crate::fsutil::TempPath>>>>;
+        let host = &self.target.host;
+        // The feed's end, once streamed: `Some(spool)`.
+        let ended: Slot = Default::default();
+        let seen = ended.clone();
+        let stopped = feed.1.clone();
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(feed.0));
+        let body_rx = rx.clone();
+        let stream = futures_util::stream::unfold((Some(held), false), move |(held, done)| {
+            let (seen, rx) = (seen.clone(), body_rx.clone());
+            async move {
+                if let Some(bytes) = held {
+                    return Some((Ok(bytes), (None, false)));
+                }
+                if done {
+                    return None;
+                }
+                match rx.lock().await.recv().await {
+                    Some(Feed::Chunk(bytes)) => Some((Ok(bytes), (None, false))),
+                    Some(Feed::End { last, spool }) => {
+                        *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(spool);
+                        Some((Ok(last), (None, true)))
+                    }
+                    None => Some((
+                        Err(std::io::Error::other("the blob was not handed over whole")),
+                        (None, true),
+                    )),
+                }
+            }
+        });
+        let result = self
+            .connection
+            .finish_upload(
+                host,
+                repository,
+                session,
+                digest,
+                size,
+                reqwest::Body::wrap_stream(stream),
+            )
+            .await;
+        if result.is_ok() {
+            return Ok(());
+        }
+        let end = ended.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let spool = match end {
+            Some(spool) => spool,
+            None => {
+                // The request broke off mid-body: the rest still streams in, the spooled
+                // copy with its end (none if the blob failed its check).
+                let mut rx = rx.lock().await;
+                loop {
+                    match rx.recv().await {
+                        Some(Feed::Chunk(_)) => continue,
+                        Some(Feed::End { spool, .. }) => break spool,
+                        None => {
+                            let why = stopped.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                            return Err(Chunked::Fatal(not_handed_over(host, what, why)));
+                        }
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) if is_digest_invalid(&error) => Err(Chunked::Lost {
+                message: "the target received other bytes than were sent (DIGEST_INVALID)".into(),
+                spool,
+            }),
+            Err(error) => match crate::distribution::classify(host, what, error) {
+                crate::distribution::StreamFailure::Fatal(e) => Err(Chunked::Fatal(e)),
+                crate::distribution::StreamFailure::Retry(message) => {
+                    Err(Chunked::Lost { message, spool })
+                }
+            },
         }
     }
 
@@ -790,6 +1016,14 @@ impl RegistryTarget {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
+            if finish.is_none()
+                && start == 0
+                && from == 0
+                && attempt == 1
+                && let Some(message) = chunks_refusal(&error)
+            {
+                return Err(PartFailure::Refused(message));
+            }
             if finish.is_some() && is_digest_invalid(&error) {
                 return Err(PartFailure::Lost(
                     "the target received other bytes than were sent (DIGEST_INVALID)".into(),
@@ -851,6 +1085,31 @@ impl RegistryTarget {
 enum PartFailure {
     Fatal(RegistryError),
     Lost(String),
+    /// The registry does not take chunks (its answer to the first `PATCH`).
+    Refused(String),
+}
+
+/// Whether the answer to an upload's first `PATCH` means the registry does not take chunked
+/// uploads (405, 404, 400, 501, or an error naming them unsupported): what it said.
+fn chunks_refusal(error: &oci_client::errors::OciDistributionError) -> Option<String> {
+    let oci_client::errors::OciDistributionError::ServerError { code, message, .. } = error else {
+        return None;
+    };
+    let unsupported = message.to_ascii_uppercase().contains("UNSUPPORTED");
+    (matches!(code, 400 | 404 | 405 | 501) || unsupported)
+        .then(|| format!("PATCH answered {code}: {}", message.trim()))
+}
+
+/// The error of a feed closed before its end.
+fn not_handed_over(host: &str, what: &str, why: Option<String>) -> RegistryError {
+    RegistryError::Failed {
+        host: host.to_string(),
+        reference: what.to_string(),
+        message: match why {
+            Some(why) => format!("{why}; no image was pushed"),
+            None => "the blob was not handed over whole (it failed its check, or the read stopped); nothing was completed".into(),
+        },
+    }
 }
 
 /// What a push did so far, counted as it goes (shared by concurrent uploads).

@@ -137,6 +137,28 @@ impl TreePlan {
     }
 }
 
+/// Bytes writing `tree` into `dir` needs, estimated before anything is written or hashed:
+/// none when `dir/<name>` has every file at its size already, else each file the partial
+/// directory does not hold at its size (a file of another content is found by the import and
+/// replaced; an estimate, the write itself still reports a full disk).
+pub fn space_needed(dir: &Path, tree: &BundleTree) -> u64 {
+    let size_at = |path: PathBuf| std::fs::symlink_metadata(path).ok().map(|m| m.len());
+    let target = dir.join(&tree.config.name);
+    if tree
+        .files
+        .iter()
+        .all(|f| size_at(target.join(&f.path)) == Some(f.size))
+    {
+        return 0;
+    }
+    let partial = partial_dir(dir, tree);
+    tree.files
+        .iter()
+        .filter(|f| size_at(partial.join(&f.path)) != Some(f.size))
+        .map(|f| f.size)
+        .sum()
+}
+
 /// The directory `tree` is assembled in under `dir`.
 pub fn partial_dir(dir: &Path, tree: &BundleTree) -> PathBuf {
     dir.join(format!("{PARTIAL_PREFIX}{}", tree.config.name))

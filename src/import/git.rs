@@ -62,10 +62,35 @@ pub fn import(
         return Ok(None);
     }
     crate::git_cli::run(None, &["--version"], None)?;
+    // A repository holding every object already needs no bundle copied out; the others need
+    // their bundle file, then about as much again for the objects fetched from it.
+    let in_place: Vec<bool> = repos
+        .iter()
+        .map(|r| crate::destination::git::objects_in_place(r, to))
+        .collect();
+    let needed: u64 = repos
+        .iter()
+        .zip(&in_place)
+        .filter(|(_, in_place)| !**in_place)
+        .filter_map(|(r, _)| r.bundle.as_ref().map(|(_, size)| 2 * size))
+        .sum();
+    crate::fsutil::ensure_space(
+        to,
+        needed,
+        &format!(
+            "the git repositories of {} in {}",
+            source.display(),
+            to.display()
+        ),
+    )?;
     let mut reports = Vec::new();
-    for repo in &repos {
+    for (repo, in_place) in repos.iter().zip(in_place) {
         ui.status(format!("git repository {}", repo.config.name));
-        let report = import_repo(layout, repo, to, force)?;
+        let report = if in_place {
+            crate::destination::git::import_repo_from(repo, to, force, None)?
+        } else {
+            import_repo(layout, repo, to, force)?
+        };
         reports.push(report);
     }
     Ok(Some(Imported {

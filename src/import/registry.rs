@@ -41,6 +41,10 @@ pub struct Imported {
     /// Blobs and manifests.
     #[serde(flatten)]
     pub push: PushReport,
+    /// Bytes read from the bundle (its volumes or blob files); left out in a site import,
+    /// whose summary counts them for every destination.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub bytes_read: u64,
     /// Time taken.
     pub seconds: f64,
 }
@@ -83,7 +87,7 @@ pub async fn import(
         Vec::new()
     };
 
-    let registry =
+    let mut registry =
         RegistryTarget::connect(target.clone(), RegistryOptions::from(&options.registry))
             .await
             .with_context(|| format!("cannot prepare access to {}", target.host))?;
@@ -121,6 +125,17 @@ pub async fn import(
             );
         }
     }
+    // Blobs larger than one chunk are spooled while they upload: a session the registry
+    // loses starts again from the copy, not the bundle.
+    if to_upload
+        .iter()
+        .any(|(_, size)| *size > crate::destination::registry::UPLOAD_CHUNK as u64)
+        && let Err(e) = registry.spool_uploads()
+    {
+        tracing::warn!(
+            "cannot make a spool directory for uploads ({e}); an upload the registry loses is read again from the bundle"
+        );
+    }
     let bar = ui.bytes_bar(upload_bytes, "push");
     let counter_bar = bar.clone();
     let on_bytes: ByteCounter = Arc::new(move |n| counter_bar.inc(n));
@@ -152,6 +167,7 @@ pub async fn import(
         charts: plans.iter().filter(|p| p.entry.kind == CHART).count(),
         verified_blobs: report.uploaded_blobs,
         push: report,
+        bytes_read: layout.bytes_read(),
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(result)
@@ -288,6 +304,10 @@ pub async fn content_trust_for_existing(
 }
 
 fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 

@@ -71,6 +71,15 @@ pub fn import(
     if trees.is_empty() {
         return Ok(None);
     }
+    let needed: u64 = trees
+        .iter()
+        .map(|t| crate::destination::trees::space_needed(to, t))
+        .sum();
+    crate::fsutil::ensure_space(
+        to,
+        needed,
+        &format!("the trees of {} in {}", source.display(), to.display()),
+    )?;
     let total: u64 = trees.iter().map(BundleTree::size).sum();
     let bar = ui.bytes_bar(total, "write");
     let mut reports = Vec::new();

@@ -407,6 +407,7 @@ impl Destination for RegistryDestination {
                 referrers: count(crate::source::referrers::KIND),
                 charts: count(crate::source::helm::KIND),
                 verified_blobs: push.uploaded_blobs,
+                bytes_read: 0,
                 seconds: self.started.elapsed().as_secs_f64(),
                 push,
             };
