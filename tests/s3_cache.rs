@@ -80,7 +80,12 @@ fn count(summary: &serde_json::Value, field: &str) -> u64 {
 /// `ferry verify` with the environment's public key.
 fn verify(env: &Env, bundle: &Path) {
     let (_, public) = env.keys();
-    ok(env.ferry().arg("verify").arg(bundle).arg("--key").arg(public));
+    ok(env
+        .ferry()
+        .arg("verify")
+        .arg(bundle)
+        .arg("--key")
+        .arg(public));
     common::ferry::assert_blobs_match_names(bundle);
 }
 
@@ -109,18 +114,24 @@ fn image_blobs(bundle: &Path) -> BTreeMap<String, u64> {
     out
 }
 
-/// The layers among `blobs` (configs are also fetched when the lock is made, once per build).
+/// The layers of a bundle's images (their configs are also fetched when the lock is made,
+/// once per build).
 fn layers(bundle: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for name in common::ferry::blob_files(bundle) {
-        let bytes = std::fs::read(bundle.join("blobs/sha256").join(&name)).unwrap();
-        if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            for d in doc["layers"].as_array().into_iter().flatten() {
-                out.insert(d["digest"].as_str().unwrap().to_string());
-            }
-        }
-    }
-    out
+    let configs: BTreeSet<String> = image_blobs(bundle)
+        .into_keys()
+        .filter(|d| {
+            let path = bundle
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"));
+            let bytes = std::fs::read(path).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .is_ok_and(|v| v.get("rootfs").is_some())
+        })
+        .collect();
+    image_blobs(bundle)
+        .into_keys()
+        .filter(|d| !configs.contains(d))
+        .collect()
 }
 
 /// Every object under `PREFIX/blobs/sha256/` hashes to its name; returns their digests.
@@ -137,6 +148,15 @@ fn assert_cache_sound(ceph: &Ceph, bucket: &str, prefix: &str) -> BTreeSet<Strin
 
 fn leases(ceph: &Ceph, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
     ceph.list(bucket, &format!("{prefix}/leases/"))
+}
+
+/// The leases whose blob is not in the cache (a lease left beside a complete blob is ignored).
+fn open_leases(ceph: &Ceph, bucket: &str, prefix: &str) -> BTreeSet<String> {
+    leases(ceph, bucket, prefix)
+        .into_iter()
+        .map(|(key, _)| key.rsplit('/').next().unwrap().to_string())
+        .filter(|hex| !ceph.exists(bucket, &format!("{prefix}/blobs/sha256/{hex}")))
+        .collect()
 }
 
 /// Waits until `n` leases exist (or panics after `within`).
@@ -193,7 +213,10 @@ fn two_concurrent_builds_fetch_each_shared_blob_once() {
 
     let (blobs_a, blobs_b) = (image_blobs(&out_a), image_blobs(&out_b));
     let union: BTreeMap<_, _> = blobs_a.clone().into_iter().chain(blobs_b.clone()).collect();
-    let shared: BTreeSet<_> = blobs_a.keys().filter(|d| blobs_b.contains_key(*d)).collect();
+    let shared: BTreeSet<_> = blobs_a
+        .keys()
+        .filter(|d| blobs_b.contains_key(*d))
+        .collect();
     assert!(shared.len() >= 6, "the releases share blobs: {shared:?}");
 
     // Each build accounts for every blob it pulled, from upstream or from the cache.
@@ -286,15 +309,19 @@ fn a_killed_builds_stale_lease_is_taken_over() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The lock reads the config (held too), then the three blobs are leased at once.
-    wait_for_leases(ceph, &bucket, "cache", 3, Duration::from_secs(120));
+    // The two layers' GETs are held (the small config passes): two leases held.
+    wait_for_leases(ceph, &bucket, "cache", 2, Duration::from_secs(120));
     killed.kill().unwrap();
     killed.wait().unwrap();
-    let stale = leases(ceph, &bucket, "cache");
-    assert_eq!(stale.len(), 3, "{stale:?}");
-    let lease: serde_json::Value =
-        serde_json::from_slice(&ceph.get(&bucket, &stale[0].0)).unwrap();
-    assert_eq!(lease["pid"].as_u64(), Some(u64::from(killed.id())), "{lease}");
+    let stale = open_leases(ceph, &bucket, "cache");
+    assert!(stale.len() >= 2, "{stale:?}");
+    let first = format!("cache/leases/{}", stale.first().unwrap());
+    let lease: serde_json::Value = serde_json::from_slice(&ceph.get(&bucket, &first)).unwrap();
+    assert_eq!(
+        lease["pid"].as_u64(),
+        Some(u64::from(killed.id())),
+        "{lease}"
+    );
 
     // The next build, through a proxy without delays.
     let fast = FaultProxy::start(&registry.addr(), Faults::default());
@@ -307,10 +334,20 @@ fn a_killed_builds_stale_lease_is_taken_over() {
         .unwrap();
     let s = summary(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(count(&s, "taken_over_leases"), 3, "{s:#}\n{stderr}");
-    assert_eq!(count(&s, "upstream_blobs"), 3, "{s:#}");
+    assert_eq!(
+        count(&s, "taken_over_leases"),
+        stale.len() as u64,
+        "{s:#}\n{stderr}"
+    );
+    assert!(count(&s, "upstream_blobs") >= 2, "{s:#}");
+    assert_eq!(
+        count(&s, "upstream_blobs") + count(&s, "cache_blobs"),
+        3,
+        "{s:#}"
+    );
     assert!(
-        stderr.contains("took over the lease of") && stderr.contains(&format!("s3://{bucket}/cache/leases/")),
+        stderr.contains("took over the lease of")
+            && stderr.contains(&format!("s3://{bucket}/cache/leases/")),
         "nothing names the lease taken over:\n{stderr}"
     );
     assert!(
@@ -320,7 +357,9 @@ fn a_killed_builds_stale_lease_is_taken_over() {
     );
     verify(&env, &out);
     assert_eq!(assert_cache_sound(ceph, &bucket, "cache").len(), 3);
-    assert_eq!(leases(ceph, &bucket, "cache"), vec![]);
+    // Every lease of a missing blob was taken over and released; at most an expired one of
+    // the killed build is left beside a blob it had completed (ignored).
+    assert_eq!(open_leases(ceph, &bucket, "cache"), BTreeSet::new());
 }
 
 /// Cache objects changed in the bucket (same size, a byte flipped; and truncated) are named,
@@ -352,7 +391,12 @@ fn a_tampered_cache_object_is_named_and_not_used() {
     let mut by_size: Vec<(&String, &u64)> = blobs.iter().collect();
     by_size.sort_by_key(|(_, size)| std::cmp::Reverse(**size));
     let (flipped, cut) = (by_size[0].0.clone(), by_size[1].0.clone());
-    let key = |digest: &str| format!("cache/blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let key = |digest: &str| {
+        format!(
+            "cache/blobs/sha256/{}",
+            digest.trim_start_matches("sha256:")
+        )
+    };
     let mut bytes = ceph.get(&bucket, &key(&flipped));
     bytes[1000] ^= 0xff;
     ceph.put(&bucket, &key(&flipped), &bytes);
@@ -395,7 +439,10 @@ fn a_tampered_cache_object_is_named_and_not_used() {
         );
     }
     verify(&env, &second);
-    assert_eq!(assert_cache_sound(ceph, &bucket, "cache").len(), blobs.len());
+    assert_eq!(
+        assert_cache_sound(ceph, &bucket, "cache").len(),
+        blobs.len()
+    );
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("\"cache\""), "{text}");
 }
@@ -427,8 +474,10 @@ fn a_lease_lost_to_a_pause_costs_one_duplicate_download_and_nothing_else() {
         .env("FERRY_CACHE_LEASE_SECONDS", "2")
         .spawn()
         .unwrap();
-    wait_for_leases(ceph, &bucket, "cache", 3, Duration::from_secs(120));
+    // The two layers' GETs are held (the small config passes): two leases held.
+    wait_for_leases(ceph, &bucket, "cache", 2, Duration::from_secs(120));
     kill(&paused, libc::SIGSTOP);
+    let held = open_leases(ceph, &bucket, "cache").len() as u64;
     std::thread::sleep(Duration::from_millis(3500));
 
     let fast = FaultProxy::start(&registry.addr(), Faults::default());
@@ -440,12 +489,17 @@ fn a_lease_lost_to_a_pause_costs_one_duplicate_download_and_nothing_else() {
             .output()
             .unwrap(),
     );
-    assert_eq!(count(&other, "taken_over_leases"), 3, "{other:#}");
-    assert_eq!(count(&other, "upstream_blobs"), 3, "{other:#}");
+    assert_eq!(count(&other, "taken_over_leases"), held, "{other:#}");
+    assert_eq!(count(&other, "upstream_blobs"), held, "{other:#}");
 
     kill(&paused, libc::SIGCONT);
     let first = summary(&paused.wait_with_output().unwrap());
-    assert_eq!(count(&first, "upstream_blobs"), 3, "{first:#}");
+    assert!(count(&first, "upstream_blobs") >= 2, "{first:#}");
+    assert_eq!(
+        count(&first, "upstream_blobs") + count(&first, "cache_blobs"),
+        3,
+        "{first:#}"
+    );
 
     verify(&env, &out_paused);
     verify(&env, &out_other);

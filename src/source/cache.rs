@@ -451,11 +451,26 @@ impl BlobCache {
             return Ok(None);
         }
         // Stale (or unreadable): take it over, conditionally on the ETag seen.
-        let mode = PutMode::Update(UpdateVersion {
-            e_tag: e_tag.clone(),
-            version: None,
-        });
-        match self.put_lease(&name, &lease, mode).await {
+        let taken = match self.update_lease(&name, &lease, e_tag.clone()).await {
+            Err(S3Error::Exists { .. }) => {
+                // Refused: another build took it over first, or the store does not compare
+                // ETags as it should. If the same stale lease is still there, the latter:
+                // replace it by a delete and a create (two builds doing this at once may both
+                // win: a duplicate download, harmless, see the module's doc).
+                match self.get_lease(&name).await? {
+                    Some((_, now)) if now == e_tag => {
+                        self.store.delete(&name).await?;
+                        self.put_lease(&name, &lease, PutMode::Create).await
+                    }
+                    _ => Err(S3Error::Exists {
+                        bucket: self.store.location().bucket.clone(),
+                        key: self.store.key(&name),
+                    }),
+                }
+            }
+            other => other,
+        };
+        match taken {
             Ok(e_tag) => {
                 let previous = current.map_or_else(
                     || "an unreadable lease".to_string(),
@@ -507,6 +522,39 @@ impl BlobCache {
         })
     }
 
+    /// Replaces a lease only if its ETag is still `e_tag` (`If-Match`); [`S3Error::Exists`]
+    /// when it is not. RFC 9110 quotes ETags, and AWS S3 and MinIO take `If-Match` either way,
+    /// but Ceph RGW (16.2) compares it with the bare value: a refusal of one spelling is tried
+    /// once more with the other. Returns the new ETag.
+    async fn update_lease(
+        &self,
+        name: &str,
+        lease: &Lease,
+        e_tag: Option<String>,
+    ) -> Result<Option<String>, S3Error> {
+        let update = |e_tag: Option<String>| {
+            self.put_lease(
+                name,
+                lease,
+                PutMode::Update(UpdateVersion {
+                    e_tag,
+                    version: None,
+                }),
+            )
+        };
+        match update(e_tag.clone()).await {
+            Err(S3Error::Exists { .. }) if e_tag.is_some() => {
+                let e_tag = e_tag.expect("checked");
+                let other = match e_tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                    Some(bare) => bare.to_string(),
+                    None => format!("\"{e_tag}\""),
+                };
+                update(Some(other)).await
+            }
+            other => other,
+        }
+    }
+
     /// Reads a lease and its ETag; None when there is none. An unreadable lease is `Some(None, _)`.
     fn get_lease(
         &self,
@@ -543,11 +591,10 @@ impl BlobCache {
             loop {
                 tokio::time::sleep(this.lifetime / 3).await;
                 lease.expires = unix_now() + this.lifetime.as_secs().max(1);
-                let mode = PutMode::Update(UpdateVersion {
-                    e_tag: e_tag.clone(),
-                    version: None,
-                });
-                match this.put_lease(&refresh_name, &lease, mode).await {
+                match this
+                    .update_lease(&refresh_name, &lease, e_tag.clone())
+                    .await
+                {
                     Ok(tag) => e_tag = tag,
                     Err(S3Error::Exists { .. } | S3Error::NotFound { .. }) => {
                         tracing::warn!(
