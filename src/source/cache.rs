@@ -119,6 +119,9 @@ struct Lease {
     expires: u64,
 }
 
+/// A lease as read: its content (None when unreadable) and its ETag.
+type SeenLease = (Option<Lease>, Option<String>);
+
 /// Counters of where the blobs went from, for the build summary.
 #[derive(Debug, Default)]
 struct Counters {
@@ -559,8 +562,7 @@ impl BlobCache {
     fn get_lease(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Option<(Option<Lease>, Option<String>)>, S3Error>> + Send + 'static
-    {
+    ) -> impl Future<Output = Result<Option<SeenLease>, S3Error>> + Send + 'static {
         let (store, name) = (self.store.clone(), name.to_string());
         crate::s3::spawn(async move {
             let result = match store
