@@ -38,7 +38,13 @@
 //! builds finding the same stale lease, one wins and the other goes back to waiting.
 //!
 //! The lifetime is 60 s (`FERRY_CACHE_LEASE_SECONDS` changes it); the runners' clocks must
-//! agree to well within it, as NTP keeps them.
+//! agree to well within it, as NTP keeps them. A lease is only looked at when its blob is not
+//! in the cache: one a killed build left beside a blob it had completed is ignored (and may be
+//! deleted at any time, e.g. by a lifecycle rule on `PREFIX/leases/`).
+//!
+//! Ceph RGW 16.2 compares `If-Match` with the bare ETag rather than the quoted one RFC 9110
+//! prescribes; a conditional replace refused in one spelling is tried in the other, and a
+//! stale lease that still cannot be replaced conditionally is deleted and created anew.
 //!
 //! # The race that remains, and why it is harmless
 //!
