@@ -256,14 +256,15 @@ impl BlobCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = anyhow::Result<u64>>,
     {
-        let mut waited = false;
+        let (mut waited, mut rejected) = (false, false);
         let mut upstream = Some(upstream);
         let got = loop {
             if layout.has_blob(digest) {
                 return Ok(size);
             }
             let cached = self.store.head(&blob_name(digest)).await?;
-            if let Some(other) = cached.filter(|s| *s != size) {
+            if let Some(other) = cached.filter(|s| *s != size && !rejected) {
+                rejected = true;
                 tracing::warn!(
                     "{} in the blob cache has {other} bytes, blob {digest} has {size}: someone changed the cache object; it is not used, and the blob is fetched from upstream and written over it",
                     self.store.url(&blob_name(digest))
