@@ -39,6 +39,9 @@ struct Built {
     present_blobs: usize,
     present_bytes: u64,
     signed_by: Option<String>,
+    /// What the shared blob cache (`--cache`) did, when one is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<crate::source::cache::CacheReport>,
 }
 
 /// Runs `ferry build`.
@@ -69,6 +72,13 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     layout.write_blob(&lock_digest, &lock_bytes)?;
 
     let source = registries.source().await?;
+    let cache = match &args.cache {
+        Some(location) => Some(crate::source::cache::BlobCache::open(
+            location,
+            &Default::default(),
+        )?),
+        None => None,
+    };
 
     // Documents first (small), then every distinct blob they name.
     let bar = ui.items_bar(lock.images.len() as u64, "manifests");
@@ -169,21 +179,31 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let fetched = AtomicU64::new(0);
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(missing.iter())
         .map(|job| {
-            let (layout, bar, fetched) = (&layout, bar.clone(), &fetched);
+            let (layout, bar, fetched, cache) = (&layout, bar.clone(), &fetched, &cache);
             async move {
                 let on_bytes = |n: u64| {
                     bar.inc(n);
                 };
-                let n = source
-                    .fetch_blob(&job.repository, &job.digest, job.size, layout, &on_bytes)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot pull blob {} of {}",
-                            job.digest,
-                            job.repository.name()
-                        )
-                    })?;
+                let upstream = || async {
+                    Ok(source
+                        .fetch_blob(&job.repository, &job.digest, job.size, layout, &on_bytes)
+                        .await?)
+                };
+                let n = match cache {
+                    Some(cache) => {
+                        cache
+                            .fetch(&job.digest, job.size, layout, &on_bytes, upstream)
+                            .await
+                    }
+                    None => upstream().await,
+                }
+                .with_context(|| {
+                    format!(
+                        "cannot pull blob {} of {}",
+                        job.digest,
+                        job.repository.name()
+                    )
+                })?;
                 fetched.fetch_add(n, Ordering::Relaxed);
                 Ok(())
             }
@@ -297,6 +317,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
         present_blobs: present.len(),
         present_bytes,
         signed_by,
+        cache: cache.as_ref().map(|c| c.report()),
     };
     ui.result(&result, || {
         let mut t = format!(
@@ -308,6 +329,24 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
             human_bytes(result.present_bytes),
             result.index_digest
         );
+        if let Some(c) = &result.cache {
+            t.push_str(&format!(
+                "cache {}: {} blobs ({}) fetched from upstream, {} blobs ({}) taken from the cache, {} blobs ({}) waited for another build's lease\n",
+                c.location,
+                c.upstream_blobs,
+                human_bytes(c.upstream_bytes),
+                c.cache_blobs,
+                human_bytes(c.cache_bytes),
+                c.waited_blobs,
+                human_bytes(c.waited_bytes),
+            ));
+            if c.rejected_blobs > 0 {
+                t.push_str(&format!(
+                    "cache: {} objects did not match their digest and were replaced from upstream\n",
+                    c.rejected_blobs
+                ));
+            }
+        }
         match &result.signed_by {
             Some(f) => t.push_str(&format!("signed with key {f}\n")),
             None => t.push_str("not signed: pass --key cosign.key, or run `ferry sign`\n"),

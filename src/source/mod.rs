@@ -1,6 +1,7 @@
 //! Sources: transports that bring content from upstream into the store.
 
 pub mod apt;
+pub mod cache;
 pub mod file;
 pub mod git;
 pub mod helm;

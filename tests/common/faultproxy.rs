@@ -48,6 +48,10 @@ pub struct Faults {
     pub upload_drops_after: usize,
     /// Hold every request this long before forwarding it (a slow link).
     pub delay: Option<Duration>,
+    /// Hold the answer to every blob GET (`GET .../blobs/sha256:...`) larger than
+    /// `drop_min_size` this long before sending it: slow downloads, so that concurrent
+    /// clients overlap (small configs, read when a lock is made, pass at once).
+    pub delay_blob_gets: Option<Duration>,
     /// Flip one byte in the body of this many blob GET responses (larger than drop_min_size).
     pub corrupt_blobs: usize,
     /// Flip the first byte of the body of this many uploads (PUT/PATCH larger than
@@ -211,6 +215,23 @@ impl FaultProxy {
     /// The heads (request line and headers) of the requests seen so far, as clients sent them.
     pub fn request_heads(&self) -> Vec<String> {
         self.heads.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Blob GETs through the proxy so far, per digest (`sha256:<hex>`).
+    pub fn blob_gets(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for head in self.request_heads() {
+            let line = head.lines().next().unwrap_or_default();
+            if let Some(rest) = line
+                .strip_prefix("GET ")
+                .and_then(|l| l.split_once("/blobs/"))
+                .map(|(_, r)| r)
+            {
+                let digest = rest.split([' ', '?']).next().unwrap_or_default();
+                *counts.entry(digest.to_string()).or_insert(0) += 1;
+            }
+        }
+        counts
     }
 
     /// Blob uploads finished through the proxy so far (`PUT .../blobs/uploads/...`).
@@ -525,6 +546,12 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
         }
         _ => None,
     };
+    if let Some(delay) = faults
+        .delay_blob_gets
+        .filter(|_| is_blob_get && status_ok && length > faults.drop_min_size)
+    {
+        thread::sleep(delay);
+    }
     client.write_all(&force_close(&resp_head))?;
     if let Some(after) = faults
         .stall_blob_after
