@@ -35,12 +35,16 @@ fn releases(addr: &str) -> (Vec<String>, Vec<String>) {
     (a, b)
 }
 
-/// `ferry --output json build MANIFEST -o OUT --key KEY --cache CACHE` with the Ceph
-/// credentials, not started yet.
+/// `ferry --s3-endpoint RGW --output json build MANIFEST -o OUT --key KEY --cache CACHE` with
+/// the Ceph credentials, not started yet.
 fn build_cmd(env: &Env, ceph: &Ceph, manifest: &Path, out: &Path, cache: &str) -> Command {
     let (key, _) = env.keys();
     let mut cmd = env.ferry();
     ceph.env(&mut cmd);
+    // The endpoint from the flag, not the environment: the cache takes the same S3 options as
+    // bundle locations.
+    cmd.env_remove("AWS_ENDPOINT_URL")
+        .args(["--s3-endpoint", ceph.endpoint()]);
     cmd.args(["--output", "json", "build"])
         .arg(manifest)
         .arg("-o")

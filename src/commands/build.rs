@@ -75,7 +75,7 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     let cache = match &args.cache {
         Some(location) => Some(crate::source::cache::BlobCache::open(
             location,
-            &Default::default(),
+            &crate::s3::default_options(),
         )?),
         None => None,
     };
