@@ -262,19 +262,24 @@ fn two_concurrent_builds_fetch_each_shared_blob_once() {
     let cached = assert_cache_sound(ceph, &bucket, "cache");
     assert_eq!(cached, union.keys().cloned().collect::<BTreeSet<_>>());
     assert_eq!(leases(ceph, &bucket, "cache"), vec![]);
-    // A third build of A, text output: everything from the cache, the registry not asked.
+    // A third build of A, into the bucket, text output: everything from the cache (streamed
+    // through ferry and checked), the registry not asked.
     let before = proxy.blob_gets();
-    let (key, _) = env.keys();
+    let (key, public) = env.keys();
+    let out = format!("s3://{bucket}/a2");
     let mut cmd = env.ferry();
     ceph.env(&mut cmd);
     let text = ok(cmd
         .arg("build")
         .arg(&a)
         .arg("-o")
-        .arg(env.path().join("a2"))
+        .arg(&out)
         .arg("--key")
-        .arg(key)
+        .arg(&key)
         .args(["--cache", &cache]));
+    let mut cmd = env.ferry();
+    ceph.env(&mut cmd);
+    ok(cmd.arg("verify").arg(&out).arg("--key").arg(&public));
     let want = format!(
         "cache s3://{bucket}/cache: 0 blobs (0 B) fetched from upstream, {} blobs",
         blobs_a.len()
