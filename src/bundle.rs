@@ -166,6 +166,20 @@ pub fn check(
     Ok(report)
 }
 
+/// Opens the bundle a per-target import names and verifies it whole (`--key` or
+/// `--no-signature` as given) before anything is taken from it: the layout and the key.
+pub fn open_verified(
+    ui: &Ui,
+    source: &std::path::Path,
+    volumes: &crate::cli::VolumeArgs,
+    trust: &crate::cli::TrustArgs,
+) -> anyhow::Result<(Layout, Option<crate::sign::VerifyingKey>)> {
+    let key = trust_key(trust)?;
+    let layout = open_bundle(source, volumes, ui, true)?;
+    require_verified(ui, &layout, key.as_ref())?;
+    Ok((layout, key))
+}
+
 /// Verifies a bundle before anything is taken from it; any damage is an error listing it.
 pub fn require_verified(
     ui: &Ui,

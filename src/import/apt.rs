@@ -168,11 +168,9 @@ pub fn import(
 /// `ferry import apt` whole: the suite and the site key checked (a wrong password fails before
 /// the bundle is read), the bundle opened and verified, the mirror written.
 pub fn run(ui: &Ui, args: &ImportAptArgs) -> anyhow::Result<Imported> {
-    let key = crate::bundle::trust_key(&args.trust)?;
     check_suite(args.suite.as_deref())?;
     let site = load_site_key(&args.signing_key)?;
-    let layout = crate::bundle::open_bundle(&args.source, &args.volumes, ui, true)?;
-    crate::bundle::require_verified(ui, &layout, key.as_ref())?;
+    let (layout, key) = crate::bundle::open_verified(ui, &args.source, &args.volumes, &args.trust)?;
     import(
         ui,
         &layout,

@@ -91,9 +91,7 @@ pub async fn import(
 /// is written, not even the target directory, before), the charts written.
 pub async fn run(ui: &Ui, args: &ImportChartsArgs) -> anyhow::Result<Imported> {
     let base_url = check_base_url(args.base_url.as_deref())?;
-    let key = crate::bundle::trust_key(&args.trust)?;
-    let layout = crate::bundle::open_bundle(&args.source, &args.volumes, ui, true)?;
-    crate::bundle::require_verified(ui, &layout, key.as_ref())?;
+    let (layout, key) = crate::bundle::open_verified(ui, &args.source, &args.volumes, &args.trust)?;
     import(
         ui,
         &layout,

@@ -103,9 +103,7 @@ pub fn import(
 /// `ferry import git` whole: the bundle opened and verified, its repositories written; `None`
 /// when it holds none.
 pub fn run(ui: &Ui, args: &ImportGitArgs) -> anyhow::Result<Option<Imported>> {
-    let key = crate::bundle::trust_key(&args.trust)?;
-    let layout = crate::bundle::open_bundle(&args.source, &args.volumes, ui, true)?;
-    crate::bundle::require_verified(ui, &layout, key.as_ref())?;
+    let (layout, key) = crate::bundle::open_verified(ui, &args.source, &args.volumes, &args.trust)?;
     import(
         ui,
         &layout,

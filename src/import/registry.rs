@@ -195,12 +195,7 @@ pub async fn ensure_harbor_projects(
         .iter()
         .map(|p| target.project_for(&p.reference))
         .collect();
-    let api = harbor
-        .harbor_api
-        .clone()
-        .unwrap_or_else(|| format!("https://{}/api/v2.0", target.host));
-    let credentials = crate::auth::lookup_target(&target.host)?;
-    let client = HarborClient::new(&api, credentials, &registry.ca_files)?;
+    let client = harbor_client(harbor, registry, target)?;
     let settings = ProjectSettings {
         public: harbor.harbor_public,
         content_trust_cosign: harbor.harbor_content_trust_cosign,
@@ -218,7 +213,12 @@ pub async fn ensure_harbor_projects(
     let outcomes = client
         .ensure_projects(&names, &settings)
         .await
-        .with_context(|| format!("cannot prepare Harbor projects at {api}; nothing was pushed"))?;
+        .with_context(|| {
+            format!(
+                "cannot prepare Harbor projects at {}; nothing was pushed",
+                client.api_base()
+            )
+        })?;
     let projects: Vec<HarborProject> = outcomes
         .into_iter()
         .map(|(name, outcome)| HarborProject {
@@ -237,6 +237,21 @@ pub async fn ensure_harbor_projects(
 }
 
 /// The image plans with no cosign signature tag (`<repo>:sha256-<hex>.sig`) among the plans.
+/// The Harbor API client of a target: `--harbor-api`, else the target host's `/api/v2.0`, with
+/// the target's credentials.
+fn harbor_client(
+    harbor: &HarborArgs,
+    registry: &RegistryArgs,
+    target: &Target,
+) -> anyhow::Result<HarborClient> {
+    let api = harbor
+        .harbor_api
+        .clone()
+        .unwrap_or_else(|| format!("https://{}/api/v2.0", target.host));
+    let credentials = crate::auth::lookup_target(&target.host)?;
+    Ok(HarborClient::new(&api, credentials, &registry.ca_files)?)
+}
+
 fn unsigned_images(plans: &[PushPlan]) -> Vec<&PushPlan> {
     let signed: BTreeSet<(String, String)> = plans
         .iter()
@@ -279,12 +294,7 @@ pub async fn content_trust_for_existing(
         .into_iter()
         .map(|p| target.project_for(&p.reference))
         .collect();
-    let api = harbor
-        .harbor_api
-        .clone()
-        .unwrap_or_else(|| format!("https://{}/api/v2.0", target.host));
-    let credentials = crate::auth::lookup_target(&target.host)?;
-    let client = HarborClient::new(&api, credentials, &registry.ca_files)?;
+    let client = harbor_client(harbor, registry, target)?;
     for name in existing {
         if unsigned.contains(name) {
             ui.warn(format!(

@@ -107,8 +107,6 @@ pub fn import(
 /// written; `None` when it holds none.
 pub fn run(ui: &Ui, args: &ImportTreesArgs) -> anyhow::Result<Option<Imported>> {
     let owner = args.owner.as_deref().map(parse_owner).transpose()?;
-    let key = crate::bundle::trust_key(&args.trust)?;
-    let layout = crate::bundle::open_bundle(&args.source, &args.volumes, ui, true)?;
-    crate::bundle::require_verified(ui, &layout, key.as_ref())?;
+    let (layout, key) = crate::bundle::open_verified(ui, &args.source, &args.volumes, &args.trust)?;
     import(ui, &layout, key.as_ref(), &args.to, owner, &args.source)
 }
