@@ -131,6 +131,12 @@ fn build_to_s3_through_503s_and_a_cut_part_upload() {
             proxy.requests(),
             proxy.injected()
         );
+        let waits: Vec<f64> = proxy
+            .waits_after_failures()
+            .iter()
+            .filter_map(|(_, w)| w.map(|w| w.as_secs_f64()))
+            .collect();
+        eprintln!("{name}: waits before the retries (s): {waits:.2?}");
         let heads = proxy.request_heads();
         if name == "cut-part-upload" {
             // The cut hit a part of the big layer's multipart upload, and that part was sent
