@@ -42,7 +42,9 @@ fn check_objects(ceph: &Ceph, bucket: &str, prefix: &str) -> Vec<(String, u64)> 
     let mut blobs = Vec::new();
     for name in ["oci-layout", "index.json", "index.json.sig"] {
         assert!(
-            objects.iter().any(|(k, _)| *k == format!("{prefix}/{name}")),
+            objects
+                .iter()
+                .any(|(k, _)| *k == format!("{prefix}/{name}")),
             "{name} in {objects:?}"
         );
     }
@@ -50,7 +52,11 @@ fn check_objects(ceph: &Ceph, bucket: &str, prefix: &str) -> Vec<(String, u64)> 
         if let Some(hex) = key.strip_prefix(&format!("{prefix}/blobs/sha256/")) {
             let bytes = ceph.get(bucket, key);
             assert_eq!(bytes.len() as u64, *size, "{key}");
-            assert_eq!(common::sha256_hex(&bytes), hex, "object {key} hashes to its name");
+            assert_eq!(
+                common::sha256_hex(&bytes),
+                hex,
+                "object {key} hashes to its name"
+            );
             blobs.push((key.clone(), *size));
         } else {
             assert!(
@@ -151,7 +157,7 @@ fn build_to_s3_through_503s_and_a_cut_part_upload() {
                 .filter(|l| parts.iter().filter(|m| m == l).count() >= 2)
                 .collect();
             assert!(
-                again.iter().any(|l| l.contains(&big.hex())),
+                again.iter().any(|l| l.contains(big.hex())),
                 "a part of the big layer was sent again after the cut: {parts:?}"
             );
         }
@@ -206,7 +212,15 @@ fn pack_and_serve_from_s3_through_cut_and_stalled_gets() {
         let started = Instant::now();
         let packed = json(
             ferry(&env, ceph, &url(&proxy))
-                .args(["--timeout", "2", "--output", "json", "pack", &location, "-o"])
+                .args([
+                    "--timeout",
+                    "2",
+                    "--output",
+                    "json",
+                    "pack",
+                    &location,
+                    "-o",
+                ])
                 .arg(usb.join("r1"))
                 .args(["--volume-size", "fat32"]),
         );
@@ -260,7 +274,11 @@ fn pack_and_serve_from_s3_through_cut_and_stalled_gets() {
             .arg(format!("dir:{}", out.display()))
             .status()
             .unwrap();
-        assert!(status.success(), "skopeo copy through {name}: {}", served.log());
+        assert!(
+            status.success(),
+            "skopeo copy through {name}: {}",
+            served.log()
+        );
         let raw = std::fs::read(out.join("manifest.json")).unwrap();
         assert_eq!(common::digest_bytes(&raw), seeded.big.set.top.digest);
         let big = seeded.big_layer();

@@ -625,7 +625,10 @@ fn timed_out(e: &object_store::Error) -> bool {
             return true;
         }
         // Not the retry summary's own "retry_timeout: 120s".
-        let text = c.to_string().to_ascii_lowercase().replace("retry_timeout", "");
+        let text = c
+            .to_string()
+            .to_ascii_lowercase()
+            .replace("retry_timeout", "");
         if text.contains("timed out") || text.contains("timeout") {
             return true;
         }
