@@ -266,10 +266,14 @@ impl S3Store {
 
     /// A store for `location` with a resolved configuration.
     pub fn with_config(location: S3Location, config: S3Config) -> Result<S3Store, S3Error> {
+        // `--timeout` and `--retries`, as for registries: how long the store may stay silent
+        // (connecting, before its answer, between two reads of a body) and how many times a
+        // failed request is tried again.
+        let patience = crate::retry::patience();
         let mut client_options = ClientOptions::new()
-            .with_connect_timeout(Duration::from_secs(10))
+            .with_connect_timeout(patience.connect_timeout())
             .with_timeout_disabled()
-            .with_read_timeout(Duration::from_secs(60));
+            .with_read_timeout(patience.timeout);
         for ca in &config.ca_files {
             let pem = std::fs::read(ca)
                 .map_err(|e| S3Error::Config(format!("--ca-file {}: {e}", ca.display())))?;
@@ -289,8 +293,8 @@ impl S3Store {
             .with_client_options(client_options)
             .with_conditional_put(S3ConditionalPut::ETagMatch)
             .with_retry(RetryConfig {
-                max_retries: 5,
-                retry_timeout: Duration::from_secs(120),
+                max_retries: patience.attempts.saturating_sub(1) as usize,
+                retry_timeout: Duration::from_secs(120).max(patience.timeout * patience.attempts),
                 ..RetryConfig::default()
             });
         if let Some(endpoint) = &config.endpoint {
@@ -391,7 +395,17 @@ impl S3Store {
                 key,
                 operation,
                 endpoint: config.describe_endpoint(),
-                detail: text,
+                detail: match timed_out(&e) {
+                    true => {
+                        let patience = crate::retry::patience();
+                        format!(
+                            "{text} (no answer within --timeout {} on each of {} attempts; raise --timeout or --retries for a slow store)",
+                            patience.timeout_text(),
+                            patience.attempts
+                        )
+                    }
+                    false => text,
+                },
             },
         }
     }
@@ -600,6 +614,29 @@ impl S3Store {
 }
 
 /// Whether a 404 is the bucket's rather than the object's.
+/// Whether a client error comes from a timeout (the store stayed silent): its cause chain
+/// says so, as the top-level message does not.
+fn timed_out(e: &object_store::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        // Not the retry summary's own "retry_timeout: 120s".
+        let text = c
+            .to_string()
+            .to_ascii_lowercase()
+            .replace("retry_timeout", "");
+        if text.contains("timed out") || text.contains("timeout") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn no_such_bucket(e: &object_store::Error) -> bool {
     error_code(&e.to_string()).as_deref() == Some("NoSuchBucket")
 }

@@ -29,8 +29,11 @@ pub struct Faults {
     pub fail_matching: Option<(Vec<&'static str>, usize)>,
     /// Blob GETs larger than `drop_min_size`: send the head and this many body bytes (the
     /// first such answer; later ones none), then nothing more, holding the connection open
-    /// until the client hangs up (a stall mid-body). All of them, not a budget.
+    /// until the client hangs up (a stall mid-body). All of them, unless `stalls` says how many.
     pub stall_blob_after: Option<u64>,
+    /// With `stall_blob_after`: stall only this many blob answers, forward the rest whole
+    /// (0: stall all of them).
+    pub stalls: usize,
     /// Hold every Nth request (1-based, over all requests) this long before forwarding it: a
     /// stall, then the answer.
     pub stall_every: Option<(usize, Duration)>,
@@ -138,6 +141,7 @@ impl FaultProxy {
             corrupt_left: AtomicUsize::new(faults.corrupt_blobs),
             corrupt_uploads_left: AtomicUsize::new(faults.corrupt_uploads),
             stalled_once: AtomicBool::new(false),
+            stalls_left: AtomicUsize::new(faults.stalls),
             fail_matching_left: AtomicUsize::new(
                 faults.fail_matching.as_ref().map_or(0, |(_, n)| *n),
             ),
@@ -349,6 +353,7 @@ struct Shared {
     corrupt_uploads_left: AtomicUsize,
     fail_matching_left: AtomicUsize,
     stalled_once: AtomicBool,
+    stalls_left: AtomicUsize,
     heads: Arc<Mutex<Vec<String>>>,
     /// Every request line, when it arrived.
     lines: Arc<Mutex<Vec<(Instant, String)>>>,
@@ -534,7 +539,10 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
     let status_ok = resp_head.starts_with(b"HTTP/1.")
         && (resp_head.get(8..13) == Some(b" 200 ") || resp_head.get(8..13) == Some(b" 206 "));
     let length = content_length(&resp_head);
-    let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");
+    // A registry's blob (`/v2/NAME/blobs/sha256:HEX`) or a bundle's blob object on S3
+    // (`/BUCKET/PREFIX/blobs/sha256/HEX`).
+    let is_blob_get = request_line.starts_with("GET ")
+        && (request_line.contains("/blobs/sha256:") || request_line.contains("/blobs/sha256/"));
     let drop_after = match faults.drop_blob_after {
         Some(after)
             if is_blob_get
@@ -556,6 +564,7 @@ fn handle(mut client: TcpStream, n: usize, shared: &Shared) -> std::io::Result<(
     if let Some(after) = faults
         .stall_blob_after
         .filter(|_| is_blob_get && status_ok && length > faults.drop_min_size)
+        .filter(|_| faults.stalls == 0 || take(&shared.stalls_left))
     {
         injected.fetch_add(1, Ordering::SeqCst);
         let mut budget = if shared.stalled_once.swap(true, Ordering::SeqCst) {
