@@ -29,14 +29,15 @@ pub struct Cli {
     /// Log more detail on standard error (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Seconds a server (registry, HTTP, apt, Harbor) may stay silent, while connecting,
+    /// Seconds a server (registry, HTTP, apt, Harbor, S3) may stay silent, while connecting,
     /// before answering or in the middle of a download, before that attempt is given up
     /// [default: 60].
     #[arg(long, global = true, value_name = "SECONDS", env = "FERRY_TIMEOUT",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
     /// Times a failed request is tried again (after a dropped connection, a timeout, 429 or
-    /// 5xx), waiting what the server's Retry-After asks or 250 ms doubling [default: 4].
+    /// 5xx), waiting what the server's Retry-After asks (an S3 store's is not followed) or a
+    /// doubling backoff from 250 ms [default: 4].
     #[arg(long, global = true, value_name = "N", env = "FERRY_RETRIES")]
     pub retries: Option<u32>,
     /// S3 endpoint for `s3://BUCKET/PREFIX` bundles and caches (Ceph RGW, MinIO: addressed
