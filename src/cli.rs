@@ -593,8 +593,8 @@ pub struct BuildArgs {
     /// volumes, or its index.json).
     #[arg(long, value_name = "OLD")]
     pub since: Option<PathBuf>,
-    /// A blob cache shared by builds (s3://BUCKET/PREFIX): image blobs are taken from it when
-    /// it has them, and added to it when fetched, each fetched from upstream once between
+    /// A blob cache shared by builds (s3://BUCKET/PREFIX): image blobs and release files are
+    /// taken from it when it has them, and added to it when fetched, each fetched from upstream once between
     /// builds running at the same time (endpoint and credentials as for any s3:// location).
     #[arg(long, value_name = "S3_LOCATION")]
     pub cache: Option<String>,

@@ -520,3 +520,47 @@ fn a_lease_lost_to_a_pause_costs_one_duplicate_download_and_nothing_else() {
         assert_eq!(b.get(&layer), Some(&1), "{b:?}");
     }
 }
+
+/// Release files go through the cache as image blobs do: a second build of the release, its
+/// web server gone, takes them from the cache (digest-checked) and verifies.
+#[test]
+fn release_files_come_from_the_cache_when_upstream_is_gone() {
+    let ceph = Ceph::shared();
+    let bucket = ceph.bucket("files");
+    let cache = format!("s3://{bucket}/cache");
+    let env = Env::new();
+    let up = env.path().join("upstream");
+    std::fs::create_dir_all(&up).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let small = b"#!/bin/sh\nexit 0\n".to_vec();
+    std::fs::write(up.join("k3s"), &big).unwrap();
+    std::fs::write(up.join("install.sh"), &small).unwrap();
+    let http = common::static_server::StaticServer::start(&up);
+    let url = http.url();
+    let manifest = env.manifest(
+        "release.yaml",
+        &format!(
+            "apiVersion: ferry.dev/v1\nkind: Release\nmetadata: {{name: t, version: \"1\"}}\nspec:\n  files:\n    - url: {url}/k3s\n      sha256: {}\n    - url: {url}/install.sh\n      sha256: {}\n      mode: \"0755\"\n",
+            sha256_hex(&big),
+            sha256_hex(&small)
+        ),
+    );
+    let first = summary(
+        &build_cmd(&env, ceph, &manifest, &env.path().join("one"), &cache)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(count(&first, "upstream_blobs"), 2, "{first:#}");
+    assert_cache_sound(ceph, &bucket, "cache");
+    drop(http);
+    let second = summary(
+        &build_cmd(&env, ceph, &manifest, &env.path().join("two"), &cache)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(count(&second, "upstream_blobs"), 0, "{second:#}");
+    assert_eq!(count(&second, "cache_blobs"), 2, "{second:#}");
+    verify(&env, &env.path().join("two"));
+}

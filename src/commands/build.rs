@@ -222,8 +222,17 @@ pub async fn run(ui: &Ui, args: &BuildArgs) -> anyhow::Result<()> {
     // Other kinds of content (charts, files, apt) add their entries here, after the images,
     // each from its own source module: `extra.extend(source::<kind>::build(...).await?)`.
     let mut extra: Vec<Descriptor> = Vec::new();
-    extra
-        .extend(super::files::build(ui, &layout, &lock, &args.registry, args.jobs as usize).await?);
+    extra.extend(
+        super::files::build(
+            ui,
+            &layout,
+            &lock,
+            &args.registry,
+            args.jobs as usize,
+            cache.as_ref(),
+        )
+        .await?,
+    );
     extra.extend(super::charts::build(ui, &lock, &layout, &registries).await?);
     extra.extend(
         super::apt::build_apt(

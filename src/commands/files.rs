@@ -135,14 +135,16 @@ fn warn_plain_http(ui: &Ui, url: &str) {
     }
 }
 
-/// Downloads every locked file into the store (those present are skipped), writes their
-/// artifacts, and returns their index entries in lock order.
+/// Downloads every locked file into the store (those present are skipped; through the shared
+/// blob cache when `--cache` gives one), writes their artifacts, and returns their index
+/// entries in lock order.
 pub async fn build(
     ui: &Ui,
     layout: &Layout,
     lock: &Lock,
     registry: &RegistryArgs,
     jobs: usize,
+    cache: Option<&crate::source::cache::BlobCache>,
 ) -> anyhow::Result<Vec<Descriptor>> {
     if lock.files.is_empty() {
         return Ok(Vec::new());
@@ -162,10 +164,16 @@ pub async fn build(
             let (source, bar, fetched, fetched_files) = (&source, &bar, &fetched, &fetched_files);
             async move {
                 let on_bytes = |n: u64| bar.inc(n);
-                let n = source
-                    .fetch(file, layout, &on_bytes)
-                    .await
-                    .with_context(|| format!("release file {}", file.name))?;
+                let upstream = || async { Ok(source.fetch(file, layout, &on_bytes).await?) };
+                let n = match cache {
+                    Some(cache) => {
+                        cache
+                            .fetch(&file.digest(), file.size, layout, &on_bytes, upstream)
+                            .await
+                    }
+                    None => upstream().await,
+                }
+                .with_context(|| format!("release file {}", file.name))?;
                 fetched.fetch_add(n, Ordering::Relaxed);
                 fetched_files.fetch_add(1, Ordering::Relaxed);
                 Ok(())

@@ -1,6 +1,7 @@
 //! The shared blob cache of `ferry build --cache s3://BUCKET/PREFIX`: runners building
 //! different releases or variants, at the same time or one after the other, on one machine or
-//! many, fetch each upstream blob once between them.
+//! many, fetch each upstream blob once between them. Image blobs (layers, configs) and
+//! release files go through it; manifests, charts and `.deb` packages do not.
 //!
 //! # Layout
 //!
