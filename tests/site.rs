@@ -965,28 +965,12 @@ fn an_upload_cut_mid_blob_goes_on_without_reading_the_bundle_again() {
     // The image is whole: skopeo copies it from the site registry, every blob checked.
     let mapped = source.addr().replace(':', "_");
     let reference = site.reference(&format!("platform/{mapped}/app/huge:1"));
-    let copy = env.path().join("copied");
-    let pulled = site
-        .skopeo()
-        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("dir:{}", copy.display()))
-        .output()
-        .unwrap();
-    assert!(
-        pulled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pulled.stderr)
+    common::skopeo::copy_checked(
+        &site,
+        &reference,
+        &env.path().join("copied"),
+        pushed.digest(),
     );
-    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
-    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
-    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.len() == 64 {
-            let bytes = std::fs::read(entry.path()).unwrap();
-            assert_eq!(common::util::sha256_hex(&bytes), name);
-        }
-    }
     // No spool left behind.
     assert!(
         !env.path()
@@ -1051,28 +1035,12 @@ fn an_upload_cut_mid_blob_goes_on_without_reading_the_bundle_again() {
         .count();
     assert!(patches >= 4, "{patches} PATCH requests");
     let reference = site.reference(&format!("platform/{mapped}/app/huge:1"));
-    let copy = env.path().join("copied-registry");
-    let pulled = site
-        .skopeo()
-        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("dir:{}", copy.display()))
-        .output()
-        .unwrap();
-    assert!(
-        pulled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pulled.stderr)
+    common::skopeo::copy_checked(
+        &site,
+        &reference,
+        &env.path().join("copied-registry"),
+        pushed.digest(),
     );
-    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
-    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
-    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.len() == 64 {
-            let bytes = std::fs::read(entry.path()).unwrap();
-            assert_eq!(common::util::sha256_hex(&bytes), name);
-        }
-    }
 }
 
 /// A registry that refuses chunked uploads (every `PATCH` answered 405): the site import
@@ -1162,29 +1130,11 @@ fn a_registry_refusing_chunks_gets_one_streamed_upload_per_blob() {
     assert_eq!(patches, 1, "{patches} PATCH requests");
     let mapped = source.addr().replace(':', "_");
     let reference = site.reference(&format!("platform/{mapped}/app/big:1"));
-    let copy = env.path().join("copied");
-    let pulled = site
-        .skopeo()
-        .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("dir:{}", copy.display()))
-        .output()
-        .unwrap();
-    assert!(
-        pulled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pulled.stderr)
+    let blobs = common::skopeo::copy_checked(
+        &site,
+        &reference,
+        &env.path().join("copied"),
+        pushed.digest(),
     );
-    let manifest = std::fs::read(copy.join("manifest.json")).unwrap();
-    assert_eq!(common::util::digest_bytes(&manifest), pushed.digest());
-    let mut blobs = 0;
-    for entry in std::fs::read_dir(&copy).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.len() == 64 {
-            let bytes = std::fs::read(entry.path()).unwrap();
-            assert_eq!(common::util::sha256_hex(&bytes), name);
-            blobs += 1;
-        }
-    }
     assert_eq!(blobs, 3, "config and two layers");
 }

@@ -82,6 +82,14 @@ pub enum GitImportError {
     },
 }
 
+impl GitImportError {
+    /// The error of an I/O step on `path` while importing `name`, for `map_err`.
+    fn io(name: &str, path: &Path) -> impl FnOnce(std::io::Error) -> GitImportError + use<> {
+        let (name, path) = (name.to_string(), path.to_path_buf());
+        move |source| GitImportError::Io { name, path, source }
+    }
+}
+
 /// What happened to one ref.
 #[derive(Debug, Clone, Serialize)]
 pub struct RefChange {
@@ -123,14 +131,7 @@ pub fn import_repo(
     force: bool,
 ) -> Result<RepoReport, GitImportError> {
     let name = repo.config.name.clone();
-    let io = |path: &Path| {
-        let (name, path) = (name.clone(), path.to_path_buf());
-        move |source| GitImportError::Io {
-            name: name.clone(),
-            path: path.clone(),
-            source,
-        }
-    };
+    let io = |path: &Path| GitImportError::io(&name, path);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let scratch = ScratchDir::new_in(dir, "git").map_err(io(dir))?;
     let mut file = None;
@@ -200,14 +201,7 @@ pub fn import_repo_from(
 ) -> Result<RepoReport, GitImportError> {
     let name = repo.config.name.clone();
     let target = dir.join(format!("{name}.git"));
-    let io = |path: &Path| {
-        let (name, path) = (name.clone(), path.to_path_buf());
-        move |source| GitImportError::Io {
-            name: name.clone(),
-            path: path.clone(),
-            source,
-        }
-    };
+    let io = |path: &Path| GitImportError::io(&name, path);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let scratch = ScratchDir::new_in(dir, "git").map_err(io(dir))?;
     let created = !target.join("HEAD").exists();

@@ -74,6 +74,14 @@ pub enum TreeImportError {
     },
 }
 
+impl TreeImportError {
+    /// The error of an I/O step on `path` while importing `name`, for `map_err`.
+    fn io(name: &str, path: &Path) -> impl FnOnce(std::io::Error) -> TreeImportError + use<> {
+        let (name, path) = (name.to_string(), path.to_path_buf());
+        move |source| TreeImportError::Io { name, path, source }
+    }
+}
+
 /// What happened to one tree.
 #[derive(Debug, Clone, Serialize)]
 pub struct TreeReport {
@@ -175,14 +183,7 @@ pub fn plan_tree(
     let name = tree.config.name.clone();
     let target = dir.join(&name);
     let partial = partial_dir(dir, tree);
-    let io = |path: &Path| {
-        let (name, path) = (name.clone(), path.to_path_buf());
-        move |source| TreeImportError::Io {
-            name: name.clone(),
-            path: path.clone(),
-            source,
-        }
-    };
+    let io = |path: &Path| TreeImportError::io(&name, path);
     crate::fsutil::prepare_dir(dir).map_err(io(dir))?;
     if holds_exactly(&target, tree) {
         return Ok(TreePlan {
@@ -246,10 +247,7 @@ pub fn open_tree_file(
     let name = &tree.config.name;
     let partial = partial_dir(dir, tree);
     let dest = partial.join(&file.path);
-    let io = |path: &Path| {
-        let (name, path) = (name.clone(), path.to_path_buf());
-        move |source| TreeImportError::Io { name, path, source }
-    };
+    let io = |path: &Path| TreeImportError::io(name, path);
     if std::fs::symlink_metadata(&dest).is_ok() {
         remove_any(&dest).map_err(io(&dest))?;
     }
@@ -276,14 +274,7 @@ pub fn finish_tree(
     let name = tree.config.name.clone();
     let target = dir.join(&name);
     let partial = partial_dir(dir, tree);
-    let io = |path: &Path| {
-        let (name, path) = (name.clone(), path.to_path_buf());
-        move |source| TreeImportError::Io {
-            name: name.clone(),
-            path: path.clone(),
-            source,
-        }
-    };
+    let io = |path: &Path| TreeImportError::io(&name, path);
     let report = |written, resumed, outcome| TreeReport {
         name: name.clone(),
         path: target.display().to_string(),
@@ -571,14 +562,7 @@ fn apply_modes_and_owner(
     tree: &BundleTree,
     owner: Option<(u32, u32)>,
 ) -> Result<(), TreeImportError> {
-    let io = |path: &Path| {
-        let (name, path) = (name.to_string(), path.to_path_buf());
-        move |source| TreeImportError::Io {
-            name: name.clone(),
-            path: path.clone(),
-            source,
-        }
-    };
+    let io = |path: &Path| TreeImportError::io(name, path);
     let umask = crate::fsutil::umask();
     for f in &tree.files {
         let path = root.join(&f.path);

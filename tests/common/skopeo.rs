@@ -232,3 +232,33 @@ pub fn seed_registry(registry: &Registry) -> SeededImages {
         big: push(dir, "big", registry, "app/big:1"),
     }
 }
+
+/// Copies `reference` (full, plain HTTP, no credentials) with skopeo into a `dir:` copy at `dir`
+/// and checks it as a client would: skopeo succeeded, the manifest has `digest`, every blob
+/// file hashes to its name. Returns the number of blob files.
+pub fn copy_checked(registry: &Registry, reference: &str, dir: &Path, digest: &str) -> usize {
+    let pulled = run_unchecked(
+        registry
+            .skopeo()
+            .args(["copy", "--src-tls-verify=false", "--src-no-creds"])
+            .arg(format!("docker://{reference}"))
+            .arg(format!("dir:{}", dir.display())),
+    );
+    assert!(
+        pulled.status.success(),
+        "skopeo copy {reference}: {}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let manifest = fs::read(dir.join("manifest.json")).unwrap();
+    assert_eq!(super::util::digest_bytes(&manifest), digest, "{reference}");
+    let mut blobs = 0;
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 {
+            let bytes = fs::read(entry.path()).unwrap();
+            assert_eq!(sha256_hex(&bytes), name, "{reference}: blob {name}");
+            blobs += 1;
+        }
+    }
+    blobs
+}
